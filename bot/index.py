@@ -1,0 +1,148 @@
+"""The on-disk index: generations written atomically, read back as chunks + FAISS + BM25.
+
+Layout of an index directory::
+
+    CURRENT              name of the live generation (replaced atomically at the end of a build)
+    gen-<stamp>/         manifest.json, chunks.jsonl, dense.faiss, report.json
+
+A build writes a whole new generation, then swaps ``CURRENT``: a build killed midway leaves the previous
+generation live.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from dataclasses import dataclass
+from collections import Counter
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+import Stemmer
+
+from bot.errors import IndexError_
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+DENSE = "dense.faiss"
+REPORT = "report.json"
+
+_STEMMER = Stemmer.Stemmer("french")
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, so "identite" typed on a phone matches "identité"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+_STOPWORDS = sorted({_fold(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
+
+
+def tokenize(texts: list[str]):
+    """French BM25 tokens: accents folded, French stop words removed, Snowball-stemmed."""
+    return bm25s.tokenize([_fold(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER,
+                          show_progress=False)
+
+
+def stems(text: str) -> list[str]:
+    """The BM25 tokens of one text, as strings."""
+    return bm25s.tokenize([_fold(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False,
+                          show_progress=False)[0]
+
+
+def live_generation(index_dir: Path) -> Path | None:
+    """The directory of the live generation, or None if nothing was ever built there."""
+    pointer = index_dir / CURRENT
+    if not pointer.exists():
+        return None
+    generation = index_dir / pointer.read_text(encoding="utf-8").strip()
+    return generation if (generation / MANIFEST).exists() else None
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with its scores (dense cosine, raw BM25, fused rank score)."""
+
+    chunk: dict
+    dense: float
+    lexical: float
+    fused: float
+
+
+class Index:
+    """Read-only view of the live generation; safe to share between requests (and processes via mmap).
+
+    >>> index = Index.open(Path("var/index/demo"))  # doctest: +SKIP
+    >>> index.search(query_vector, "horaires de la mairie", k=3)  # doctest: +SKIP
+    """
+
+    def __init__(self, generation: Path):
+        self.generation = generation
+        self.manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+        with open(generation / CHUNKS, encoding="utf-8") as fh:
+            self.chunks = [json.loads(line) for line in fh]
+        self.dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        tokens = tokenize([_lexical_text(c) for c in self.chunks])
+        self.bm25 = bm25s.BM25()
+        self.bm25.index(tokens, show_progress=False)
+        words = {i: w for w, i in tokens.vocab.items()}
+        self.doc_freq = Counter(words[i] for ids in tokens.ids for i in set(ids))
+
+    @classmethod
+    def open(cls, index_dir: Path) -> Index:
+        generation = live_generation(index_dir)
+        if generation is None:
+            raise IndexError_(f"No index at {index_dir} — run 'guichet ingest <corpus folder> --index "
+                              f"{index_dir}' first.")
+        index = cls(generation)
+        if index.manifest.get("format") != FORMAT_VERSION:
+            raise IndexError_(f"Index at {index_dir} has format {index.manifest.get('format')}, this "
+                              f"version reads {FORMAT_VERSION} — run 'guichet ingest' again.")
+        return index
+
+    def check_embedder(self, name: str, dimension: int) -> None:
+        """Refuse to serve an index built with another embedder (its vectors would be meaningless)."""
+        built = (self.manifest.get("embedder"), self.manifest.get("dimension"))
+        if built != (name, dimension):
+            raise IndexError_(f"Index was built with embedder {built[0]} (dimension {built[1]}) but the "
+                              f"configured embedder is {name} (dimension {dimension}) — run 'guichet "
+                              "ingest' again with this embedder.")
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a stemmed term; a term the corpus never uses gets the maximum."""
+        n = max(len(self.chunks), 1)
+        return math.log(1 + n / (self.doc_freq.get(term, 0) + 0.5))
+
+    def search(self, query_vector: np.ndarray, query_text: str, k: int, pool: int = 30) -> list[Hit]:
+        """Hybrid search: dense and BM25 candidate lists fused by reciprocal rank (k=60)."""
+        if not self.chunks:
+            return []
+        pool = min(pool, len(self.chunks))
+        dense_scores, dense_ids = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), pool)
+        dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0], strict=True) if i >= 0}
+        lexical: dict[int, float] = {}
+        tokens = tokenize([query_text])
+        if tokens.vocab and any(len(ids) for ids in tokens.ids):
+            ids, scores = self.bm25.retrieve(tokens, k=pool, show_progress=False, n_threads=1)
+            lexical = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if s > 0}
+        fused: dict[int, float] = {}
+        for ranking in (sorted(dense, key=dense.get, reverse=True), sorted(lexical, key=lexical.get, reverse=True)):
+            for rank, i in enumerate(ranking):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (60 + rank + 1)
+        best = sorted(fused, key=fused.get, reverse=True)[:k]
+        missing = [i for i in best if i not in dense]
+        if missing:  # lexical-only hits still get a true cosine, so thresholds compare like with like
+            vectors = np.stack([self.dense.reconstruct(i) for i in missing])
+            for i, score in zip(missing, vectors @ query_vector, strict=True):
+                dense[i] = float(score)
+        return [Hit(self.chunks[i], dense[i], lexical.get(i, 0.0), fused[i]) for i in best]
+
+
+def _lexical_text(chunk: dict) -> str:
+    return " ".join([chunk["title"], *chunk["headings"], chunk["text"]])

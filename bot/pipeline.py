@@ -1,0 +1,97 @@
+"""How an answer is made: the steps below, in order, over one ``Turn``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from bot.embedder import Embedder, SentenceTransformerEmbedder
+from bot.index import Index
+from bot.llm import BACKENDS, ChatModel
+from bot.model_store import EMBEDDING_GEMMA, QWEN, verify_llm_file
+from bot.outcomes import EndTurn, Messages, Outcome
+from bot.prompt import Prompt
+from bot.settings import REPO_ROOT, Settings, load_yaml
+from bot.steps.answer_composer import AnswerComposer
+from bot.steps.input_guard import InputGuard
+from bot.steps.output_guard import OutputGuard
+from bot.steps.passage_retriever import PassageRetriever
+from bot.turn import Turn
+
+log = logging.getLogger(__name__)
+
+ANSWER_STEPS = (InputGuard, PassageRetriever, AnswerComposer, OutputGuard)
+
+
+@dataclass
+class Answerer:
+    """Runs the answer steps over a turn; a step ends the turn early by raising ``EndTurn``.
+
+    >>> answerer = Answerer.from_settings(load_settings())  # doctest: +SKIP
+    >>> answerer.answer("Quels sont les horaires de la mairie ?").to_json()  # doctest: +SKIP
+    """
+
+    steps: tuple
+    messages: Messages
+    info: dict  # prompt version, models, thresholds version, index manifest: recorded by evaluations
+
+    def answer(self, question: str, history: list[dict] | None = None) -> Turn:
+        turn = Turn(question=question, history=list(history or []))
+        started = time.monotonic()
+        try:
+            for step in self.steps:
+                step.run(turn)
+        except EndTurn as end:
+            turn.outcome = end.outcome
+            turn.answer = self.messages.for_outcome(end.outcome)
+            turn.citations = []
+            turn.metrics["end_reason"] = end.detail
+        if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
+            turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
+        turn.metrics["seconds"] = round(time.monotonic() - started, 3)
+        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.metrics["seconds"])
+        return turn
+
+    @classmethod
+    def build(cls, settings: Settings, embedder: Embedder, model: ChatModel, index: Index) -> Answerer:
+        """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
+        index.check_embedder(embedder.name, embedder.dimension)
+        thresholds = settings.thresholds
+        prompt = Prompt.load(settings.prompt_file)
+        town = load_yaml(settings.town_file)
+        steps = (
+            InputGuard(settings.max_question_chars),
+            PassageRetriever(embedder, index, thresholds["retrieval"]),
+            AnswerComposer(model, prompt, int(thresholds["answer"]["max_tokens"])),
+            OutputGuard(),
+        )
+        assert tuple(type(s) for s in steps) == ANSWER_STEPS
+        info = {"prompt_version": prompt.version, "thresholds_version": str(thresholds.get("version")),
+                "llm": model.name, "embedder": embedder.name, "index": index.manifest}
+        return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Answerer:
+        """Load the real models and the index named by the settings (several seconds)."""
+        index = Index.open(settings.index_dir)
+        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        llm_path = resolve_llm_path(settings)
+        sha = verify_llm_file(llm_path)
+        backend = BACKENDS[settings.llm_backend]
+        model = backend(llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature,
+                        settings.llm_repeat_penalty)
+        answerer = cls.build(settings, embedder, model, index)
+        answerer.info["llm_sha256"] = sha
+        return answerer
+
+
+def resolve_llm_path(settings: Settings):
+    return settings.llm_path or settings.models_dir / QWEN.file
+
+
+def resolve_embedder_path(settings: Settings):
+    return settings.embedder_path or settings.models_dir / EMBEDDING_GEMMA.file
+
+
+__all__ = ["ANSWER_STEPS", "Answerer", "REPO_ROOT"]

@@ -1,0 +1,80 @@
+"""One typed settings object, read once at the edge (``GUICHET_*`` environment or ``.env``)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_models_dir() -> Path:
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "guichet" / "models"
+
+
+class Settings(BaseSettings):
+    """Everything a town can change without touching code.
+
+    >>> Settings(top_k=2).top_k
+    2
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GUICHET_", env_file=".env", extra="ignore")
+
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    index_dir: Path = REPO_ROOT / "var" / "index" / "demo"
+    # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
+    llm_path: Path | None = None
+    embedder_path: Path | None = None
+    embedder_dtype: str = "bfloat16"
+
+    llm_backend: Literal["llama_cpp"] = "llama_cpp"
+    llm_context: int = 2048
+    llm_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    llm_temperature: float = 0.0
+    llm_repeat_penalty: float = 1.1
+    llm_max_tokens: int = 160
+
+    prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
+    messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"
+    thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
+    town_file: Path = REPO_ROOT / "config" / "town.yaml"
+
+    max_question_chars: int = 600
+
+    @cached_property
+    def thresholds(self) -> dict:
+        """The versioned retrieval and guard thresholds (YAML)."""
+        return load_yaml(self.thresholds_file)
+
+
+def load_yaml(path: Path) -> dict:
+    """Read a YAML mapping, with an error that names the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Configuration file {path} not found.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Configuration file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Configuration file {path} must hold a mapping at top level.")
+    return data
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "GUICHET_" + str(first["loc"][0]).upper()
+        raise ConfigError(f"Config '{key}' has value {first.get('input')!r}. {first['msg']}.") from None

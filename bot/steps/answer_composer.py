@@ -1,0 +1,52 @@
+"""AnswerComposer: the model writes a short answer and names the passage it took it from."""
+
+from __future__ import annotations
+
+import json
+
+from bot.llm import ChatModel
+from bot.outcomes import EndTurn, Outcome
+from bot.prompt import Prompt
+from bot.turn import Turn
+
+NO_SOURCE = "aucune"
+
+
+def answer_schema(labels: list[str]) -> dict:
+    """JSON schema the decoder is constrained to: a cited label (or "aucune") and the answer text."""
+    return {
+        "type": "object",
+        "properties": {
+            "source": {"type": "string", "enum": [*labels, NO_SOURCE]},
+            "reponse": {"type": "string"},
+        },
+        "required": ["source", "reponse"],
+    }
+
+
+class AnswerComposer:
+    """Asks the model for ``{"source": "S1", "reponse": "..."}`` over the turn's passages."""
+
+    def __init__(self, model: ChatModel, prompt: Prompt, max_tokens: int):
+        self.model, self.prompt, self.max_tokens = model, prompt, max_tokens
+
+    def run(self, turn: Turn) -> None:
+        labels = [p.label for p in turn.passages]
+        messages = self.prompt.messages(question=turn.question, passages=turn.passages)
+        try:
+            completion = self.model.complete(messages, schema=answer_schema(labels), max_tokens=self.max_tokens)
+        except Exception as exc:  # any backend failure ends the turn with a polite message
+            raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
+        turn.metrics["llm"] = {
+            "seconds": round(completion.seconds, 3), "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens, "prompt_version": self.prompt.version,
+        }
+        try:
+            reply = json.loads(completion.text)
+            cited, text = str(reply["source"]), str(reply["reponse"]).strip()
+        except (ValueError, KeyError, TypeError):
+            # A reply cut by max_tokens is not valid JSON: treat it as no usable answer.
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}")
+        if cited not in labels or not text:
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the model found no source for this")
+        turn.cited_labels, turn.draft = [cited], text

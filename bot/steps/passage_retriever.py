@@ -1,0 +1,68 @@
+"""PassageRetriever: hybrid search, then the "do we have a source for this?" decision, outside the model."""
+
+from __future__ import annotations
+
+import difflib
+import time
+
+from bot.embedder import Embedder
+from bot.index import Index
+from bot.outcomes import EndTurn, Outcome
+from bot.textmatch import content_terms
+from bot.turn import Passage, Turn
+
+
+class PassageRetriever:
+    """Puts the few best passages on the turn, or ends it when retrieval scores say nothing matches.
+
+    Two signals, calibrated on the evaluation sets (``config/thresholds.yaml``): the cosine of the best
+    passage, and the share of the question's topic words that the chosen passages contain. Out-of-scope
+    questions often get a decent cosine from a generic passage; they rarely share their topic words.
+    """
+
+    def __init__(self, embedder: Embedder, index: Index, thresholds: dict):
+        self.embedder, self.index = embedder, index
+        self.candidates = int(thresholds["candidates"])
+        self.passages = int(thresholds["passages"])
+        self.min_dense = float(thresholds["min_dense"])
+        self.min_coverage = float(thresholds["min_coverage"])
+
+    def run(self, turn: Turn) -> None:
+        started = time.monotonic()
+        hits = self.index.search(self.embedder.embed_query(turn.question), turn.question,
+                                 k=self.passages, pool=self.candidates)
+        turn.passages = [
+            Passage(label=f"S{n}", chunk_id=h.chunk["id"], title=h.chunk["title"], source=h.chunk["source"],
+                    url=h.chunk["url"], date=h.chunk["date"], headings=h.chunk["headings"], text=h.chunk["text"],
+                    dense_score=round(h.dense, 4), lexical_score=round(h.lexical, 4))
+            for n, h in enumerate(hits, 1)
+        ]
+        top_dense = max((p.dense_score for p in turn.passages), default=0.0)
+        coverage = self.coverage(turn.question, turn.passages)
+        turn.metrics["retrieval"] = {
+            "seconds": round(time.monotonic() - started, 4), "top_dense": top_dense,
+            "coverage": round(coverage, 3), "sources": [p.source for p in turn.passages],
+            "scores": [p.dense_score for p in turn.passages],
+        }
+        if top_dense < self.min_dense or coverage < self.min_coverage:
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES,
+                          f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})")
+
+    def coverage(self, question: str, passages: list[Passage]) -> float:
+        """IDF-weighted share of the question's topic words found in the passages (1.0 if it has none).
+
+        A word the corpus never uses ("piscine" in a corpus without a pool) weighs the most, unless it is
+        a near-spelling of a corpus word (a typo such as "pasport"), which then stands in for it.
+        """
+        wanted = {self._known_spelling(t) for t in content_terms(question)}
+        if not wanted:
+            return 1.0
+        found = set().union(*(content_terms(" ".join([p.title, *p.headings, p.text])) for p in passages))
+        weights = {t: self.index.idf(t) for t in wanted}
+        return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
+
+    def _known_spelling(self, term: str) -> str:
+        if term in self.index.doc_freq or len(term) < 5:
+            return term
+        close = difflib.get_close_matches(term, self.index.doc_freq.keys(), n=1, cutoff=0.8)
+        return close[0] if close else term

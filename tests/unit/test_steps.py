@@ -1,0 +1,132 @@
+"""Each answer step on its own, with fakes: build a turn, run the step, assert how the turn ends."""
+
+import json
+
+import pytest
+
+from bot.index import Index
+from bot.llm import FakeChatModel
+from bot.outcomes import EndTurn, Outcome
+from bot.prompt import Prompt
+from bot.settings import Settings
+from bot.steps.answer_composer import AnswerComposer
+from bot.steps.input_guard import InputGuard, clean_text
+from bot.steps.output_guard import OutputGuard
+from bot.steps.passage_retriever import PassageRetriever
+from bot.turn import Passage, Turn
+from ingestion.builder import build
+
+PASSPORT = Passage(label="S1", chunk_id="cip#3", title="Carte d'identité et passeport", source="cip.html",
+                   url="https://x/cip", date="2026-10-02", headings=["Tarifs"],
+                   text="Tableau : Prix des titres d'identité\n- Titre : Passeport ; Situation : Majeur ; Prix : 86 €\n"
+                        "- Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €",
+                   dense_score=0.7, lexical_score=9.0)
+HOURS = Passage(label="S2", chunk_id="m#1", title="Horaires", source="mairie.md", url="", date="2026-09-01",
+                headings=[], text="Le samedi : de 9 h à 12 h.", dense_score=0.5, lexical_score=2.0)
+
+
+@pytest.fixture(scope="module")
+def demo_index(tmp_path_factory):
+    from bot.embedder import FakeEmbedder
+    from tests.conftest import DEMO
+
+    path = tmp_path_factory.mktemp("index")
+    build([DEMO], path, FakeEmbedder())
+    return Index.open(path)
+
+
+def test_input_guard_strips_invisible_characters():
+    turn = Turn(question="Horaires\u200b de la\u202e mairie\U000E0069\U000E0067 ?")
+    InputGuard(max_chars=600).run(turn)
+    assert turn.question == "Horaires de la mairie ?"
+    assert clean_text("a\x00b\x1bc") == "abc"
+
+
+@pytest.mark.parametrize("question, outcome", [
+    ("   ", Outcome.REFUSED_EMPTY_QUESTION),
+    ("?!…", Outcome.REFUSED_EMPTY_QUESTION),
+    ("passeport " * 100, Outcome.REFUSED_TOO_LONG),
+])
+def test_input_guard_refuses(question, outcome):
+    with pytest.raises(EndTurn) as end:
+        InputGuard(max_chars=600).run(Turn(question=question))
+    assert end.value.outcome is outcome
+
+
+def test_retriever_keeps_few_labelled_passages(demo_index):
+    from bot.embedder import FakeEmbedder
+
+    thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
+    turn = Turn(question="Quel est le prix du passeport pour un majeur ?")
+    PassageRetriever(FakeEmbedder(), demo_index, thresholds).run(turn)
+    assert [p.label for p in turn.passages] == ["S1", "S2"]
+    assert turn.passages[0].source == "carte-identite-passeport.html"
+    assert turn.metrics["retrieval"]["coverage"] == 1.0
+
+
+def test_retriever_ends_the_turn_when_the_topic_is_absent(demo_index):
+    from bot.embedder import FakeEmbedder
+
+    thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
+    with pytest.raises(EndTurn) as end:
+        PassageRetriever(FakeEmbedder(), demo_index, thresholds).run(Turn(question="horaires de la piscine"))
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+def _composer(*replies):
+    model = FakeChatModel(*replies)
+    return model, AnswerComposer(model, Prompt.load(Settings().prompt_file), max_tokens=100)
+
+
+def test_composer_sends_labelled_passages_and_keeps_the_cited_one():
+    model, composer = _composer(json.dumps({"source": "S1", "reponse": "Le passeport coûte 86 €."}))
+    turn = Turn(question="Prix du passeport ?", passages=[PASSPORT, HOURS])
+    composer.run(turn)
+    assert (turn.cited_labels, turn.draft) == (["S1"], "Le passeport coûte 86 €.")
+    user = model.calls[0][1]["content"]
+    assert "[S1] Carte d'identité et passeport — Tarifs" in user and "[S2] Horaires" in user
+    assert user.rstrip().endswith("Question : Prix du passeport ?")
+    assert turn.metrics["llm"]["prompt_version"] == "answer-fr-v1"
+
+
+@pytest.mark.parametrize("reply", [
+    json.dumps({"source": "aucune", "reponse": ""}),
+    json.dumps({"source": "S9", "reponse": "Inventé"}),
+    '{"source": "S1", "reponse": "coupé',
+])
+def test_composer_without_a_usable_source_ends_the_turn(reply):
+    _, composer = _composer(reply)
+    with pytest.raises(EndTurn) as end:
+        composer.run(Turn(question="?", passages=[PASSPORT]))
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+def test_composer_backend_failure_is_error_llm():
+    class Broken:
+        name = "broken"
+
+        def complete(self, *args, **kwargs):
+            raise RuntimeError("llama_decode returned -1")
+
+    with pytest.raises(EndTurn) as end:
+        AnswerComposer(Broken(), Prompt.load(Settings().prompt_file), 100).run(Turn(question="?", passages=[HOURS]))
+    assert end.value.outcome is Outcome.ERROR_LLM
+
+
+def test_output_guard_accepts_supported_figures_and_quotes_the_row():
+    turn = Turn(question="Prix du passeport majeur ?", passages=[PASSPORT, HOURS], cited_labels=["S1"],
+                draft="Un passeport pour un majeur coûte 86 €.")
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED and turn.answer == turn.draft
+    [citation] = turn.citations
+    assert citation.source == "cip.html" and citation.quote == "Titre : Passeport ; Situation : Majeur ; Prix : 86 €"
+
+
+def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
+    turn = Turn(question="Prix du passeport ?", passages=[PASSPORT], cited_labels=["S1"],
+                draft="Le passeport coûte 96 €, appelez le 01 23 45 67 89.")
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert "96" not in turn.answer and "01 23" not in turn.answer
+    assert all(part in PASSPORT.text for part in turn.answer.split(" […] "))
+    assert turn.metrics["output_guard"]["unsupported_figures"] == ["0123456789", "96"]
