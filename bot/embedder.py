@@ -52,7 +52,7 @@ class SentenceTransformerEmbedder:
         self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True,
                                          model_kwargs={"torch_dtype": torch_dtype})
         self.name = path.name
-        self.dimension = int(self.model.get_sentence_embedding_dimension())
+        self.dimension = int(self.model.get_embedding_dimension())
         self.batch_size = batch_size
         prompts = getattr(self.model, "prompts", {}) or {}
         self._query_prompt = prompts.get("query", prompts.get("Retrieval-query", ""))

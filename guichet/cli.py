@@ -19,6 +19,8 @@ from bot.settings import Settings, load_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
 models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question sets and gate releases.")
+app.add_typer(eval_app, name="eval")
 err = Console(stderr=True)
 out = Console()
 
@@ -146,8 +148,48 @@ def _print_turn(turn) -> None:
         out.print(f"  [dim]« {c.quote} »[/]")
 
 
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
+    index: IndexOpt = None,
+    out: Annotated[Path, typer.Option(help="Where results.jsonl and summary.json go.")] = Path("var/eval"),
+    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
+):
+    """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
+    from eval.dataset import load_cases
+    from eval.runner import gate, run
+
+    try:
+        cases = load_cases(dataset)
+    except GuichetError as exc:
+        _fail(exc)
+    answerer = _answerer(index)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bar:
+        task = bar.add_task("Évaluation", total=len(cases))
+        summary = run(answerer, cases, out, progress=lambda n, total, r: bar.update(task, completed=n))
+    _print_summary(summary)
+    try:
+        failures = gate(summary, gate_file)
+    except GuichetError as exc:
+        _fail(exc)
+    if failures:
+        err.print("[bold red]Seuils de mise en production non atteints :[/]\n  " + "\n  ".join(failures))
+        raise typer.Exit(1)
+    out.print("[bold green]Seuils de mise en production atteints.[/]")
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table("indicateur", "valeur", title="Résultats de l'évaluation")
+    for key, value in summary.items():
+        if key not in ("by_category", "run"):
+            table.add_row(key, str(value))
+    out.print(table)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
     app()
 
 

@@ -15,8 +15,8 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 from ingestion.loaders import SourceDocument
 
 HEADERS = [("#" * n, f"h{n}") for n in range(1, 7)]
-CHUNK_CHARS = 800
-OVERLAP_CHARS = 100
+CHUNK_CHARS = 600
+OVERLAP_CHARS = 80
 
 
 @dataclass

@@ -32,6 +32,10 @@ def supporting_quote(passage: Passage, answer: str, question: str) -> str:
     return " […] ".join(supporting_sentences(passage, answer, question))
 
 
+def _evidence(passage: Passage) -> str:
+    return " ".join([passage.title, *passage.headings, passage.text])
+
+
 class OutputGuard:
     """Builds the citations, then checks every figure and contact of the draft against the cited passage.
 
@@ -43,13 +47,13 @@ class OutputGuard:
         cited = [p for p in turn.passages if p.label in turn.cited_labels]
         if not cited:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "no cited passage")
+        cited = self._best_supporting(turn, cited)
         turn.citations = [
             Citation(title=p.title, source=p.source, url=p.url, date=p.date,
                      quote=supporting_quote(p, turn.draft, turn.question))
             for p in cited
         ]
-        evidence = " ".join(" ".join([p.title, *p.headings, p.text]) for p in cited)
-        unsupported = unsupported_figures(turn.draft, evidence)
+        unsupported = unsupported_figures(turn.draft, " ".join(_evidence(p) for p in cited))
         turn.metrics["output_guard"] = {"unsupported_figures": sorted(unsupported)}
         if unsupported:
             turn.answer = turn.citations[0].quote
@@ -57,3 +61,16 @@ class OutputGuard:
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
+
+    @staticmethod
+    def _best_supporting(turn: Turn, cited: list[Passage]) -> list[Passage]:
+        """The small model often cites the wrong label: if another passage it was shown holds every figure
+        of the draft and the cited one does not, that passage is the true source."""
+        if not unsupported_figures(turn.draft, " ".join(_evidence(p) for p in cited)):
+            return cited
+        for passage in turn.passages:
+            if passage not in cited and not unsupported_figures(turn.draft, _evidence(passage)):
+                turn.cited_labels = [passage.label]
+                turn.metrics["citation_relabelled"] = True
+                return [passage]
+        return cited

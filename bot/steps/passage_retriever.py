@@ -12,6 +12,9 @@ from bot.textmatch import content_terms
 from bot.turn import Passage, Turn
 
 
+RANKING_DEPTH = 10
+
+
 class PassageRetriever:
     """Puts the few best passages on the turn, or ends it when retrieval scores say nothing matches.
 
@@ -29,8 +32,9 @@ class PassageRetriever:
 
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
-        hits = self.index.search(self.embedder.embed_query(turn.question), turn.question,
-                                 k=self.passages, pool=self.candidates)
+        ranking = self.index.search(self.embedder.embed_query(turn.question), turn.question,
+                                    k=max(self.passages, RANKING_DEPTH), pool=self.candidates)
+        hits = ranking[:self.passages]
         turn.passages = [
             Passage(label=f"S{n}", chunk_id=h.chunk["id"], title=h.chunk["title"], source=h.chunk["source"],
                     url=h.chunk["url"], date=h.chunk["date"], headings=h.chunk["headings"], text=h.chunk["text"],
@@ -43,6 +47,9 @@ class PassageRetriever:
             "seconds": round(time.monotonic() - started, 4), "top_dense": top_dense,
             "coverage": round(coverage, 3), "sources": [p.source for p in turn.passages],
             "scores": [p.dense_score for p in turn.passages],
+            # deeper ranking, for retrieval diagnostics (hit@k, MRR) only
+            "ranking": [h.chunk["source"] for h in ranking],
+            "ranking_scores": [round(h.fused, 5) for h in ranking],
         }
         if top_dense < self.min_dense or coverage < self.min_coverage:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES,

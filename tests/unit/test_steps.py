@@ -130,3 +130,11 @@ def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
     assert "96" not in turn.answer and "01 23" not in turn.answer
     assert all(part in PASSPORT.text for part in turn.answer.split(" […] "))
     assert turn.metrics["output_guard"]["unsupported_figures"] == ["0123456789", "96"]
+
+
+def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures():
+    turn = Turn(question="Horaires du samedi ?", passages=[PASSPORT, HOURS], cited_labels=["S1"],
+                draft="Le samedi, la mairie ouvre de 9 h à 12 h.")
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED
+    assert [c.source for c in turn.citations] == ["mairie.md"]
