@@ -44,13 +44,16 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
 
         if not (path / "modules.json").exists() and not (path / "config.json").exists():
-            raise ModelError(f"No sentence-transformers model at {path} — run 'guichet models fetch' "
-                             "or set GUICHET_EMBEDDER_PATH to a model folder.")
+            raise ModelError(
+                f"No sentence-transformers model at {path} — run 'guichet models fetch' "
+                "or set GUICHET_EMBEDDER_PATH to a model folder."
+            )
         torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
         if torch_dtype is None:
             raise ModelError(f"Config 'GUICHET_EMBEDDER_DTYPE' has value {dtype!r}. Use bfloat16 or float32.")
-        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True,
-                                         model_kwargs={"torch_dtype": torch_dtype})
+        self.model = SentenceTransformer(
+            str(path), device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch_dtype}
+        )
         self.name = path.name
         self.dimension = int(self.model.get_embedding_dimension())
         self.batch_size = batch_size
@@ -58,13 +61,20 @@ class SentenceTransformerEmbedder:
         self._query_prompt = prompts.get("query", prompts.get("Retrieval-query", ""))
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, prompt="", batch_size=self.batch_size, normalize_embeddings=True,
-                                    convert_to_numpy=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            texts,
+            prompt="",
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
-        vector = self.model.encode([text], prompt=self._query_prompt, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+        vector = self.model.encode(
+            [text], prompt=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.asarray(vector, dtype=np.float32)[0]
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from dataclasses import dataclass
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -46,14 +46,16 @@ _STOPWORDS = sorted({_fold(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
 
 def tokenize(texts: list[str]):
     """French BM25 tokens: accents folded, French stop words removed, Snowball-stemmed."""
-    return bm25s.tokenize([_fold(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER,
-                          show_progress=False)
+    return bm25s.tokenize(
+        [_fold(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
+    )
 
 
 def stems(text: str) -> list[str]:
     """The BM25 tokens of one text, as strings."""
-    return bm25s.tokenize([_fold(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False,
-                          show_progress=False)[0]
+    return bm25s.tokenize(
+        [_fold(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False
+    )[0]
 
 
 def live_generation(index_dir: Path) -> Path | None:
@@ -98,21 +100,26 @@ class Index:
     def open(cls, index_dir: Path) -> Index:
         generation = live_generation(index_dir)
         if generation is None:
-            raise IndexError_(f"No index at {index_dir} — run 'guichet ingest <corpus folder> --index "
-                              f"{index_dir}' first.")
+            raise IndexError_(
+                f"No index at {index_dir} — run 'guichet ingest <corpus folder> --index {index_dir}' first."
+            )
         index = cls(generation)
         if index.manifest.get("format") != FORMAT_VERSION:
-            raise IndexError_(f"Index at {index_dir} has format {index.manifest.get('format')}, this "
-                              f"version reads {FORMAT_VERSION} — run 'guichet ingest' again.")
+            raise IndexError_(
+                f"Index at {index_dir} has format {index.manifest.get('format')}, this "
+                f"version reads {FORMAT_VERSION} — run 'guichet ingest' again."
+            )
         return index
 
     def check_embedder(self, name: str, dimension: int) -> None:
         """Refuse to serve an index built with another embedder (its vectors would be meaningless)."""
         built = (self.manifest.get("embedder"), self.manifest.get("dimension"))
         if built != (name, dimension):
-            raise IndexError_(f"Index was built with embedder {built[0]} (dimension {built[1]}) but the "
-                              f"configured embedder is {name} (dimension {dimension}) — run 'guichet "
-                              "ingest' again with this embedder.")
+            raise IndexError_(
+                f"Index was built with embedder {built[0]} (dimension {built[1]}) but the "
+                f"configured embedder is {name} (dimension {dimension}) — run 'guichet "
+                "ingest' again with this embedder."
+            )
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the corpus never uses gets the maximum."""

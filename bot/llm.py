@@ -46,8 +46,14 @@ class LlamaCppModel:
         if not path.exists():
             raise ModelError(f"No model file at {path} — run 'guichet models fetch' or set GUICHET_LLM_PATH.")
         try:
-            self.llm = Llama(model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
-                             n_batch=512, verbose=False)
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                verbose=False,
+            )
         except ValueError as exc:
             raise ModelError(f"Could not load {path}: {exc}. Is it a GGUF file?") from None
         self.name = path.name
@@ -59,13 +65,21 @@ class LlamaCppModel:
         with self._lock:
             started = time.monotonic()
             out = self.llm.create_chat_completion(
-                messages=messages, response_format=response_format, max_tokens=max_tokens,
-                temperature=self.temperature, repeat_penalty=self.repeat_penalty, seed=0)
+                messages=messages,
+                response_format=response_format,
+                max_tokens=max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
+                seed=0,
+            )
             seconds = time.monotonic() - started
         usage = out.get("usage", {})
-        return Completion(text=out["choices"][0]["message"]["content"] or "",
-                          prompt_tokens=usage.get("prompt_tokens", 0),
-                          completion_tokens=usage.get("completion_tokens", 0), seconds=seconds)
+        return Completion(
+            text=out["choices"][0]["message"]["content"] or "",
+            prompt_tokens=usage.get("prompt_tokens", 0),
+            completion_tokens=usage.get("completion_tokens", 0),
+            seconds=seconds,
+        )
 
 
 class FakeChatModel:
@@ -80,8 +94,12 @@ class FakeChatModel:
     def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160) -> Completion:
         self.calls.append(messages)
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        return Completion(text=text, prompt_tokens=sum(len(m["content"]) // 4 for m in messages),
-                          completion_tokens=len(text) // 4, seconds=0.0)
+        return Completion(
+            text=text,
+            prompt_tokens=sum(len(m["content"]) // 4 for m in messages),
+            completion_tokens=len(text) // 4,
+            seconds=0.0,
+        )
 
 
 BACKENDS = {"llama_cpp": LlamaCppModel}

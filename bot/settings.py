@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     llm_temperature: float = 0.0
     llm_repeat_penalty: float = 1.1
-    llm_max_tokens: int = 160
 
     prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
     messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"

@@ -16,10 +16,13 @@ EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # Words that appear in almost every resident question and carry no topic.
-QUESTION_WORDS = set(stems(
-    "comment quel quelle quels quelles combien coût coûte prix où quand faire fait faut demande demander "
-    "obtenir mairie bonjour merci svp possible puis peux peut dois doit besoin savoir voudrais aimerais "
-    "veux est-ce qu'il question renseignement information informations"))
+QUESTION_WORDS = set(
+    stems(
+        "comment quel quelle quels quelles combien coût coûte prix où quand faire fait faut demande demander "
+        "obtenir mairie bonjour merci svp possible puis peux peut dois doit besoin savoir voudrais aimerais "
+        "veux est-ce qu'il question renseignement information informations"
+    )
+)
 
 
 def normalize(text: str) -> str:
@@ -36,8 +39,10 @@ def _join_thousands(text: str) -> str:
 def contacts(text: str) -> set[str]:
     """Phone numbers (digits only), e-mails and URLs (lower case, no trailing punctuation)."""
     text = normalize(text)
-    found = {re.sub(r"\D", "", m).replace("33", "0", 1) if m.startswith("+") else re.sub(r"\D", "", m)
-             for m in PHONE.findall(text)}
+    found = {
+        re.sub(r"\D", "", m).replace("33", "0", 1) if m.startswith("+") else re.sub(r"\D", "", m)
+        for m in PHONE.findall(text)
+    }
     found |= {m.rstrip(".,;:") for m in EMAIL.findall(text)}
     found |= {m.rstrip(".,;:").removeprefix("https://").removeprefix("http://") for m in URL.findall(text)}
     return found

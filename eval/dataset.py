@@ -64,10 +64,16 @@ def _case(raw: dict, where: str) -> Case:
     if not isinstance(must, list) or not all(isinstance(m, str | list) for m in must):
         raise DatasetError(f"{where}: must_include must be a list of strings or lists of strings.")
     known = {"id", "question", "kind", "category", "must_include", "must_not_include", "source"}
-    return Case(id=str(raw["id"]), question=str(raw["question"]), kind=raw["kind"],
-                category=str(raw.get("category") or "sans catégorie"), must_include=must,
-                must_not_include=list(raw.get("must_not_include") or []), source=str(raw.get("source") or ""),
-                extra={k: v for k, v in raw.items() if k not in known})
+    return Case(
+        id=str(raw["id"]),
+        question=str(raw["question"]),
+        kind=raw["kind"],
+        category=str(raw.get("category") or "sans catégorie"),
+        must_include=must,
+        must_not_include=list(raw.get("must_not_include") or []),
+        source=str(raw.get("source") or ""),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
 
 
 def load_cases(path: Path) -> list[Case]:

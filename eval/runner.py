@@ -24,22 +24,35 @@ def run_case(answerer: Answerer, case: Case) -> dict:
     retrieval = turn.metrics.get("retrieval", {})
     llm = turn.metrics.get("llm", {})
     return {
-        "id": case.id, "question": case.question, "kind": case.kind, "category": case.category,
-        "expected": case.must_include, "source": case.source, **({"extra": case.extra} if case.extra else {}),
-        "answer": reply["answer"], "outcome": reply["outcome"], "citations": reply["citations"],
-        "retrieved": [{"source": s, "score": sc} for s, sc in
-                      zip(retrieval.get("ranking", []), retrieval.get("ranking_scores", []), strict=False)],
+        "id": case.id,
+        "question": case.question,
+        "kind": case.kind,
+        "category": case.category,
+        "expected": case.must_include,
+        "source": case.source,
+        **({"extra": case.extra} if case.extra else {}),
+        "answer": reply["answer"],
+        "outcome": reply["outcome"],
+        "citations": reply["citations"],
+        "retrieved": [
+            {"source": s, "score": sc}
+            for s, sc in zip(retrieval.get("ranking", []), retrieval.get("ranking_scores", []), strict=False)
+        ],
         "retrieval_rank": retrieval_rank(case, retrieval.get("ranking", [])),
-        "passages": [{"label": p.label, "source": p.source, "headings": p.headings, "text": p.text}
-                     for p in turn.passages],
-        "latency_s": round(latency, 3), "prompt_tokens": llm.get("prompt_tokens", 0),
-        "completion_tokens": llm.get("completion_tokens", 0), "end_reason": turn.metrics.get("end_reason", ""),
+        "passages": [
+            {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
+        ],
+        "latency_s": round(latency, 3),
+        "prompt_tokens": llm.get("prompt_tokens", 0),
+        "completion_tokens": llm.get("completion_tokens", 0),
+        "end_reason": turn.metrics.get("end_reason", ""),
         **score_case(case, reply, evidence),
     }
 
 
-def run(answerer: Answerer, cases: list[Case], out_dir: Path,
-        progress: Callable[[int, int, dict], None] = lambda *_: None) -> dict:
+def run(
+    answerer: Answerer, cases: list[Case], out_dir: Path, progress: Callable[[int, int, dict], None] = lambda *_: None
+) -> dict:
     """Run every case, write ``results.jsonl`` and ``summary.json`` into ``out_dir``; return the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []

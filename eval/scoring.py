@@ -35,8 +35,13 @@ def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
     citation_valid = all(c.get("quote") and c["quote"].split(" […] ")[0] in evidence for c in citations)
     if answered and (not citations or not citation_valid):
         reasons.append("answer without a valid citation")
-    return {"passed": not reasons, "why": "; ".join(reasons), "answered": answered, "invented": invented,
-            "citation_valid": citation_valid}
+    return {
+        "passed": not reasons,
+        "why": "; ".join(reasons),
+        "answered": answered,
+        "invented": invented,
+        "citation_valid": citation_valid,
+    }
 
 
 def retrieval_rank(case: Case, retrieved: list[str]) -> int | None:

@@ -53,14 +53,19 @@ def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to 
 
 
 @models_app.command("list")
-def models_list():
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False):
     """Show the models that will run: name, file, sha256, licence, size."""
     from bot.model_store import describe
     from bot.pipeline import resolve_embedder_path, resolve_llm_path
 
     settings = _settings()
+    infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings))
+    if as_json:
+        for info in infos:
+            sys.stdout.write(json.dumps(info.__dict__ | {"path": str(info.path)}) + "\n")
+        return
     table = Table("role", "name", "file", "sha256", "licence", "size")
-    for info in describe(resolve_llm_path(settings), resolve_embedder_path(settings)):
+    for info in infos:
         size = f"{info.size_bytes / 1e6:,.0f} MB" if info.present else "[red]missing[/]"
         table.add_row(info.role, info.name, str(info.path), info.sha256, info.licence, size)
     out.print(table)
@@ -80,8 +85,14 @@ def ingest(
     settings = _settings(index_dir=index)
     try:
         embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=False) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
             tasks: dict[str, int] = {}
 
             def progress(stage: str, done: int, total: int) -> None:
@@ -92,8 +103,10 @@ def ingest(
             report = build(paths, settings.index_dir, embedder, exclude=exclude, progress=progress)
     except GuichetError as exc:
         _fail(exc)
-    out.print(f"{report.documents} documents, {report.chunks} passages ({report.embedded} vectorisés, "
-              f"{report.reused} réutilisés, {report.removed} retirés) en {report.seconds} s → {settings.index_dir}")
+    out.print(
+        f"{report.documents} documents, {report.chunks} passages ({report.embedded} vectorisés, "
+        f"{report.reused} réutilisés, {report.removed} retirés) en {report.seconds} s → {settings.index_dir}"
+    )
     if report.problems:
         table = Table("fichier", "problème", "détail", title=f"{len(report.problems)} fichier(s) non indexé(s)")
         for p in report.problems:
@@ -129,8 +142,10 @@ def ask(
 def chat(index: IndexOpt = None):
     """Talk to the assistant in the terminal (Ctrl-D to quit)."""
     answerer = _answerer(index)
-    out.print("[bold]Guichet[/] — assistant automatique (IA) de la mairie. Il répond à partir des documents "
-              "officiels et cite ses sources. Ctrl-D pour quitter.")
+    out.print(
+        "[bold]Guichet[/] — assistant automatique (IA) de la mairie. Il répond à partir des documents "
+        "officiels et cite ses sources. Ctrl-D pour quitter."
+    )
     while True:
         try:
             question = out.input("[bold cyan]Vous :[/] ")
@@ -146,6 +161,22 @@ def _print_turn(turn) -> None:
     for c in turn.citations:
         out.print(f"  [dim]Source : {c.title} ({c.url or c.source}, {c.date})[/]")
         out.print(f"  [dim]« {c.quote} »[/]")
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+):
+    """Start the HTTP service (POST /api/v1/turn, /healthz, /readyz, /docs)."""
+    import uvicorn
+
+    from bot.api import create_app
+    from bot.pipeline import Answerer
+
+    settings = _settings(index_dir=index)
+    uvicorn.run(create_app(lambda: Answerer.from_settings(settings)), host=host, port=port)
 
 
 @eval_app.command("run")
@@ -164,8 +195,9 @@ def eval_run(
     except GuichetError as exc:
         _fail(exc)
     answerer = _answerer(index)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
         task = bar.add_task("Évaluation", total=len(cases))
         summary = run(answerer, cases, out, progress=lambda n, total, r: bar.update(task, completed=n))
     _print_summary(summary)
@@ -187,7 +219,7 @@ def _print_summary(summary: dict) -> None:
     out.print(table)
 
 
-def main() -> None:
+def main() -> None:  # noqa: D103
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
     app()

@@ -55,8 +55,11 @@ def discover(roots: list[Path], exclude: list[str]) -> tuple[Path, list[Path]]:
     for root in roots:
         if not root.exists():
             raise IngestionError(f"Corpus path {root} does not exist.")
-    base = roots[0] if len(roots) == 1 and roots[0].is_dir() else Path(os.path.commonpath(
-        [r if r.is_dir() else r.parent for r in roots]))
+    base = (
+        roots[0]
+        if len(roots) == 1 and roots[0].is_dir()
+        else Path(os.path.commonpath([r if r.is_dir() else r.parent for r in roots]))
+    )
     if len(roots) > 1 and base in roots:
         base = base.parent
     files = []
@@ -72,8 +75,13 @@ def discover(roots: list[Path], exclude: list[str]) -> tuple[Path, list[Path]]:
     return base, files
 
 
-def build(roots: list[Path], index_dir: Path, embedder: Embedder, exclude: list[str] = (),
-          progress: Callable[[str, int, int], None] = lambda *_: None) -> Report:
+def build(
+    roots: list[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    exclude: list[str] = (),
+    progress: Callable[[str, int, int], None] = lambda *_: None,
+) -> Report:
     """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build."""
     started = time.monotonic()
     report = Report()
@@ -87,10 +95,14 @@ def build(roots: list[Path], index_dir: Path, embedder: Embedder, exclude: list[
         report.chunks = len(chunks)
         report.seconds = round(time.monotonic() - started, 2)
         manifest = {
-            "format": FORMAT_VERSION, "embedder": embedder.name, "dimension": embedder.dimension,
-            "chunk_count": len(chunks), "document_count": report.documents,
+            "format": FORMAT_VERSION,
+            "embedder": embedder.name,
+            "dimension": embedder.dimension,
+            "chunk_count": len(chunks),
+            "document_count": report.documents,
             "corpus_hash": hashlib.sha256("".join(sorted(c.hash for c in chunks)).encode()).hexdigest(),
-            "roots": [str(r) for r in roots], "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "roots": [str(r) for r in roots],
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         report.generation = _write_generation(index_dir, chunks, vectors, manifest, report)
     return report
@@ -148,7 +160,7 @@ def _vectors_for(chunks: list[Chunk], previous: dict, embedder: Embedder, report
     todo = sorted({c.hash: c for c in chunks if c.hash not in previous}.values(), key=lambda c: c.id)
     fresh: dict[str, np.ndarray] = {}
     for start in range(0, len(todo), EMBED_BATCH):
-        batch = todo[start:start + EMBED_BATCH]
+        batch = todo[start : start + EMBED_BATCH]
         progress("Calcul des vecteurs", start, len(todo))
         for chunk, vector in zip(batch, embedder.embed_documents([c.embedding_text() for c in batch]), strict=True):
             fresh[chunk.hash] = vector
@@ -160,8 +172,7 @@ def _vectors_for(chunks: list[Chunk], previous: dict, embedder: Embedder, report
     return np.stack([fresh.get(c.hash, previous.get(c.hash)) for c in chunks]).astype(np.float32)
 
 
-def _write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, manifest: dict,
-                      report: Report) -> str:
+def _write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, manifest: dict, report: Report) -> str:
     name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp = index_dir / f".{name}.partial"
     tmp.mkdir()

@@ -47,8 +47,11 @@ def split_document(doc: SourceDocument, chunk_chars: int = CHUNK_CHARS) -> list[
     """Cut one document into chunks; the document title heading is not repeated in the heading path."""
     sections = MarkdownHeaderTextSplitter(HEADERS, strip_headers=True).split_text(doc.markdown)
     splitter = RecursiveCharacterTextSplitter(
-        chunk_size=chunk_chars, chunk_overlap=OVERLAP_CHARS,
-        separators=["\n\n", "\n- ", "\n", ". ", " ", ""], keep_separator="end")
+        chunk_size=chunk_chars,
+        chunk_overlap=OVERLAP_CHARS,
+        separators=["\n\n", "\n- ", "\n", ". ", " ", ""],
+        keep_separator="end",
+    )
     chunks: list[Chunk] = []
     for section in sections:
         headings = [section.metadata[k] for _, k in HEADERS if k in section.metadata]
@@ -58,8 +61,15 @@ def split_document(doc: SourceDocument, chunk_chars: int = CHUNK_CHARS) -> list[
             piece = piece.strip()
             if len(piece) < 3:
                 continue
-            chunk = Chunk(id=f"{doc.source}#{len(chunks)}", source=doc.source, title=doc.title, url=doc.url,
-                          date=doc.date, headings=headings, text=piece)
+            chunk = Chunk(
+                id=f"{doc.source}#{len(chunks)}",
+                source=doc.source,
+                title=doc.title,
+                url=doc.url,
+                date=doc.date,
+                headings=headings,
+                text=piece,
+            )
             chunk.hash = hashlib.sha256(chunk.embedding_text().encode("utf-8")).hexdigest()[:32]
             chunks.append(chunk)
     return chunks

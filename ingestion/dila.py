@@ -13,8 +13,21 @@ from lxml import etree
 DC = "{http://purl.org/dc/elements/1.1/}"
 NOTE_LABELS = {"ANoter": "À noter", "ASavoir": "À savoir", "Attention": "Attention", "Rappel": "Rappel"}
 # Navigation, contacts directory references and "see also" blocks: not answer text.
-SKIPPED = {"OuSAdresser", "Reference", "PourEnSavoirPlus", "VoirAussi", "QuestionReponse", "FilDAriane",
-           "Theme", "SousThemePere", "DossierPere", "NoticeLiee", "Colonne", "Source", "Image"}
+SKIPPED = {
+    "OuSAdresser",
+    "Reference",
+    "PourEnSavoirPlus",
+    "VoirAussi",
+    "QuestionReponse",
+    "FilDAriane",
+    "Theme",
+    "SousThemePere",
+    "DossierPere",
+    "NoticeLiee",
+    "Colonne",
+    "Source",
+    "Image",
+}
 
 
 def is_dila_fiche(head: bytes) -> bool:
@@ -106,7 +119,7 @@ def _table(table) -> str:
         cells, col = [], 0
         for cell in row.findall("Cellule"):
             span = int(cell.get("fusionHorizontale", "1") or 1)
-            label = " / ".join(n for n in names[col:col + span] if n)
+            label = " / ".join(n for n in names[col : col + span] if n)
             value = _text(cell)
             cells.append(f"{label} : {value}" if label and value else value)
             col += span

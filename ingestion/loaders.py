@@ -64,8 +64,9 @@ def load(path: Path, root: Path) -> SourceDocument:
     source = path.relative_to(root).as_posix()
     title = meta.get("title") or _first_heading(text) or path.stem.replace("-", " ").replace("_", " ")
     date = meta.get("date") or datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
-    return SourceDocument(source=source, title=title.strip(), url=meta.get("url", ""), date=str(date),
-                          markdown=text.strip())
+    return SourceDocument(
+        source=source, title=title.strip(), url=meta.get("url", ""), date=str(date), markdown=text.strip()
+    )
 
 
 def _decode(data: bytes) -> str:
@@ -91,7 +92,7 @@ def _markdown(text: str) -> tuple[dict, str]:
             key, sep, value = line.partition(":")
             if sep:
                 meta[key.strip().lower()] = value.strip().strip("'\"")
-        text = text[match.end():]
+        text = text[match.end() :]
     return meta, text
 
 

@@ -10,8 +10,15 @@ TITLE = "Tarifs de la restauration scolaire et du périscolaire 2026-2027"
 LINES = [
     ("H", "Commune de Valbourg-sur-Loire - Service enfance-jeunesse"),
     ("H", TITLE),
-    ("T", "Délibération du conseil municipal du 12 juin 2026. Tarifs applicables du 1er septembre 2026 au 31 août 2027."),
-    ("T", "Les tarifs dépendent du quotient familial (QF) de la CAF. Sans justificatif, le tarif de la tranche 4 s'applique."),
+    (
+        "T",
+        "Délibération du conseil municipal du 12 juin 2026. Tarifs applicables du 1er septembre 2026 au 31 août 2027.",
+    ),
+    (
+        "T",
+        "Les tarifs dépendent du quotient familial (QF) de la CAF. "
+        "Sans justificatif, le tarif de la tranche 4 s'applique.",
+    ),
     ("H", "Restauration scolaire (prix d'un repas)"),
     ("T", "Tranche 1, QF inférieur à 500 : repas 1,00 euro."),
     ("T", "Tranche 2, QF de 500 à 899 : repas 2,40 euros."),
@@ -25,7 +32,10 @@ LINES = [
     ("T", "Tranche 4 : matin 1,70 euro, soir 2,80 euros."),
     ("T", "Un retard après 18 h 30 est facturé 10 euros par quart d'heure."),
     ("H", "Inscription et paiement"),
-    ("T", "L'inscription à la cantine et au périscolaire se fait sur le portail famille ou au service enfance-jeunesse."),
+    (
+        "T",
+        "L'inscription à la cantine et au périscolaire se fait sur le portail famille ou au service enfance-jeunesse.",
+    ),
     ("T", "Les repas sont réservés au plus tard le jeudi pour la semaine suivante. Les factures sont mensuelles."),
     ("T", "Un repas non décommandé 48 heures à l'avance est facturé, sauf maladie avec certificat médical."),
 ]

@@ -38,15 +38,19 @@ class AnswerComposer:
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
         turn.metrics["llm"] = {
-            "seconds": round(completion.seconds, 3), "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens, "prompt_version": self.prompt.version,
+            "seconds": round(completion.seconds, 3),
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "prompt_version": self.prompt.version,
         }
         try:
             reply = json.loads(completion.text)
             cited, text = str(reply["source"]), str(reply["reponse"]).strip()
         except (ValueError, KeyError, TypeError):
             # A reply cut by max_tokens is not valid JSON: treat it as no usable answer.
-            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}")
+            raise EndTurn(
+                Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}"
+            ) from None
         if cited not in labels or not text:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the model found no source for this")
         turn.cited_labels, turn.draft = [cited], text

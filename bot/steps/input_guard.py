@@ -20,8 +20,9 @@ def clean_text(text: str) -> str:
     'Horaires de la mairie ?'
     """
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r"
-                   or unicodedata.category(ch) not in _INVISIBLE)
+    text = "".join(
+        " " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) not in _INVISIBLE
+    )
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -49,8 +49,13 @@ class OutputGuard:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "no cited passage")
         cited = self._best_supporting(turn, cited)
         turn.citations = [
-            Citation(title=p.title, source=p.source, url=p.url, date=p.date,
-                     quote=supporting_quote(p, turn.draft, turn.question))
+            Citation(
+                title=p.title,
+                source=p.source,
+                url=p.url,
+                date=p.date,
+                quote=supporting_quote(p, turn.draft, turn.question),
+            )
             for p in cited
         ]
         unsupported = unsupported_figures(turn.draft, " ".join(_evidence(p) for p in cited))

@@ -11,7 +11,6 @@ from bot.outcomes import EndTurn, Outcome
 from bot.textmatch import content_terms
 from bot.turn import Passage, Turn
 
-
 RANKING_DEPTH = 10
 
 
@@ -32,28 +31,45 @@ class PassageRetriever:
 
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
-        ranking = self.index.search(self.embedder.embed_query(turn.question), turn.question,
-                                    k=max(self.passages, RANKING_DEPTH), pool=self.candidates)
-        hits = ranking[:self.passages]
+        ranking = self.index.search(
+            self.embedder.embed_query(turn.question),
+            turn.question,
+            k=max(self.passages, RANKING_DEPTH),
+            pool=self.candidates,
+        )
+        hits = ranking[: self.passages]
         turn.passages = [
-            Passage(label=f"S{n}", chunk_id=h.chunk["id"], title=h.chunk["title"], source=h.chunk["source"],
-                    url=h.chunk["url"], date=h.chunk["date"], headings=h.chunk["headings"], text=h.chunk["text"],
-                    dense_score=round(h.dense, 4), lexical_score=round(h.lexical, 4))
+            Passage(
+                label=f"S{n}",
+                chunk_id=h.chunk["id"],
+                title=h.chunk["title"],
+                source=h.chunk["source"],
+                url=h.chunk["url"],
+                date=h.chunk["date"],
+                headings=h.chunk["headings"],
+                text=h.chunk["text"],
+                dense_score=round(h.dense, 4),
+                lexical_score=round(h.lexical, 4),
+            )
             for n, h in enumerate(hits, 1)
         ]
         top_dense = max((p.dense_score for p in turn.passages), default=0.0)
         coverage = self.coverage(turn.question, turn.passages)
         turn.metrics["retrieval"] = {
-            "seconds": round(time.monotonic() - started, 4), "top_dense": top_dense,
-            "coverage": round(coverage, 3), "sources": [p.source for p in turn.passages],
+            "seconds": round(time.monotonic() - started, 4),
+            "top_dense": top_dense,
+            "coverage": round(coverage, 3),
+            "sources": [p.source for p in turn.passages],
             "scores": [p.dense_score for p in turn.passages],
             # deeper ranking, for retrieval diagnostics (hit@k, MRR) only
             "ranking": [h.chunk["source"] for h in ranking],
             "ranking_scores": [round(h.fused, 5) for h in ranking],
         }
         if top_dense < self.min_dense or coverage < self.min_coverage:
-            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES,
-                          f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})")
+            raise EndTurn(
+                Outcome.UNANSWERABLE_NO_SOURCES,
+                f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})",
+            )
 
     def coverage(self, question: str, passages: list[Passage]) -> float:
         """IDF-weighted share of the question's topic words found in the passages (1.0 if it has none).

@@ -68,8 +68,12 @@ def test_bad_files_are_reported_not_fatal(corpus, tmp_path, fake_embedder):
     write(corpus / ".cache" / "x.md", "# caché")
     report = builder.build([corpus], tmp_path / "index", fake_embedder)
     problems = {p["source"]: p["problem"] for p in report.problems}
-    assert problems == {"vide.md": "unusable", "casse.pdf": "unusable", "zz-copie.md": "duplicate",
-                        "photo.jpg": "unsupported"}
+    assert problems == {
+        "vide.md": "unusable",
+        "casse.pdf": "unusable",
+        "zz-copie.md": "duplicate",
+        "photo.jpg": "unsupported",
+    }
     assert report.documents == 13
     saved = json.loads((live_generation(tmp_path / "index") / "report.json").read_text())
     assert len(saved["problems"]) == 4

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - XML fixture lines are kept whole
 from ingestion.dila import parse_fiche
 from tests.conftest import SHARED
 

