@@ -23,6 +23,33 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+FAKE_THRESHOLDS = (
+    "version: test\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, min_coverage: 0.5}\n"
+    "answer: {max_tokens: 100}\n"
+)
+
+
+@pytest.fixture(scope="session")
+def fake_demo_index(tmp_path_factory):
+    """The demo corpus indexed with the fake embedder."""
+    from bot.index import Index
+    from ingestion.builder import build
+
+    path = tmp_path_factory.mktemp("fake-demo-index")
+    build([DEMO], path, FakeEmbedder())
+    return Index.open(path)
+
+
+def fake_answerer(index, reply: str, workdir: Path):
+    """The real answer steps over ``index`` with the fake embedder and a model that always says ``reply``."""
+    from bot.llm import FakeChatModel
+    from bot.pipeline import Answerer
+    from bot.settings import Settings
+
+    thresholds = write(workdir / "thresholds.yaml", FAKE_THRESHOLDS)
+    return Answerer.build(Settings(thresholds_file=thresholds), FakeEmbedder(), FakeChatModel(reply), index)
+
+
 def write(path: Path, text: str | bytes) -> Path:
     """Create a file (and its folders) for a test corpus."""
     path.parent.mkdir(parents=True, exist_ok=True)

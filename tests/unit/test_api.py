@@ -7,27 +7,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api import create_app
-from bot.embedder import FakeEmbedder
 from bot.errors import IndexError_
-from bot.index import Index
-from bot.llm import FakeChatModel
-from bot.pipeline import Answerer
-from bot.settings import Settings
-from ingestion.builder import build
-from tests.conftest import DEMO
+from tests.conftest import fake_answerer
 
 
-@pytest.fixture(scope="module")
-def answerer(tmp_path_factory):
-    path = tmp_path_factory.mktemp("index")
-    build([DEMO], path, FakeEmbedder())
-    thresholds = path / "thresholds.yaml"
-    thresholds.write_text(
-        "version: t\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, min_coverage: 0.5}\n"
-        "answer: {max_tokens: 100}\n"
-    )
+@pytest.fixture
+def answerer(fake_demo_index, tmp_path):
     reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
-    return Answerer.build(Settings(thresholds_file=thresholds), FakeEmbedder(), FakeChatModel(reply), Index.open(path))
+    return fake_answerer(fake_demo_index, reply, tmp_path)
 
 
 def settled(client):

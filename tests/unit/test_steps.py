@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from bot.index import Index
 from bot.llm import FakeChatModel
 from bot.outcomes import EndTurn, Outcome
 from bot.prompt import Prompt
@@ -14,7 +13,6 @@ from bot.steps.input_guard import InputGuard, clean_text
 from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
 from bot.turn import Passage, Turn
-from ingestion.builder import build
 
 PASSPORT = Passage(
     label="S1",
@@ -43,16 +41,6 @@ HOURS = Passage(
 )
 
 
-@pytest.fixture(scope="module")
-def demo_index(tmp_path_factory):
-    from bot.embedder import FakeEmbedder
-    from tests.conftest import DEMO
-
-    path = tmp_path_factory.mktemp("index")
-    build([DEMO], path, FakeEmbedder())
-    return Index.open(path)
-
-
 def test_input_guard_strips_invisible_characters():
     turn = Turn(question="Horaires\u200b de la\u202e mairie\U000e0069\U000e0067 ?")
     InputGuard(max_chars=600).run(turn)
@@ -74,23 +62,23 @@ def test_input_guard_refuses(question, outcome):
     assert end.value.outcome is outcome
 
 
-def test_retriever_keeps_few_labelled_passages(demo_index):
+def test_retriever_keeps_few_labelled_passages(fake_demo_index):
     from bot.embedder import FakeEmbedder
 
     thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
     turn = Turn(question="Quel est le prix du passeport pour un majeur ?")
-    PassageRetriever(FakeEmbedder(), demo_index, thresholds).run(turn)
+    PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds).run(turn)
     assert [p.label for p in turn.passages] == ["S1", "S2"]
     assert turn.passages[0].source == "carte-identite-passeport.html"
     assert turn.metrics["retrieval"]["coverage"] == 1.0
 
 
-def test_retriever_ends_the_turn_when_the_topic_is_absent(demo_index):
+def test_retriever_ends_the_turn_when_the_topic_is_absent(fake_demo_index):
     from bot.embedder import FakeEmbedder
 
     thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
     with pytest.raises(EndTurn) as end:
-        PassageRetriever(FakeEmbedder(), demo_index, thresholds).run(Turn(question="horaires de la piscine"))
+        PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds).run(Turn(question="horaires de la piscine"))
     assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
 
 
