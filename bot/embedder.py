@@ -41,8 +41,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder on disk never needs the hub
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
         if not (path / "modules.json").exists() and not (path / "config.json").exists():
             raise ModelError(
                 f"No sentence-transformers model at {path} — run 'guichet models fetch' "

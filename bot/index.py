@@ -126,28 +126,34 @@ class Index:
         n = max(len(self.chunks), 1)
         return math.log(1 + n / (self.doc_freq.get(term, 0) + 0.5))
 
-    def search(self, query_vector: np.ndarray, query_text: str, k: int, pool: int = 30) -> list[Hit]:
-        """Hybrid search: dense and BM25 candidate lists fused by reciprocal rank (k=60)."""
+    def search(
+        self, query_vector: np.ndarray, query_text: str, k: int, pool: int = 30, lexical_weight: float = 0.05
+    ) -> list[Hit]:
+        """Hybrid search: the union of the dense and BM25 candidate lists, ranked by
+        ``cosine + lexical_weight * bm25 / max_bm25``.
+
+        Score fusion rather than reciprocal-rank fusion: on near-duplicate fiches (adult/minor, France/abroad)
+        BM25's ranks are noisy and RRF let them override clearly better cosines; a small lexical bonus still
+        breaks the many near-ties between passages that share the resident's exact words.
+        """
         if not self.chunks:
             return []
         pool = min(pool, len(self.chunks))
-        dense_scores, dense_ids = self.dense.search(query_vector.reshape(1, -1).astype(np.float32), pool)
+        query_vector = query_vector.astype(np.float32)
+        dense_scores, dense_ids = self.dense.search(query_vector.reshape(1, -1), pool)
         dense = {int(i): float(s) for i, s in zip(dense_ids[0], dense_scores[0], strict=True) if i >= 0}
         lexical: dict[int, float] = {}
         tokens = tokenize([query_text])
         if tokens.vocab and any(len(ids) for ids in tokens.ids):
             ids, scores = self.bm25.retrieve(tokens, k=pool, show_progress=False, n_threads=1)
             lexical = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if s > 0}
-        fused: dict[int, float] = {}
-        for ranking in (sorted(dense, key=dense.get, reverse=True), sorted(lexical, key=lexical.get, reverse=True)):
-            for rank, i in enumerate(ranking):
-                fused[i] = fused.get(i, 0.0) + 1.0 / (60 + rank + 1)
-        best = sorted(fused, key=fused.get, reverse=True)[:k]
-        missing = [i for i in best if i not in dense]
-        if missing:  # lexical-only hits still get a true cosine, so thresholds compare like with like
+        missing = [i for i in lexical if i not in dense]
+        if missing:  # lexical-only candidates get their true cosine too
             vectors = np.stack([self.dense.reconstruct(i) for i in missing])
-            for i, score in zip(missing, vectors @ query_vector, strict=True):
-                dense[i] = float(score)
+            dense.update({i: float(s) for i, s in zip(missing, vectors @ query_vector, strict=True)})
+        top_lexical = max(lexical.values(), default=0.0) or 1.0
+        fused = {i: cos + lexical_weight * lexical.get(i, 0.0) / top_lexical for i, cos in dense.items()}
+        best = sorted(fused, key=fused.get, reverse=True)[:k]
         return [Hit(self.chunks[i], dense[i], lexical.get(i, 0.0), fused[i]) for i in best]
 
 

@@ -25,6 +25,18 @@ QUESTION_WORDS = set(
 )
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    r"""Sentences and list/table lines of a passage, verbatim but for a leading bullet.
+
+    >>> sentences("Tarifs :\n- Majeur : 86 €\n- Mineur : 17 €. Gratuit si perdu ? Non.")
+    ['Tarifs :', 'Majeur : 86 €', 'Mineur : 17 €.', 'Gratuit si perdu ?', 'Non.']
+    """
+    return [s.strip().lstrip("-• ").strip() for s in SENTENCE_END.split(text) if len(s.strip().lstrip("-• ")) > 2]
+
+
 def normalize(text: str) -> str:
     """NFC, lower case, no-break spaces as spaces, typographic apostrophes as ', whitespace collapsed."""
     text = unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u202f", " ")

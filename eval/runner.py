@@ -39,6 +39,8 @@ def run_case(answerer: Answerer, case: Case) -> dict:
             for s, sc in zip(retrieval.get("ranking", []), retrieval.get("ranking_scores", []), strict=False)
         ],
         "retrieval_rank": retrieval_rank(case, retrieval.get("ranking", [])),
+        "top_dense": retrieval.get("top_dense"),
+        "coverage": retrieval.get("coverage"),
         "passages": [
             {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
         ],
@@ -80,3 +82,26 @@ def gate(summary: dict, thresholds_file: Path) -> list[str]:
         if (bound == "min" and value < limit) or (bound == "max" and value > limit):
             failures.append(f"{metric} = {value} ({'minimum' if bound == 'min' else 'maximum'} {limit})")
     return failures
+
+
+def run_retrieval(retriever, cases: list[Case]) -> dict:
+    """Retrieval alone (no model): hit@1, hit@passages, hit@10 and MRR of each case's ``source``."""
+    from contextlib import suppress
+
+    from bot.outcomes import EndTurn
+    from bot.turn import Turn
+
+    ranks = []
+    for case in (c for c in cases if c.source):
+        turn = Turn(question=case.question)
+        with suppress(EndTurn):  # the ranking is recorded before the no-source decision
+            retriever.run(turn)
+        ranks.append(retrieval_rank(case, turn.metrics["retrieval"]["ranking"]))
+    n = len(ranks) or 1
+    return {
+        "cases": len(ranks),
+        "hit_at_1": round(sum(1 for r in ranks if r == 1) / n, 4),
+        f"hit_at_{retriever.passages}": round(sum(1 for r in ranks if r and r <= retriever.passages) / n, 4),
+        "hit_at_10": round(sum(1 for r in ranks if r) / n, 4),
+        "mrr": round(sum(1 / r for r in ranks if r) / n, 4),
+    }

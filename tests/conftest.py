@@ -23,10 +23,11 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
-FAKE_THRESHOLDS = (
-    "version: test\nretrieval: {candidates: 20, passages: 2, min_dense: 0.0, min_coverage: 0.5}\n"
-    "answer: {max_tokens: 100}\n"
-)
+FAKE_THRESHOLDS = """\
+version: test
+retrieval: {candidates: 20, lexical_weight: 0.05, passages: 2, min_dense: 0.0, sure_dense: 1.0, min_coverage: 0.5}
+answer: {max_tokens: 100}
+"""
 
 
 @pytest.fixture(scope="session")

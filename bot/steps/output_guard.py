@@ -5,10 +5,21 @@ from __future__ import annotations
 import re
 
 from bot.outcomes import EndTurn, Outcome
-from bot.textmatch import content_terms, figures, unsupported_figures
+from bot.textmatch import PHONE, content_terms, figures, normalize, sentences, unsupported_figures
 from bot.turn import Citation, Passage, Turn
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+MIN_ANSWER_WORDS = 4
+# A question that asks for one of these kinds of fact is answered only by a reply that contains one.
+ASKED_FACTS = {
+    "phone": (
+        re.compile(r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre"),
+        lambda text: bool(PHONE.search(text)) or "@" in text,
+    ),
+    "hours": (
+        re.compile(r"horaires?|heures? d.ouverture|[àa] quelle heure|ouvert|ferm[ée]"),
+        lambda text: bool(re.search(r"\d\s*h|\d{1,2}:\d{2}|ferm[ée]|ouvert", text)),
+    ),
+}
 
 
 def supporting_sentences(passage: Passage, answer: str, question: str, max_sentences: int = 2) -> list[str]:
@@ -16,15 +27,13 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
 
     Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped.
     """
-    sentences = [s.strip(" -") for s in SENTENCE_END.split(passage.text) if len(s.strip(" -")) > 2]
-    if not sentences:
-        return [passage.text.strip()]
+    found = sentences(passage.text) or [passage.text.strip()]
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
-    scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in sentences]
+    scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in found]
     best = max(scores)
-    ranked = sorted(range(len(sentences)), key=lambda i: scores[i], reverse=True)[:max_sentences]
+    ranked = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[:max_sentences]
     kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best] or ranked[:1]
-    return [sentences[i] for i in sorted(kept)]
+    return [found[i] for i in sorted(kept)]
 
 
 def supporting_quote(passage: Passage, answer: str, question: str) -> str:
@@ -40,7 +49,9 @@ class OutputGuard:
     """Builds the citations, then checks every figure and contact of the draft against the cited passage.
 
     A draft with a figure the passage lacks is replaced by the passage's own supporting sentences
-    (outcome ``answered_from_quote``); a draft with no cited passage never reaches this step.
+    (outcome ``answered_from_quote``); a draft with no cited passage never reaches this step. A question
+    asking for a phone number or opening hours needs a reply that holds one; otherwise the sources do not
+    have it (``unanswerable_no_sources``), whatever the model wrote.
     """
 
     def run(self, turn: Turn) -> None:
@@ -66,6 +77,16 @@ class OutputGuard:
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
+            if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": add the official sentence
+                turn.answer = f"{turn.draft.rstrip('. ')}. {turn.citations[0].quote}"
+        self._check_asked_fact(turn)
+
+    @staticmethod
+    def _check_asked_fact(turn: Turn) -> None:
+        question = normalize(turn.question)
+        for kind, (asks, holds) in ASKED_FACTS.items():
+            if asks.search(question) and not holds(normalize(turn.answer)):
+                raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
 
     @staticmethod
     def _best_supporting(turn: Turn, cited: list[Passage]) -> list[Passage]:

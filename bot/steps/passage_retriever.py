@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 import time
 
 from bot.embedder import Embedder
-from bot.index import Index
+from bot.index import Hit, Index
 from bot.outcomes import EndTurn, Outcome
 from bot.textmatch import content_terms
 from bot.turn import Passage, Turn
@@ -18,16 +19,23 @@ class PassageRetriever:
     """Puts the few best passages on the turn, or ends it when retrieval scores say nothing matches.
 
     Two signals, calibrated on the evaluation sets (``config/thresholds.yaml``): the cosine of the best
-    passage, and the share of the question's topic words that the chosen passages contain. Out-of-scope
-    questions often get a decent cosine from a generic passage; they rarely share their topic words.
+    passage decides alone when it is clearly low or clearly high; in between, the question's topic words
+    must also be in the passages (a pool question gets a fair cosine from a waste-collection page, but
+    "piscine" is nowhere in it).
     """
 
     def __init__(self, embedder: Embedder, index: Index, thresholds: dict):
         self.embedder, self.index = embedder, index
         self.candidates = int(thresholds["candidates"])
+        self.lexical_weight = float(thresholds["lexical_weight"])
         self.passages = int(thresholds["passages"])
         self.min_dense = float(thresholds["min_dense"])
+        self.sure_dense = float(thresholds["sure_dense"])
         self.min_coverage = float(thresholds["min_coverage"])
+        self.demotions = [
+            (re.compile(d["heading"], re.I), re.compile(d["unless_question"], re.I), float(d["penalty"]))
+            for d in thresholds.get("demote_headings", [])
+        ]
 
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
@@ -36,7 +44,9 @@ class PassageRetriever:
             turn.question,
             k=max(self.passages, RANKING_DEPTH),
             pool=self.candidates,
+            lexical_weight=self.lexical_weight,
         )
+        ranking = self._demote(turn.question, ranking)
         hits = ranking[: self.passages]
         turn.passages = [
             Passage(
@@ -65,11 +75,21 @@ class PassageRetriever:
             "ranking": [h.chunk["source"] for h in ranking],
             "ranking_scores": [round(h.fused, 5) for h in ranking],
         }
-        if top_dense < self.min_dense or coverage < self.min_coverage:
+        if top_dense < self.min_dense or (top_dense < self.sure_dense and coverage < self.min_coverage):
             raise EndTurn(
                 Outcome.UNANSWERABLE_NO_SOURCES,
                 f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})",
             )
+
+    def _demote(self, question: str, ranking: list[Hit]) -> list[Hit]:
+        """Lower passages whose heading path names a situation the question does not mention (a resident
+        of the town asks about France, not about the procedure abroad, unless they say so)."""
+        for hit in ranking:
+            path = " > ".join(hit.chunk["headings"])
+            for heading, unless, penalty in self.demotions:
+                if heading.search(path) and not unless.search(question):
+                    hit.fused -= penalty
+        return sorted(ranking, key=lambda h: h.fused, reverse=True)
 
     def coverage(self, question: str, passages: list[Passage]) -> float:
         """IDF-weighted share of the question's topic words found in the passages (1.0 if it has none).

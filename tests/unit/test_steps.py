@@ -14,6 +14,14 @@ from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
 from bot.turn import Passage, Turn
 
+THRESHOLDS = {
+    "candidates": 20,
+    "passages": 2,
+    "lexical_weight": 0.05,
+    "min_dense": 0.0,
+    "sure_dense": 1.0,
+    "min_coverage": 0.3,
+}
 PASSPORT = Passage(
     label="S1",
     chunk_id="cip#3",
@@ -65,20 +73,37 @@ def test_input_guard_refuses(question, outcome):
 def test_retriever_keeps_few_labelled_passages(fake_demo_index):
     from bot.embedder import FakeEmbedder
 
-    thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
     turn = Turn(question="Quel est le prix du passeport pour un majeur ?")
-    PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds).run(turn)
+    PassageRetriever(FakeEmbedder(), fake_demo_index, THRESHOLDS).run(turn)
     assert [p.label for p in turn.passages] == ["S1", "S2"]
     assert turn.passages[0].source == "carte-identite-passeport.html"
-    assert turn.metrics["retrieval"]["coverage"] == 1.0
+    assert 0.3 <= turn.metrics["retrieval"]["coverage"] <= 1.0
+    assert len(turn.metrics["retrieval"]["ranking"]) == 10
+
+
+def test_retriever_demotes_a_situation_the_question_does_not_mention(fake_demo_index):
+    from bot.embedder import FakeEmbedder
+
+    question = "Quel est le prix du passeport pour un majeur ?"
+    thresholds = THRESHOLDS | {"min_coverage": 0.0}  # look at the ranking only
+    plain = Turn(question=question)
+    PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds).run(plain)
+    heading = plain.passages[0].headings[-1]
+    demote = {"heading": heading, "unless_question": "rendez-vous", "penalty": 1.0}
+    demoted = Turn(question=question)
+    PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds | {"demote_headings": [demote]}).run(demoted)
+    assert all(heading not in p.headings for p in demoted.passages)
+    kept = demote | {"unless_question": "majeur"}  # the question names the situation: no demotion
+    mentioned = Turn(question=question)
+    PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds | {"demote_headings": [kept]}).run(mentioned)
+    assert heading in mentioned.passages[0].headings
 
 
 def test_retriever_ends_the_turn_when_the_topic_is_absent(fake_demo_index):
     from bot.embedder import FakeEmbedder
 
-    thresholds = {"candidates": 20, "passages": 2, "min_dense": 0.0, "min_coverage": 0.5}
     with pytest.raises(EndTurn) as end:
-        PassageRetriever(FakeEmbedder(), fake_demo_index, thresholds).run(Turn(question="horaires de la piscine"))
+        PassageRetriever(FakeEmbedder(), fake_demo_index, THRESHOLDS).run(Turn(question="horaires de la piscine"))
     assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
 
 
@@ -162,3 +187,21 @@ def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures()
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED
     assert [c.source for c in turn.citations] == ["mairie.md"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Quel est le numéro de téléphone de l'état civil ?", "Quels sont les horaires d'ouverture du service ?"],
+)
+def test_a_reply_without_the_asked_kind_of_fact_is_no_answer(question):
+    turn = Turn(question=question, passages=[PASSPORT], cited_labels=["S1"], draft="Adressez-vous au service.")
+    with pytest.raises(EndTurn) as end:
+        OutputGuard().run(turn)
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+def test_a_one_word_answer_gets_the_official_sentence():
+    turn = Turn(question="Horaires du samedi ?", passages=[HOURS], cited_labels=["S2"], draft="Oui, dès 9 h")
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED
+    assert turn.answer == "Oui, dès 9 h. Le samedi : de 9 h à 12 h."
