@@ -201,7 +201,7 @@ def test_a_reply_without_the_asked_kind_of_fact_is_no_answer(question):
 
 
 def test_a_one_word_answer_gets_the_official_sentence():
-    turn = Turn(question="Horaires du samedi ?", passages=[HOURS], cited_labels=["S2"], draft="Oui, dès 9 h")
+    turn = Turn(question="Horaires du samedi ?", passages=[HOURS], cited_labels=["S2"], draft="Dès 9 h")
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED
-    assert turn.answer == "Oui, dès 9 h. Le samedi : de 9 h à 12 h."
+    assert turn.answer == "Dès 9 h. Le samedi : de 9 h à 12 h."
