@@ -21,8 +21,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the o
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question sets and gate releases.")
 app.add_typer(eval_app, name="eval")
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: GUICHET_INDEX_DIR).")]
 
@@ -183,7 +183,7 @@ def serve(
 def eval_run(
     dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
     index: IndexOpt = None,
-    out: Annotated[Path, typer.Option(help="Where results.jsonl and summary.json go.")] = Path("var/eval"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results.jsonl and summary.json go.")] = Path("var/eval"),
     gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
 ):
     """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
@@ -199,7 +199,7 @@ def eval_run(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     ) as bar:
         task = bar.add_task("Évaluation", total=len(cases))
-        summary = run(answerer, cases, out, progress=lambda n, total, r: bar.update(task, completed=n))
+        summary = run(answerer, cases, out_dir, progress=lambda n, total, r: bar.update(task, completed=n))
     _print_summary(summary)
     try:
         failures = gate(summary, gate_file)
