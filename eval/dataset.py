@@ -84,8 +84,12 @@ def load_cases(path: Path) -> list[Case]:
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as fh:
             for n, row in enumerate(csv.DictReader(fh), 2):
+                row = {k: v for k, v in row.items() if v not in ("", None)}  # an empty cell is an absent field
                 for key in ("must_include", "must_not_include"):
-                    row[key] = json.loads(row[key]) if row.get(key) else []
+                    try:
+                        row[key] = json.loads(row[key]) if row.get(key) else []
+                    except json.JSONDecodeError:
+                        raise DatasetError(f'{path}:{n}: {key} must be a JSON list, e.g. ["25 €"].') from None
                 cases.append(_case(row, f"{path}:{n}"))
     else:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -101,3 +105,30 @@ def load_cases(path: Path) -> list[Case]:
     if duplicates:
         raise DatasetError(f"{path}: duplicate id(s) {', '.join(duplicates)}.")
     return cases
+
+
+def save_cases(cases: list[Case], path: Path) -> None:
+    """Write cases as ``.jsonl`` or ``.csv`` (lists as JSON in their cell), unknown fields included."""
+    rows = []
+    for case in cases:
+        row = {
+            "id": case.id,
+            "question": case.question,
+            "kind": case.kind,
+            "category": case.category,
+            "must_include": case.must_include,
+            "must_not_include": case.must_not_include,
+            "source": case.source,
+        }
+        rows.append(row | case.extra)
+    if path.suffix.lower() == ".csv":
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v for k, v in row.items()}
+                )
+    else:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

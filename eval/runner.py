@@ -1,28 +1,83 @@
-"""Drive the real answer pipeline over a dataset and write results.jsonl and summary.json."""
+"""Drive the real answer pipeline (in process, or a deployed instance over HTTP) over a dataset.
+
+Writes ``results.jsonl`` (one scored case per line) and ``summary.json`` into the output folder.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.outcomes import EndTurn
 from bot.pipeline import Answerer
 from bot.settings import load_yaml
+from bot.turn import Turn
 from eval.dataset import Case
 from eval.scoring import retrieval_rank, score_case, summarise
 
 
-def run_case(answerer: Answerer, case: Case) -> dict:
-    """One case through ``Answerer.answer`` (the same code residents reach), scored."""
+@dataclass
+class Observation:
+    """What one question produced: the public answer object, the passages shown to the model, and the text
+    of the cited passages (the evidence figures are checked against)."""
+
+    reply: dict
+    passages: list[dict] = field(default_factory=list)
+    evidence: dict[str, str] = field(default_factory=dict)
+    cpu_s: float | None = None
+
+
+class InProcess:
+    """Asks ``Answerer.answer``: the same code residents reach, with full passages for diagnosis."""
+
+    def __init__(self, answerer: Answerer):
+        self.answerer, self.info = answerer, answerer.info
+
+    def ask(self, question: str) -> Observation:
+        cpu = time.process_time()
+        turn = self.answerer.answer(question)
+        cpu = time.process_time() - cpu
+        reply = turn.to_json()
+        cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
+        return Observation(
+            reply=reply,
+            passages=[
+                {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
+            ],
+            evidence={p.chunk_id: " ".join([p.title, *p.headings, p.text]) for p in cited},
+            cpu_s=round(cpu, 3),
+        )
+
+
+class OverHttp:
+    """Asks a deployed instance through ``POST /api/v1/turn``. Without the passages, figures are checked
+    against the cited quotes only (stricter than in process)."""
+
+    def __init__(self, url: str, timeout: float = 120.0, client=None):
+        import httpx
+
+        self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
+        self.info = {"url": url}
+
+    def ask(self, question: str) -> Observation:
+        response = self.client.post("/api/v1/turn", json={"text": question, "channel": "eval"})
+        response.raise_for_status()
+        reply = response.json()
+        return Observation(reply=reply, evidence={str(i): c["quote"] for i, c in enumerate(reply["citations"])})
+
+
+def run_case(target, case: Case) -> dict:
+    """One case through ``target.ask``, scored."""
     started = time.monotonic()
-    turn = answerer.answer(case.question)
+    seen = target.ask(case.question)
     latency = time.monotonic() - started
-    reply = turn.to_json()
-    cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
-    evidence = {p.chunk_id: " ".join([p.title, *p.headings, p.text]) for p in cited}
-    retrieval = turn.metrics.get("retrieval", {})
-    llm = turn.metrics.get("llm", {})
+    metrics = seen.reply.get("metrics", {})
+    retrieval, llm = metrics.get("retrieval", {}), metrics.get("llm", {})
+    ranking = retrieval.get("ranking", [])
     return {
         "id": case.id,
         "question": case.question,
@@ -31,42 +86,47 @@ def run_case(answerer: Answerer, case: Case) -> dict:
         "expected": case.must_include,
         "source": case.source,
         **({"extra": case.extra} if case.extra else {}),
-        "answer": reply["answer"],
-        "outcome": reply["outcome"],
-        "citations": reply["citations"],
+        "answer": seen.reply["answer"],
+        "outcome": seen.reply["outcome"],
+        "citations": seen.reply["citations"],
         "retrieved": [
-            {"source": s, "score": sc}
-            for s, sc in zip(retrieval.get("ranking", []), retrieval.get("ranking_scores", []), strict=False)
+            {"source": s, "score": sc} for s, sc in zip(ranking, retrieval.get("ranking_scores", []), strict=False)
         ],
-        "retrieval_rank": retrieval_rank(case, retrieval.get("ranking", [])),
+        "retrieval_rank": retrieval_rank(case, ranking),
         "top_dense": retrieval.get("top_dense"),
         "coverage": retrieval.get("coverage"),
-        "passages": [
-            {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
-        ],
+        "passages": seen.passages,
         "latency_s": round(latency, 3),
+        "cpu_s": seen.cpu_s,
         "prompt_tokens": llm.get("prompt_tokens", 0),
         "completion_tokens": llm.get("completion_tokens", 0),
-        "end_reason": turn.metrics.get("end_reason", ""),
-        **score_case(case, reply, evidence),
+        "end_reason": metrics.get("end_reason", ""),
+        **score_case(case, seen.reply, seen.evidence),
     }
 
 
 def run(
-    answerer: Answerer, cases: list[Case], out_dir: Path, progress: Callable[[int, int, dict], None] = lambda *_: None
+    target,
+    cases: list[Case],
+    out_dir: Path,
+    progress: Callable[[int, int, dict], None] = lambda *_: None,
+    context: dict | None = None,
 ) -> dict:
-    """Run every case, write ``results.jsonl`` and ``summary.json`` into ``out_dir``; return the summary."""
+    """Run every case, write ``results.jsonl`` and ``summary.json`` into ``out_dir``; return the summary.
+
+    ``target`` is ``InProcess(answerer)`` or ``OverHttp(url)``; ``context`` is recorded in the summary.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:
         for n, case in enumerate(cases, 1):
-            result = run_case(answerer, case)
+            result = run_case(target, case)
             results.append(result)
             fh.write(json.dumps(result, ensure_ascii=False) + "\n")
             fh.flush()
             progress(n, len(cases), result)
     summary = summarise(results)
-    summary["run"] = answerer.info | {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    summary["run"] = target.info | (context or {}) | {"finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
 
@@ -86,11 +146,6 @@ def gate(summary: dict, thresholds_file: Path) -> list[str]:
 
 def run_retrieval(retriever, cases: list[Case]) -> dict:
     """Retrieval alone (no model): hit@1, hit@passages, hit@10 and MRR of each case's ``source``."""
-    from contextlib import suppress
-
-    from bot.outcomes import EndTurn
-    from bot.turn import Turn
-
     ranks = []
     for case in (c for c in cases if c.source):
         turn = Turn(question=case.question)

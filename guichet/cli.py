@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.errors import GuichetError
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, load_yaml
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
 models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
@@ -183,32 +183,121 @@ def serve(
 def eval_run(
     dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
     index: IndexOpt = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where results.jsonl and summary.json go.")] = Path("var/eval"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results, summary and report go.")] = Path("var/eval"),
     gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
+    url: Annotated[str | None, typer.Option(help="Evaluate a deployed instance instead (its base URL).")] = None,
+    only: Annotated[str | None, typer.Option(help="'retrieval': score retrieval alone, no model.")] = None,
 ):
     """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
+    from eval import report
     from eval.dataset import load_cases
-    from eval.runner import gate, run
+    from eval.runner import InProcess, OverHttp, gate, run
 
     try:
         cases = load_cases(dataset)
+        gate(summary={}, thresholds_file=gate_file)  # a broken gate file fails before a long run
     except GuichetError as exc:
         _fail(exc)
-    answerer = _answerer(index)
+    if only == "retrieval":
+        return _eval_retrieval(cases, index)
+    if only is not None:
+        _fail(GuichetError(f"--only accepts 'retrieval', not {only!r}."))
+    target = OverHttp(url) if url else InProcess(_answerer(index))
+    context = {"dataset": str(dataset), "gate": load_yaml(gate_file)}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     ) as bar:
         task = bar.add_task("Évaluation", total=len(cases))
-        summary = run(answerer, cases, out_dir, progress=lambda n, total, r: bar.update(task, completed=n))
+        summary = run(
+            target, cases, out_dir, progress=lambda n, total, r: bar.update(task, completed=n), context=context
+        )
     _print_summary(summary)
-    try:
-        failures = gate(summary, gate_file)
-    except GuichetError as exc:
-        _fail(exc)
+    failures = gate(summary, gate_file)
+    out.print(f"Rapport : {report.write(out_dir, failures)}")
+    _exit_on_gate(failures)
+
+
+def _exit_on_gate(failures: list[str]) -> None:
     if failures:
         err.print("[bold red]Seuils de mise en production non atteints :[/]\n  " + "\n  ".join(failures))
         raise typer.Exit(1)
     out.print("[bold green]Seuils de mise en production atteints.[/]")
+
+
+def _eval_retrieval(cases, index: Path | None) -> None:
+    from bot.embedder import SentenceTransformerEmbedder
+    from bot.index import Index
+    from bot.pipeline import resolve_embedder_path
+    from bot.steps.passage_retriever import PassageRetriever
+    from eval.runner import run_retrieval
+
+    settings = _settings(index_dir=index)
+    try:
+        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        retriever = PassageRetriever(embedder, Index.open(settings.index_dir), settings.thresholds["retrieval"])
+    except GuichetError as exc:
+        _fail(exc)
+    _print_summary(run_retrieval(retriever, cases))
+
+
+@eval_app.command("gate")
+def eval_gate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (with summary.json).")],
+    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
+):
+    """Check a finished run against the release thresholds; exit 1 if one is not met."""
+    from eval.runner import gate
+
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        failures = gate(summary, gate_file)
+    except FileNotFoundError:
+        _fail(GuichetError(f"No summary.json in {out_dir} — run 'guichet eval run --out {out_dir}' first."))
+    except GuichetError as exc:
+        _fail(exc)
+    _exit_on_gate(failures)
+
+
+@eval_app.command("diff")
+def eval_diff(
+    old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],
+    new: Annotated[Path, typer.Argument(help="Folder of the later run.")],
+):
+    """Show regressions and fixes case by case between two runs."""
+    from eval.diff import diff
+
+    try:
+        changes = diff(old, new)
+    except FileNotFoundError as exc:
+        _fail(GuichetError(f"{exc.filename} not found: both folders must hold a finished run."))
+    table = Table("indicateur", "avant", "après", title="Évolution")
+    for name, (before, after) in changes["metrics"].items():
+        table.add_row(name, str(before), str(after))
+    out.print(table)
+    for title, rows in (("Régressions", changes["regressions"]), ("Corrections", changes["fixes"])):
+        out.print(f"[bold]{title} ({len(rows)})[/]")
+        for r in rows:
+            out.print(
+                f"  {r['id']} — {r['question']}\n    → {r['answer']}" + (f"\n    ({r['why']})" if r["why"] else "")
+            )
+    if changes["only_old"] or changes["only_new"]:
+        out.print(f"Cas présents d'un seul côté : {changes['only_old'] + changes['only_new']}")
+
+
+@eval_app.command("convert")
+def eval_convert(
+    source: Annotated[Path, typer.Argument(help="Dataset to read (.jsonl or .csv).")],
+    target: Annotated[Path, typer.Argument(help="Dataset to write (.jsonl or .csv).")],
+):
+    """Convert a dataset between JSONL and CSV (for editing in a spreadsheet)."""
+    from eval.dataset import load_cases, save_cases
+
+    try:
+        cases = load_cases(source)
+    except GuichetError as exc:
+        _fail(exc)
+    save_cases(cases, target)
+    out.print(f"{len(cases)} cas écrits dans {target}")
 
 
 def _print_summary(summary: dict) -> None:

@@ -80,3 +80,69 @@ def test_gate_lists_failing_metrics(tmp_path):
     summary = summarise(results)
     thresholds = write(tmp_path / "gate.yaml", "gate:\n  min_handled_right: 0.9\n  max_invented_facts: 0\n")
     assert gate(summary, thresholds) == ["handled_right = 0.0 (minimum 0.9)", "invented_facts = 1 (maximum 0)"]
+
+
+DEMO_CASES = """\
+{"id": "a1", "question": "prix du passeport pour un majeur", "kind": "answer", "category": "papiers", \
+"must_include": ["86 €"], "source": "carte-identite-passeport.html", "auteur": "Anne"}
+{"id": "r1", "question": "horaires de la piscine municipale", "kind": "refuse", "category": "hors corpus"}
+"""
+PASSPORT_REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+
+
+def test_in_process_run_writes_results_summary_and_a_french_report(fake_demo_index, tmp_path):
+    from eval import report
+    from eval.runner import InProcess, run
+    from tests.conftest import fake_answerer
+
+    cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
+    summary = run(InProcess(fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)), cases, tmp_path / "out")
+    results = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, True]
+    assert results[0]["retrieval_rank"] == 1 and results[0]["extra"] == {"auteur": "Anne"}
+    assert results[0]["cpu_s"] >= 0 and results[0]["passages"][0]["label"] == "S1"
+    assert summary["handled_right"] == 1.0 and summary["run"]["prompt_version"] == "answer-fr-v1"
+    assert set(summary["by_category"]) == {"papiers", "hors corpus"}
+    page = report.write(tmp_path / "out", failures=[]).read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'lang="fr"' in page
+    assert "Seuils de mise en production atteints" in page and "Aucune question en échec" in page
+    assert "http" not in page.split("<body>")[0]  # self-contained: no external asset
+
+
+def test_http_run_goes_through_the_api(fake_demo_index, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from bot.api import create_app
+    from eval.runner import OverHttp, run
+    from tests.conftest import fake_answerer
+    from tests.unit.test_api import settled
+
+    cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
+    answerer = fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)
+    with TestClient(create_app(lambda: answerer)) as client:
+        settled(client)
+        summary = run(OverHttp("http://testserver", client=client), cases, tmp_path / "out")
+    assert summary["handled_right"] == 1.0 and summary["run"]["url"] == "http://testserver"
+
+
+def test_diff_shows_regressions_and_fixes(fake_demo_index, tmp_path):
+    from eval.diff import diff
+    from eval.runner import InProcess, run
+    from tests.conftest import fake_answerer
+
+    cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
+    run(InProcess(fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)), cases, tmp_path / "good")
+    wrong = '{"source": "S1", "reponse": "Je ne sais pas."}'
+    run(InProcess(fake_answerer(fake_demo_index, wrong, tmp_path)), cases, tmp_path / "bad")
+    changes = diff(tmp_path / "good", tmp_path / "bad")
+    assert [r["id"] for r in changes["regressions"]] == ["a1"] and changes["fixes"] == []
+    assert changes["metrics"]["handled_right"] == (1.0, 0.5)
+    assert [r["id"] for r in diff(tmp_path / "bad", tmp_path / "good")["fixes"]] == ["a1"]
+
+
+def test_csv_round_trip_keeps_everything(tmp_path):
+    from eval.dataset import save_cases
+
+    cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
+    save_cases(cases, tmp_path / "d.csv")
+    assert load_cases(tmp_path / "d.csv") == cases
