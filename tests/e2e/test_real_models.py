@@ -162,18 +162,9 @@ def test_demo_evaluation_passes_its_gate_and_a_stricter_gate_fails(demo_index, t
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(results) == 24 and summary["invented_facts"] == 0
     assert result.returncode == 0, (result.stdout, [r for r in results if not r["passed"]])
+    assert "Seuils de mise en production atteints" in (out / "report.html").read_text()
     strict = tmp_path / "strict.yaml"
-    strict.write_text("gate:\n  min_handled_right: 1.01\n")
-    result = _guichet(
-        "eval",
-        "run",
-        "--dataset",
-        "eval/datasets/demo.jsonl",
-        "--index",
-        str(demo_index),
-        "--out",
-        str(tmp_path / "eval2"),
-        "--gate",
-        str(strict),
-    )
-    assert result.returncode == 1 and "handled_right" in result.stderr
+    strict.write_text("gate:\n  min_handled_right: 1.01\n  max_latency_p50_s: 0.001\n")
+    result = _guichet("eval", "gate", str(out), "--gate", str(strict))
+    assert result.returncode == 1
+    assert "handled_right" in result.stderr and "latency_p50_s" in result.stderr
