@@ -17,6 +17,13 @@ class Outcome(StrEnum):
     UNANSWERABLE_NO_SOURCES = "unanswerable_no_sources"
     REFUSED_EMPTY_QUESTION = "refused_empty_question"
     REFUSED_TOO_LONG = "refused_too_long"
+    REFUSED_OUT_OF_SCOPE = "refused_out_of_scope"
+    REFUSED_PERSONAL_DATA = "refused_personal_data"  # about another person
+    REFUSED_ABUSIVE = "refused_abusive"
+    GUARDRAIL_INJECTION = "guardrail_injection"
+    HANDOFF_INDIVIDUAL_DECISION = "handoff_individual_decision"
+    HANDOFF_EMERGENCY = "handoff_emergency"
+    SMALLTALK_GREETING = "smalltalk_greeting"
     ERROR_LLM = "error_llm"
 
 
@@ -49,7 +56,11 @@ class Messages:
         return cls({k: str(v) for k, v in texts.items()}, town)
 
     def for_outcome(self, outcome: Outcome) -> str:
+        return self.text(outcome.value)
+
+    def text(self, key: str, **values: str) -> str:
+        """Any message of the file by key, its placeholders filled from the town file and ``values``."""
         try:
-            return self.texts[outcome.value].format(**self.town).strip()
+            return self.texts[key].format(**self.town, **values).strip()
         except KeyError as exc:
-            raise ConfigError(f"Message '{outcome.value}' uses {exc} which the town file does not define.") from None
+            raise ConfigError(f"Message '{key}' uses {exc} which the town file does not define.") from None

@@ -17,11 +17,12 @@ from bot.steps.answer_composer import AnswerComposer
 from bot.steps.input_guard import InputGuard
 from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
+from bot.steps.question_router import QuestionRouter
 from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
-ANSWER_STEPS = (InputGuard, PassageRetriever, AnswerComposer, OutputGuard)
+ANSWER_STEPS = (InputGuard, QuestionRouter, PassageRetriever, AnswerComposer, OutputGuard)
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Answerer:
             turn.metrics["end_reason"] = end.detail
         if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
             turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
+        if turn.metrics.get("redacted"):
+            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.metrics["redacted"]))
+            turn.answer = f"{notice} {turn.answer}"
         turn.metrics["seconds"] = round(time.monotonic() - started, 3)
         log.info("turn outcome=%s seconds=%s", turn.outcome, turn.metrics["seconds"])
         return turn
@@ -60,14 +64,17 @@ class Answerer:
         thresholds = settings.thresholds
         prompt = Prompt.load(settings.prompt_file)
         town = load_yaml(settings.town_file)
+        router = QuestionRouter.load(settings.routes_file)
         steps = (
             InputGuard(settings.max_question_chars),
+            router,
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             AnswerComposer(model, prompt, int(thresholds["answer"]["max_tokens"])),
             OutputGuard(),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
         info = {
+            "routes_version": router.version,
             "prompt_version": prompt.version,
             "thresholds_version": str(thresholds.get("version")),
             "llm": model.name,

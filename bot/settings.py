@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     town_file: Path = REPO_ROOT / "config" / "town.yaml"
+    routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
 
     max_question_chars: int = 600
 

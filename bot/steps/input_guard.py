@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from bot.outcomes import EndTurn, Outcome
+from bot.redaction import redact
 from bot.turn import Turn
 
 # Format characters (Cf: zero-width, bidi overrides, Unicode tag characters) and controls other than
@@ -27,13 +28,18 @@ def clean_text(text: str) -> str:
 
 
 class InputGuard:
-    """Cleans ``turn.question``; ends the turn on an empty or over-long message."""
+    """Cleans ``turn.question`` and masks personal data in it; ends the turn on an empty or over-long message.
+
+    Masking happens here, first, so neither the model, the logs nor analytics ever see the raw data.
+    """
 
     def __init__(self, max_chars: int):
         self.max_chars = max_chars
 
     def run(self, turn: Turn) -> None:
-        turn.question = clean_text(turn.question)
+        turn.question, redacted = redact(clean_text(turn.question))
+        if redacted:
+            turn.metrics["redacted"] = redacted
         if not re.search(r"\w", turn.question):
             raise EndTurn(Outcome.REFUSED_EMPTY_QUESTION)
         if len(turn.question) > self.max_chars:

@@ -8,7 +8,13 @@ from tests.conftest import fake_answerer
 
 
 def test_steps_read_like_a_table_of_contents():
-    assert [s.__name__ for s in ANSWER_STEPS] == ["InputGuard", "PassageRetriever", "AnswerComposer", "OutputGuard"]
+    assert [s.__name__ for s in ANSWER_STEPS] == [
+        "InputGuard",
+        "QuestionRouter",
+        "PassageRetriever",
+        "AnswerComposer",
+        "OutputGuard",
+    ]
 
 
 def test_answer_with_citation(fake_demo_index, tmp_path):
@@ -33,3 +39,19 @@ def test_invented_figure_falls_back_to_the_quote(fake_demo_index, tmp_path):
     turn = fake_answerer(fake_demo_index, reply, tmp_path).answer("prix du passeport pour un majeur")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
     assert turn.answer.startswith("Voici ce qu'indique le document officiel : « ") and "99" not in turn.answer
+
+
+def test_routed_question_gets_its_message_and_no_citation(fake_demo_index, tmp_path):
+    turn = fake_answerer(fake_demo_index, "{}", tmp_path).answer("Où en est mon dossier de permis ?")
+    assert turn.outcome is Outcome.HANDOFF_INDIVIDUAL_DECISION
+    assert "01 99 00 12 34" in turn.answer and turn.citations == []
+
+
+def test_masked_personal_data_is_explained_and_the_question_still_answered(fake_demo_index, tmp_path):
+    reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+    turn = fake_answerer(fake_demo_index, reply, tmp_path).answer(
+        "Je suis au 06 12 34 56 78, prix du passeport pour un majeur ?"
+    )
+    assert turn.outcome is Outcome.ANSWERED
+    assert turn.answer.startswith("Pour protéger vos données, j'ai masqué dans votre message : numéro de téléphone.")
+    assert "86 €" in turn.answer and "06 12" not in json.dumps(turn.to_json())
