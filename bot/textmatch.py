@@ -89,5 +89,6 @@ def unsupported_figures(answer: str, evidence: str) -> set[str]:
 
 
 def content_terms(text: str) -> set[str]:
-    """Stemmed topic words of a text: stop words and question words removed."""
+    """Stemmed topic words of a text: stop words, question words and ``[masked data]`` removed."""
+    text = re.sub(r"\[[^\]]*\]", " ", text)
     return {s for s in stems(text) if len(s) > 2 and not s.isdigit()} - QUESTION_WORDS
