@@ -50,8 +50,8 @@ def test_routed_question_gets_its_message_and_no_citation(fake_demo_index, tmp_p
 def test_masked_personal_data_is_explained_and_the_question_still_answered(fake_demo_index, tmp_path):
     reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
     turn = fake_answerer(fake_demo_index, reply, tmp_path).answer(
-        "Je suis au 06 12 34 56 78, prix du passeport pour un majeur ?"
+        "prix du passeport pour un majeur ? (anne.dupont@exemple.fr)"
     )
     assert turn.outcome is Outcome.ANSWERED
-    assert turn.answer.startswith("Pour protéger vos données, j'ai masqué dans votre message : numéro de téléphone.")
-    assert "86 €" in turn.answer and "06 12" not in json.dumps(turn.to_json())
+    assert turn.answer.startswith("Pour protéger vos données, j'ai masqué dans votre message : courriel.")
+    assert "86 €" in turn.answer and "anne.dupont" not in json.dumps(turn.to_json())
