@@ -44,6 +44,12 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
+def fold(text: str) -> str:
+    """Lower case, accents removed, typographic apostrophes as ', whitespace collapsed (for patterns)."""
+    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
+    return re.sub(r"\s+", " ", "".join(ch for ch in text if not unicodedata.combining(ch))).strip()
+
+
 def _join_thousands(text: str) -> str:
     return re.sub(r"(?<=\d)[ .](?=\d{3}(?!\d))", "", text)
 

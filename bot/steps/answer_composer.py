@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from bot.llm import ChatModel
+from bot.neutraliser import neutralise
 from bot.outcomes import EndTurn, Outcome
 from bot.prompt import Prompt
 from bot.turn import Turn
@@ -32,7 +34,9 @@ class AnswerComposer:
 
     def run(self, turn: Turn) -> None:
         labels = [p.label for p in turn.passages]
-        messages = self.prompt.messages(question=turn.question, passages=turn.passages)
+        # Passages are data: instruction-like sentences in them are replaced before the model reads them.
+        shown = [replace(p, text=neutralise(p.text)) for p in turn.passages]
+        messages = self.prompt.messages(question=turn.question, passages=shown)
         try:
             completion = self.model.complete(messages, schema=answer_schema(labels), max_tokens=self.max_tokens)
         except Exception as exc:  # any backend failure ends the turn with a polite message

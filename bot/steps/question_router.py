@@ -7,19 +7,13 @@ greetings each end the turn with their own outcome and message (``config/routes.
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.outcomes import EndTurn, Outcome
 from bot.settings import load_yaml
+from bot.textmatch import fold
 from bot.turn import Turn
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, typographic apostrophes as ', whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
-    return re.sub(r"\s+", " ", "".join(ch for ch in text if not unicodedata.combining(ch))).strip()
 
 
 class QuestionRouter:
