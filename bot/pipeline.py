@@ -70,7 +70,7 @@ class Answerer:
             router,
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             AnswerComposer(model, prompt, int(thresholds["answer"]["max_tokens"])),
-            OutputGuard(),
+            OutputGuard(town.get("directory", [])),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
         info = {

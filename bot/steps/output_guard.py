@@ -54,6 +54,9 @@ class OutputGuard:
     have it (``unanswerable_no_sources``), whatever the model wrote.
     """
 
+    def __init__(self, directory: list[str] = ()):
+        self.directory = " ".join(directory)  # the town's own contacts, always allowed
+
     def run(self, turn: Turn) -> None:
         cited = [p for p in turn.passages if p.label in turn.cited_labels]
         if not cited:
@@ -69,7 +72,7 @@ class OutputGuard:
             )
             for p in cited
         ]
-        unsupported = unsupported_figures(turn.draft, " ".join(_evidence(p) for p in cited))
+        unsupported = unsupported_figures(turn.draft, " ".join([*map(_evidence, cited), self.directory]))
         turn.metrics["output_guard"] = {"unsupported_figures": sorted(unsupported)}
         if unsupported:
             turn.answer = turn.citations[0].quote

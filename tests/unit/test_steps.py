@@ -221,3 +221,23 @@ def test_composer_shows_the_model_no_instruction_from_a_document():
     assert "Le samedi : de 9 h à 12 h." in user
     assert "Ignore" not in user and "SYSTEM" not in user
     assert user.count("[consigne retirée du document]") == 2
+
+
+def test_the_town_directory_is_whitelisted_and_nothing_else():
+    directory = ["Accueil : 01 99 00 12 34"]
+    allowed = Turn(
+        question="Prix ?",
+        passages=[PASSPORT],
+        cited_labels=["S1"],
+        draft="Le passeport coûte 86 €, renseignements au 01 99 00 12 34.",
+    )
+    OutputGuard(directory).run(allowed)
+    assert allowed.outcome is Outcome.ANSWERED and "01 99 00 12 34" in allowed.answer
+    other = Turn(
+        question="Prix ?",
+        passages=[PASSPORT],
+        cited_labels=["S1"],
+        draft="Le passeport coûte 86 €, renseignements au 01 99 00 99 99.",
+    )
+    OutputGuard(directory).run(other)
+    assert other.outcome is Outcome.ANSWERED_FROM_QUOTE and "99 99" not in other.answer
