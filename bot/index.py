@@ -12,6 +12,7 @@ generation live.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import unicodedata
 from collections import Counter
@@ -33,6 +34,7 @@ DENSE = "dense.faiss"
 REPORT = "report.json"
 
 _STEMMER = Stemmer.Stemmer("french")
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
 
 
 def _fold(text: str) -> str:

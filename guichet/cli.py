@@ -311,7 +311,6 @@ def _print_summary(summary: dict) -> None:
 def main() -> None:  # noqa: D103
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
     app()
 
 

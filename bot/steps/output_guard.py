@@ -11,9 +11,13 @@ from bot.turn import Citation, Passage, Turn
 MIN_ANSWER_WORDS = 4
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
 ASKED_FACTS = {
-    "phone": (
-        re.compile(r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre"),
-        lambda text: bool(PHONE.search(text)) or "@" in text,
+    "contact": (
+        re.compile(r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\be-?mail|courriel"),
+        lambda text: bool(PHONE.search(text)) or bool(re.search(r"[\w.-]+@[\w-]+\.\w", text)),
+    ),
+    "price": (
+        re.compile(r"combien (co[uû]te|ça co[uû]te|ca co[uû]te)|\bprix\b|\btarifs?\b|\bco[uû]t\b|payante?\b"),
+        lambda text: bool(re.search(r"\d\s*(€|euros?)|gratuit|payant|\d+[.,]\d{2}", text)),
     ),
     "hours": (
         re.compile(r"horaires?|heures? d.ouverture|[àa] quelle heure|ouvert|ferm[ée]"),
@@ -86,7 +90,7 @@ class OutputGuard:
 
     @staticmethod
     def _check_asked_fact(turn: Turn) -> None:
-        question = normalize(turn.question)
+        question = normalize(re.sub(r"\[[^\]]*\]", " ", turn.question))  # not the masked data
         for kind, (asks, holds) in ASKED_FACTS.items():
             if asks.search(question) and not holds(normalize(turn.answer)):
                 raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")

@@ -191,10 +191,20 @@ def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures()
 
 @pytest.mark.parametrize(
     "question",
-    ["Quel est le numéro de téléphone de l'état civil ?", "Quels sont les horaires d'ouverture du service ?"],
+    [
+        "Quel est le numéro de téléphone de l'état civil ?",
+        "Quels sont les horaires d'ouverture du service ?",
+        "Quel est le mail du service ?",
+        "Combien coûte l'entrée ?",
+    ],
 )
 def test_a_reply_without_the_asked_kind_of_fact_is_no_answer(question):
-    turn = Turn(question=question, passages=[PASSPORT], cited_labels=["S1"], draft="Adressez-vous au service.")
+    turn = Turn(
+        question=question,
+        passages=[PASSPORT],
+        cited_labels=["S1"],
+        draft="Adressez-vous directement au service concerné.",
+    )
     with pytest.raises(EndTurn) as end:
         OutputGuard().run(turn)
     assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
