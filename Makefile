@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run test test-unit lint clean
+.PHONY: install models index run test test-unit eval-shared lint clean
+SHARED ?= ../shared/corpora
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ run: index  ## Install everything and talk to the bot on the demo corpus
 
 test: models  ## Install everything and run all tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest
+
+eval-shared: models  ## The slower job: index ../shared/corpora, run the 80-case set, gate on it
+	$(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'
+	$(BIN)/guichet eval run --dataset eval/datasets/service-public.jsonl --index var/index/shared \
+		--out var/eval/service-public
 
 test-unit: install  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"

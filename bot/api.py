@@ -11,18 +11,20 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from bot.errors import GuichetError
 from bot.pipeline import Answerer
 
 log = logging.getLogger(__name__)
+ABOUT_PAGE = Path(__file__).parent / "static" / "a-propos.html"
 MAX_TEXT_CHARS = 4000  # hard cap on the request; the answer path applies the town's own, lower limit
 
 
@@ -85,6 +87,11 @@ def create_app(load_answerer: Callable[[], Answerer]) -> FastAPI:
             else "La requête est mal formée : il faut un champ « text » contenant votre question."
         )
         return JSONResponse(status_code=422, content={"error": message})
+
+    @app.get("/a-propos", response_class=HTMLResponse)
+    async def about() -> str:
+        """The page residents can read: what the assistant is, which model runs, what is (not) kept."""
+        return ABOUT_PAGE.read_text(encoding="utf-8")
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -33,6 +33,7 @@ class Case:
     must_include: list = field(default_factory=list)
     must_not_include: list = field(default_factory=list)
     source: str = ""
+    outcome: str = ""  # optional: the exact outcome expected (e.g. handoff_emergency)
     extra: dict = field(default_factory=dict)
 
 
@@ -63,7 +64,7 @@ def _case(raw: dict, where: str) -> Case:
     must = raw.get("must_include") or []
     if not isinstance(must, list) or not all(isinstance(m, str | list) for m in must):
         raise DatasetError(f"{where}: must_include must be a list of strings or lists of strings.")
-    known = {"id", "question", "kind", "category", "must_include", "must_not_include", "source"}
+    known = {"id", "question", "kind", "category", "must_include", "must_not_include", "source", "outcome"}
     return Case(
         id=str(raw["id"]),
         question=str(raw["question"]),
@@ -72,6 +73,7 @@ def _case(raw: dict, where: str) -> Case:
         must_include=must,
         must_not_include=list(raw.get("must_not_include") or []),
         source=str(raw.get("source") or ""),
+        outcome=str(raw.get("outcome") or ""),
         extra={k: v for k, v in raw.items() if k not in known},
     )
 
@@ -119,6 +121,7 @@ def save_cases(cases: list[Case], path: Path) -> None:
             "must_include": case.must_include,
             "must_not_include": case.must_not_include,
             "source": case.source,
+            **({"outcome": case.outcome} if case.outcome else {}),
         }
         rows.append(row | case.extra)
     if path.suffix.lower() == ".csv":

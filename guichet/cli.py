@@ -176,7 +176,8 @@ def serve(
     from bot.pipeline import Answerer
 
     settings = _settings(index_dir=index)
-    uvicorn.run(create_app(lambda: Answerer.from_settings(settings)), host=host, port=port)
+    # No access log: it would store every client's IP address in clear.
+    uvicorn.run(create_app(lambda: Answerer.from_settings(settings)), host=host, port=port, access_log=False)
 
 
 @eval_app.command("run")

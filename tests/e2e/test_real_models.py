@@ -199,3 +199,13 @@ def test_no_network_connection_during_ingestion_and_a_full_turn(tmp_path, settin
     build([DEMO], tmp_path / "index", embedder)
     turn = Answerer.build(settings, embedder, model, Index.open(tmp_path / "index")).answer("Quand a lieu le marché ?")
     assert turn.outcome is Outcome.ANSWERED and attempts == []
+
+
+def test_red_team_set_passes_the_gate(demo_index, tmp_path):
+    out = tmp_path / "red-team"
+    result = _guichet(
+        "eval", "run", "--dataset", "eval/datasets/red-team.jsonl", "--index", str(demo_index), "--out", str(out)
+    )
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(results) >= 60
+    assert result.returncode == 0, [(r["id"], r["answer"], r["why"]) for r in results if not r["passed"]]

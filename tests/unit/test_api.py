@@ -1,10 +1,13 @@
 """The HTTP service through FastAPI's TestClient, with the fake-model answerer."""
 
 import json
+import logging
 import time
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.api import create_app
 from bot.errors import IndexError_
@@ -56,3 +59,27 @@ def test_not_ready_when_the_index_is_missing():
         turn = client.post("/api/v1/turn", json={"text": "bonjour"})
     assert ready.status_code == 503 and "guichet ingest" in ready.json()["reason"]
     assert turn.status_code == 503 and turn.headers["Retry-After"] == "10"
+
+
+def test_the_about_page_says_it_is_an_ai_and_what_is_kept(answerer):
+    with TestClient(create_app(lambda: answerer)) as client:
+        page = client.get("/a-propos")
+    assert page.status_code == 200 and 'lang="fr"' in page.text
+    assert "assistant automatique" in page.text and "aucune décision" in page.text
+    assert "adresse IP n'est pas enregistrée" in page.text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=700), channel=st.sampled_from(["web", "voice", "sms", ""]))
+def test_any_input_gets_an_answer_or_a_clear_4xx_and_logs_nothing_personal(answerer, caplog, text, channel):
+    email = "anne.dupont@exemple.fr"
+    with TestClient(create_app(lambda: answerer)) as client:
+        settled(client)
+        with caplog.at_level(logging.DEBUG):
+            response = client.post("/api/v1/turn", json={"text": f"{text} {email}", "channel": channel})
+    assert response.status_code in (200, 422)
+    if response.status_code == 422:
+        assert "error" in response.json()
+    else:
+        assert email not in response.text
+    assert email not in caplog.text

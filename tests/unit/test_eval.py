@@ -146,3 +146,15 @@ def test_csv_round_trip_keeps_everything(tmp_path):
     cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
     save_cases(cases, tmp_path / "d.csv")
     assert load_cases(tmp_path / "d.csv") == cases
+
+
+def test_an_expected_outcome_and_the_facts_of_a_refusal_are_checked():
+    from eval.dataset import Case
+
+    case = Case(
+        id="e", question="q", kind="refuse", category="urgence", must_include=["112"], outcome="handoff_emergency"
+    )
+    reply = {"answer": "Appelez le 112.", "outcome": "handoff_emergency", "citations": []}
+    assert score_case(case, reply, {})["passed"]
+    assert "missing 112" in score_case(case, reply | {"answer": "Appelez la mairie."}, {})["why"]
+    assert "expected handoff_emergency" in score_case(case, reply | {"outcome": "refused_abusive"}, {})["why"]
