@@ -12,7 +12,9 @@ MIN_ANSWER_WORDS = 4
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
 ASKED_FACTS = {
     "contact": (
-        re.compile(r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\b(e-?)?mail\b|courriel"),
+        re.compile(
+            r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\b(e-?)?mail\b|courriel"
+        ),
         lambda text: bool(PHONE.search(text)) or bool(re.search(r"[\w.-]+@[\w-]+\.\w", text)),
     ),
     "price": (
