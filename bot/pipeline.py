@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.index import Index
 from bot.llm import BACKENDS, ChatModel
-from bot.model_store import EMBEDDING_GEMMA, QWEN, verify_llm_file
+from bot.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.outcomes import EndTurn, Messages, Outcome
 from bot.prompt import Prompt
 from bot.settings import REPO_ROOT, Settings, load_yaml
@@ -87,7 +87,8 @@ class Answerer:
     def from_settings(cls, settings: Settings) -> Answerer:
         """Load the real models and the index named by the settings (several seconds)."""
         index = Index.open(settings.index_dir)
-        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        embedder_path = resolve_embedder_path(settings)
+        embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
         llm_path = resolve_llm_path(settings)
         sha = verify_llm_file(llm_path)
         backend = BACKENDS[settings.llm_backend]
@@ -96,6 +97,10 @@ class Answerer:
         )
         answerer = cls.build(settings, embedder, model, index)
         answerer.info["llm_sha256"] = sha
+        answerer.info["embedder_sha256"] = next(
+            (m.inner_check[1] for m in CATALOGUE if m.inner_check and m.file == embedder_path.name),
+            "not a catalogue model",
+        )
         return answerer
 
 

@@ -18,6 +18,8 @@ LABELS = {
     "latency_p50_s": "Temps de réponse médian (s)",
     "latency_p95_s": "Temps de réponse 95e centile (s)",
     "prompt_tokens_mean": "Jetons de prompt par réponse",
+    "completion_tokens_mean": "Jetons générés par réponse",
+    "cpu_s_mean": "Temps processeur par réponse (s)",
     "cases": "Nombre de questions",
 }
 RATES = {"handled_right", "answer_accuracy", "refusal_accuracy", "wrong_refusal_rate", "citation_validity", "hit_at_k"}

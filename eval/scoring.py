@@ -83,6 +83,8 @@ def _metrics(results: list[dict]) -> dict:
     ranks = [r["retrieval_rank"] for r in results if r.get("retrieval_rank") is not None]
     latencies = [r["latency_s"] for r in results if r.get("latency_s") is not None]
     prompt_tokens = [r["prompt_tokens"] for r in results if r.get("prompt_tokens")]
+    completion_tokens = [r["completion_tokens"] for r in results if r.get("completion_tokens")]
+    cpu = [r["cpu_s"] for r in results if r.get("cpu_s") is not None]
 
     def rate(items, key):
         return round(sum(1 for r in items if key(r)) / len(items), 4) if items else None
@@ -100,4 +102,6 @@ def _metrics(results: list[dict]) -> dict:
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "latency_p95_s": round(percentile(latencies, 0.95), 3) if latencies else None,
         "prompt_tokens_mean": round(statistics.mean(prompt_tokens), 1) if prompt_tokens else None,
+        "completion_tokens_mean": round(statistics.mean(completion_tokens), 1) if completion_tokens else None,
+        "cpu_s_mean": round(statistics.mean(cpu), 3) if cpu else None,
     }
