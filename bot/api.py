@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
@@ -20,8 +21,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from bot import jambonz
 from bot.errors import GuichetError
 from bot.pipeline import Answerer
+from bot.voice import VoiceDialog
 
 log = logging.getLogger(__name__)
 ABOUT_PAGE = Path(__file__).parent / "static" / "a-propos.html"
@@ -54,13 +57,31 @@ class TurnResponse(BaseModel):
     session_id: str
 
 
-def create_app(load_answerer: Callable[[], Answerer]) -> FastAPI:
+class VoiceTurnRequest(BaseModel):
+    """One caller turn from any voice gateway (speech-to-text already done)."""
+
+    session_id: str = Field(max_length=64, description="The call id; never the caller's number.")
+    transcript: str = Field(default="", max_length=MAX_TEXT_CHARS)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    dtmf: str = Field(default="", max_length=8)
+
+
+class VoiceTurnResponse(BaseModel):
+    speech_text: str
+    display_text: str
+    action: Literal["continue", "repeat", "handoff", "end"]
+    handoff_target: str | None = None
+
+
+def create_app(load_answerer: Callable[[], Answerer], voice_secrets: list[str] = ()) -> FastAPI:
     """Build the app; the models and index load in the background so /healthz answers at once."""
-    state: dict = {"answerer": None, "error": None}
+    state: dict = {"answerer": None, "error": None, "dialog": None}
 
     def _load() -> None:
         try:
-            state["answerer"] = load_answerer()
+            answerer = load_answerer()
+            state["dialog"] = VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {}))
+            state["answerer"] = answerer
         except GuichetError as exc:
             state["error"] = str(exc)
             log.error("Guichet is not ready: %s", exc)
@@ -114,7 +135,22 @@ def create_app(load_answerer: Callable[[], Answerer]) -> FastAPI:
                 content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
             )
         # The model call is CPU-bound and blocking: keep it off the event loop.
-        result = await run_in_threadpool(answerer.answer, request.text)
+        result = await run_in_threadpool(answerer.answer, request.text, None, request.channel)
         return {**result.to_json(), "session_id": request.session_id or uuid.uuid4().hex}
 
+    @app.post("/api/v1/voice/turn", response_model=VoiceTurnResponse, tags=["voice"])
+    async def voice_turn(request: VoiceTurnRequest):
+        dialog = state["dialog"]
+        if dialog is None:
+            return JSONResponse(
+                status_code=503,
+                headers={"Retry-After": "10"},
+                content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
+            )
+        reply = await run_in_threadpool(
+            dialog.handle, request.session_id, request.transcript, request.confidence, request.dtmf
+        )
+        return asdict(reply)
+
+    app.include_router(jambonz.router(lambda: state["dialog"], list(voice_secrets)))
     return app

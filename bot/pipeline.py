@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.index import Index
@@ -36,9 +36,10 @@ class Answerer:
     steps: tuple
     messages: Messages
     info: dict  # prompt version, models, thresholds version, index manifest: recorded by evaluations
+    town: dict = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
 
-    def answer(self, question: str, history: list[dict] | None = None) -> Turn:
-        turn = Turn(question=question, history=list(history or []))
+    def answer(self, question: str, history: list[dict] | None = None, channel: str = "web") -> Turn:
+        turn = Turn(question=question, history=list(history or []), channel=channel)
         started = time.monotonic()
         try:
             for step in self.steps:
@@ -69,7 +70,12 @@ class Answerer:
             InputGuard(settings.max_question_chars),
             router,
             PassageRetriever(embedder, index, thresholds["retrieval"]),
-            AnswerComposer(model, prompt, int(thresholds["answer"]["max_tokens"])),
+            AnswerComposer(
+                model,
+                prompt,
+                int(thresholds["answer"]["max_tokens"]),
+                int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
+            ),
             OutputGuard(town.get("directory", [])),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
@@ -81,7 +87,7 @@ class Answerer:
             "embedder": embedder.name,
             "index": index.manifest,
         }
-        return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info)
+        return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info, town=town)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Answerer:

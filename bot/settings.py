@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
 
     max_question_chars: int = 600
+    # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.
+    voice_webhook_secret: str = ""
 
     @cached_property
     def thresholds(self) -> dict:

@@ -44,6 +44,7 @@ class Turn:
 
     question: str
     history: list[dict] = field(default_factory=list)
+    channel: str = "web"  # web, voice, cli, eval: the voice channel gets a smaller answer budget
     passages: list[Passage] = field(default_factory=list)
     draft: str = ""  # the model's answer before the output checks
     cited_labels: list[str] = field(default_factory=list)

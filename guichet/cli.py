@@ -177,7 +177,9 @@ def serve(
 
     settings = _settings(index_dir=index)
     # No access log: it would store every client's IP address in clear.
-    uvicorn.run(create_app(lambda: Answerer.from_settings(settings)), host=host, port=port, access_log=False)
+    secrets = [s.strip() for s in settings.voice_webhook_secret.split(",") if s.strip()]
+    app = create_app(lambda: Answerer.from_settings(settings), voice_secrets=secrets)
+    uvicorn.run(app, host=host, port=port, access_log=False)
 
 
 @eval_app.command("run")

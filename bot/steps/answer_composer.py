@@ -29,8 +29,9 @@ def answer_schema(labels: list[str]) -> dict:
 class AnswerComposer:
     """Asks the model for ``{"source": "S1", "reponse": "..."}`` over the turn's passages."""
 
-    def __init__(self, model: ChatModel, prompt: Prompt, max_tokens: int):
+    def __init__(self, model: ChatModel, prompt: Prompt, max_tokens: int, max_tokens_voice: int | None = None):
         self.model, self.prompt, self.max_tokens = model, prompt, max_tokens
+        self.max_tokens_voice = max_tokens_voice or max_tokens  # a phone answer must be short and fast
 
     def run(self, turn: Turn) -> None:
         labels = [p.label for p in turn.passages]
@@ -38,7 +39,8 @@ class AnswerComposer:
         shown = [replace(p, text=neutralise(p.text)) for p in turn.passages]
         messages = self.prompt.messages(question=turn.question, passages=shown)
         try:
-            completion = self.model.complete(messages, schema=answer_schema(labels), max_tokens=self.max_tokens)
+            budget = self.max_tokens_voice if turn.channel == "voice" else self.max_tokens
+            completion = self.model.complete(messages, schema=answer_schema(labels), max_tokens=budget)
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
         turn.metrics["llm"] = {

@@ -1,0 +1,195 @@
+"""The phone channel, gateway-agnostic: a caller's transcript in, something a receptionist would say out.
+
+``VoiceDialog.handle`` runs the same answer pipeline as the web, then ``speakable`` renders the reply for the
+ear (short, no URL, figures written so a synthesizer reads them right) and decides whether to continue, ask
+again, hand over to a person or end the call. Sessions are keyed on the call id only: the caller's number is
+personal data and is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.outcomes import Messages, Outcome
+from bot.pipeline import Answerer
+from bot.textmatch import fold
+from bot.turn import Turn
+
+MIN_CONFIDENCE = 0.5
+MAX_SPOKEN_SENTENCES = 3
+SESSION_TTL_S = 30 * 60
+ASKS_FOR_A_PERSON = re.compile(
+    r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
+    r"|\b(un|une) (agent|conseiller|conseillere|humain|operateur|standardiste)\b"
+    r"|\bstandard\b|\baccueil\b.*\b(parler|joindre)"
+)
+MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
+HANDOFF_OUTCOMES = {Outcome.HANDOFF_INDIVIDUAL_DECISION}
+NO_ANSWER_OUTCOMES = {Outcome.UNANSWERABLE_NO_SOURCES, Outcome.ERROR_LLM}
+
+
+@dataclass
+class VoiceReply:
+    """What the gateway must do next; ``action`` is continue, repeat, handoff or end."""
+
+    speech_text: str
+    display_text: str
+    action: str
+    handoff_target: str | None = None
+
+
+@dataclass
+class CallState:
+    """Per-call counters, keyed on the call id; nothing about the caller."""
+
+    misheard: int = 0
+    unanswered: int = 0
+    last_speech: str = ""
+    touched: float = field(default_factory=time.monotonic)
+
+
+def speakable(text: str) -> str:
+    """Text a French synthesizer reads right: no markdown or URL, euros, hours, dates and phone numbers spelt.
+
+    >>> speakable("Le passeport coûte 86 € ; ouvert de 9 h 30 à 12 h, le 03/04/2026. Voir https://x.fr/a.")
+    'Le passeport coûte 86 euros ; ouvert de 9 heures 30 à 12 heures, le 3 avril 2026. Voir sur le site indiqué.'
+    """
+    text = re.sub(r"https?://(www\.)?service-public\.fr\S*", "sur service-public.fr", text)
+    text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
+    text = re.sub(r"\b([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)\b",
+                  lambda m: f"{m[1]} arobase {m[2]}".replace(".", " point ").replace("-", " tiret "), text)
+    text = re.sub(r"[*_`#>|]+", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)  # masked data placeholders
+    text = re.sub(r"(\d)\s*€", r"\1 euros", text)
+    text = re.sub(r"(\d),(\d{2}) euros", r"\1 euros \2", text)
+    text = re.sub(r"\b(\d{1,2})\s*h\s*(\d{2})\b", r"\1 heures \2", text)
+    text = re.sub(r"\b(\d{1,2})\s*h\b", r"\1 heures", text)
+    text = re.sub(
+        r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b",
+        lambda m: f"{int(m[1])} {MONTHS[int(m[2]) - 1]} {m[3]}" if 1 <= int(m[2]) <= 12 else m[0],
+        text,
+    )
+    text = re.sub(r"\b0(\d)[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})\b", r"0\1, \2, \3, \4, \5", text)
+    text = text.replace("m²", " mètres carrés").replace("«", "").replace("»", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def first_sentences(text: str, count: int = MAX_SPOKEN_SENTENCES) -> str:
+    """The first ``count`` sentences: a caller cannot skim."""
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return " ".join(parts[:count])
+
+
+def source_in_words(turn: Turn) -> str:
+    """Name the source for the ear: the document's title and where it comes from, never its URL."""
+    if not turn.citations:
+        return ""
+    citation = turn.citations[0]
+    where = "service-public.fr" if "service-public.fr" in citation.url else "les documents de la mairie"
+    return f"Source : {citation.title}, sur {where}."
+
+
+class VoiceDialog:
+    """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
+
+    def __init__(self, answerer: Answerer, messages: Messages, voice_settings: dict, clock=None):
+        self.answerer, self.messages = answerer, messages
+        self.transfer_to = str(voice_settings.get("transfer_to", ""))
+        self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
+        self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
+        self.clock = clock or (lambda: datetime.now(ZoneInfo("Europe/Paris")))
+        self.calls: dict[str, CallState] = {}
+
+    def welcome(self, call_id: str) -> VoiceReply:
+        self._state(call_id)
+        text = self.messages.text("voice_welcome")
+        return VoiceReply(speech_text=text, display_text=text, action="continue")
+
+    def handle(self, call_id: str, transcript: str = "", confidence: float | None = None, dtmf: str = "") -> VoiceReply:
+        state = self._state(call_id)
+        if dtmf:
+            return self._keypad(state, dtmf)
+        heard = transcript.strip()
+        if not heard or (confidence is not None and confidence < MIN_CONFIDENCE):
+            state.misheard += 1
+            key = "voice_repeat" if state.misheard == 1 else "voice_keypad"
+            text = self.messages.text(key)
+            return VoiceReply(speech_text=text, display_text=text, action="repeat")
+        state.misheard = 0
+        if ASKS_FOR_A_PERSON.search(fold(heard)):
+            return self.handoff()
+        turn = self.answerer.answer(heard, channel="voice")
+        if turn.outcome in HANDOFF_OUTCOMES:
+            return self.handoff(prefix=turn.answer)
+        if turn.outcome in NO_ANSWER_OUTCOMES:
+            state.unanswered += 1
+            if state.unanswered >= 2:
+                return self.handoff(prefix=first_sentences(turn.answer, 1))
+        else:
+            state.unanswered = 0
+        spoken = " ".join(
+            s
+            for s in (
+                speakable(first_sentences(turn.answer)),
+                speakable(source_in_words(turn)),
+                self.messages.text("voice_anything_else"),
+            )
+            if s
+        )
+        state.last_speech = spoken
+        action = "end" if turn.outcome is Outcome.HANDOFF_EMERGENCY else "continue"
+        return VoiceReply(speech_text=spoken, display_text=turn.answer, action=action)
+
+    def handoff(self, prefix: str = "") -> VoiceReply:
+        """Transfer during opening hours; otherwise give the hours and end politely."""
+        if self.is_open() and self.transfer_to:
+            text = " ".join(s for s in (speakable(prefix), self.messages.text("voice_transfer")) if s)
+            return VoiceReply(speech_text=text, display_text=text, action="handoff", handoff_target=self.transfer_to)
+        text = " ".join(
+            s for s in (speakable(prefix), self.messages.text("voice_closed", hours=self.hours_spoken)) if s
+        )
+        return VoiceReply(speech_text=text, display_text=text, action="end")
+
+    def is_open(self) -> bool:
+        now = self.clock()
+        for span in self.opening_hours.get(now.isoweekday(), []):
+            start, end = span.split("-")
+            if start <= now.strftime("%H:%M") < end:
+                return True
+        return False
+
+    def end(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+
+    def _keypad(self, state: CallState, dtmf: str) -> VoiceReply:
+        if dtmf.startswith("0"):
+            return self.handoff()
+        if dtmf.startswith("1") and state.last_speech:
+            return VoiceReply(speech_text=state.last_speech, display_text=state.last_speech, action="continue")
+        text = self.messages.text("voice_repeat")
+        return VoiceReply(speech_text=text, display_text=text, action="repeat")
+
+    def _state(self, call_id: str) -> CallState:
+        now = time.monotonic()
+        for stale in [k for k, s in self.calls.items() if now - s.touched > SESSION_TTL_S]:
+            del self.calls[stale]  # sessions expire; nothing is written to disk
+        state = self.calls.setdefault(call_id, CallState())
+        state.touched = now
+        return state

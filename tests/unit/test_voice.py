@@ -1,0 +1,149 @@
+"""The phone channel with the fake model: dialog decisions, rendering for the ear, jambonz webhooks."""
+
+import json
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot import jambonz
+from bot.api import create_app
+from bot.voice import VoiceDialog, speakable
+from tests.conftest import fake_answerer
+from tests.unit.test_api import settled
+
+PASSPORT = json.dumps({"source": "S1", "reponse": "Un passeport pour un majeur coûte 86 €."})
+TUESDAY_10H = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
+SUNDAY = datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))
+SECRET = "s3cret"
+
+
+@pytest.fixture
+def answerer(fake_demo_index, tmp_path):
+    return fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+
+
+def dialog(answerer, now=TUESDAY_10H):
+    return VoiceDialog(answerer, answerer.messages, answerer.town["voice"], clock=lambda: now)
+
+
+def test_answer_is_short_spoken_and_names_its_source(answerer):
+    reply = dialog(answerer).handle("call-1", "prix du passeport pour un majeur", 0.92)
+    assert reply.action == "continue"
+    assert "86 euros" in reply.speech_text and "€" not in reply.speech_text and "http" not in reply.speech_text
+    assert "Source : Carte d'identité et passeport" in reply.speech_text
+    assert reply.speech_text.endswith("Avez-vous une autre question ?")
+    assert "86 €" in reply.display_text
+
+
+def test_low_confidence_asks_again_once_then_offers_the_keypad(answerer):
+    voice = dialog(answerer)
+    first = voice.handle("call-1", "euh passe pore", 0.2)
+    second = voice.handle("call-1", "", None)
+    assert (first.action, second.action) == ("repeat", "repeat")
+    assert "répéter" in first.speech_text and "Tapez 1" in second.speech_text and "0" in second.speech_text
+
+
+def test_keypad_zero_and_asking_for_a_person_hand_over_during_opening_hours(answerer):
+    voice = dialog(answerer)
+    by_key = voice.handle("call-1", dtmf="0")
+    by_voice = voice.handle("call-2", "je voudrais parler à quelqu'un")
+    for reply in (by_key, by_voice):
+        assert reply.action == "handoff" and reply.handoff_target == "+33199001234"
+
+
+def test_out_of_hours_the_caller_gets_the_opening_hours_and_a_polite_end(answerer):
+    reply = dialog(answerer, now=SUNDAY).handle("call-1", dtmf="0")
+    assert reply.action == "end" and reply.handoff_target is None
+    assert "fermé" in reply.speech_text and "lundi au vendredi" in reply.speech_text
+
+
+def test_two_unanswered_questions_hand_over(fake_demo_index, tmp_path):
+    voice = dialog(fake_answerer(fake_demo_index, "{}", tmp_path))
+    first = voice.handle("call-1", "horaires de la piscine municipale", 0.9)
+    second = voice.handle("call-1", "tarif de la piscine municipale", 0.9)
+    assert first.action == "continue" and second.action == "handoff"
+
+
+def test_an_individual_decision_is_handed_over(answerer):
+    reply = dialog(answerer).handle("call-1", "où en est mon dossier de permis de construire", 0.9)
+    assert reply.action == "handoff"
+
+
+def test_keypad_one_repeats_the_last_answer(answerer):
+    voice = dialog(answerer)
+    answer = voice.handle("call-1", "prix du passeport pour un majeur", 0.9)
+    assert voice.handle("call-1", dtmf="1").speech_text == answer.speech_text
+
+
+def test_speakable_spells_phone_numbers_and_drops_links():
+    assert speakable("Appelez le 01 99 00 12 34 ou voyez www.valbourg.fr.") == (
+        "Appelez le 01, 99, 00, 12, 34 ou voyez sur le site indiqué."
+    )
+    assert speakable("Repas : 2,40 € ; extension de 20 m².") == "Repas : 2 euros 40 ; extension de 20 mètres carrés."
+
+
+def _signed(client, path, payload, secret=SECRET, timestamp=None):
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "Jambonz-Signature": jambonz.sign(body, secret, timestamp)}
+    return client.post(path, content=body, headers=headers)
+
+
+CALL = {
+    "call_sid": "c-1",
+    "from": "+33612345678",
+    "to": "+33199001234",
+    "direction": "inbound",
+    "call_status": "ringing",
+}
+
+
+def test_jambonz_call_and_gather_return_verbs(answerer, caplog):
+    with TestClient(create_app(lambda: answerer, voice_secrets=[SECRET])) as client:
+        settled(client)
+        call = _signed(client, "/voice/jambonz/call", CALL).json()
+        speech = {"alternatives": [{"transcript": "prix du passeport pour un majeur", "confidence": 0.9}]}
+        answer = _signed(client, "/voice/jambonz/gather", CALL | {"reason": "speechDetected", "speech": speech}).json()
+        handoff = _signed(client, "/voice/jambonz/gather", CALL | {"reason": "dtmfDetected", "digits": "0"}).json()
+    assert [v["verb"] for v in call] == ["config", "gather"]
+    assert call[0]["recognizer"]["language"] == "fr-FR" and call[0]["synthesizer"]["language"] == "fr-FR"
+    assert "assistant automatique" in call[1]["say"]["text"] and "intelligence artificielle" in call[1]["say"]["text"]
+    assert call[1]["actionHookDelayAction"]["actions"][0]["text"] == "Un instant, je cherche."
+    assert answer[0]["verb"] == "gather" and "86 euros" in answer[0]["say"]["text"]
+    assert [v["verb"] for v in handoff] in (["say", "dial"], ["say", "hangup"])
+    assert "33612345678" not in caplog.text
+
+
+@pytest.mark.parametrize("tamper", ["unsigned", "wrong-secret", "stale"])
+def test_jambonz_rejects_unsigned_or_forged_calls(answerer, tamper):
+    with TestClient(create_app(lambda: answerer, voice_secrets=[SECRET])) as client:
+        settled(client)
+        if tamper == "unsigned":
+            response = client.post("/voice/jambonz/call", json=CALL)
+        elif tamper == "wrong-secret":
+            response = _signed(client, "/voice/jambonz/call", CALL, secret="other")
+        else:
+            response = _signed(client, "/voice/jambonz/call", CALL, timestamp=int(time.time()) - 3600)
+    assert response.status_code == 401
+
+
+def test_without_a_secret_the_phone_channel_is_off(answerer):
+    with TestClient(create_app(lambda: answerer)) as client:
+        settled(client)
+        assert _signed(client, "/voice/jambonz/call", CALL).status_code == 503
+
+
+def test_generic_voice_turn(answerer):
+    with TestClient(create_app(lambda: answerer)) as client:
+        settled(client)
+        reply = client.post("/api/v1/voice/turn", json={"session_id": "s1", "transcript": "", "confidence": 0.1})
+        bad = client.post("/api/v1/voice/turn", json={"session_id": "s1", "confidence": 7})
+    assert reply.json()["action"] == "repeat" and bad.status_code == 422
+
+
+def test_speakable_spells_an_email_address():
+    assert speakable("Écrivez à accueil@valbourg-sur-loire.fr.") == (
+        "Écrivez à accueil arobase valbourg tiret sur tiret loire point fr."
+    )
