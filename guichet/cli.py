@@ -243,6 +243,24 @@ def _eval_retrieval(cases, index: Path | None) -> None:
     _print_summary(run_retrieval(retriever, cases))
 
 
+@eval_app.command("voice")
+def eval_voice(
+    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
+    index: IndexOpt = None,
+):
+    """Measure the phone channel: voice turn latency and spoken length of the replies."""
+    from bot.voice import VoiceDialog
+    from eval.dataset import load_cases
+    from eval.voice import measure
+
+    try:
+        cases = load_cases(dataset)
+    except GuichetError as exc:
+        _fail(exc)
+    answerer = _answerer(index)
+    _print_summary(measure(VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {})), cases))
+
+
 @eval_app.command("gate")
 def eval_gate(
     out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (with summary.json).")],
