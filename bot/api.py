@@ -73,6 +73,15 @@ class VoiceTurnResponse(BaseModel):
     handoff_target: str | None = None
 
 
+def starting() -> JSONResponse:
+    """503 while the models load, with a French message and when to retry."""
+    return JSONResponse(
+        status_code=503,
+        headers={"Retry-After": "10"},
+        content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
+    )
+
+
 def create_app(load_answerer: Callable[[], Answerer], voice_secrets: list[str] = ()) -> FastAPI:
     """Build the app; the models and index load in the background so /healthz answers at once."""
     state: dict = {"answerer": None, "error": None, "dialog": None}
@@ -129,11 +138,7 @@ def create_app(load_answerer: Callable[[], Answerer], voice_secrets: list[str] =
     async def turn(request: TurnRequest):
         answerer = state["answerer"]
         if answerer is None:
-            return JSONResponse(
-                status_code=503,
-                headers={"Retry-After": "10"},
-                content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
-            )
+            return starting()
         # The model call is CPU-bound and blocking: keep it off the event loop.
         result = await run_in_threadpool(answerer.answer, request.text, None, request.channel)
         return {**result.to_json(), "session_id": request.session_id or uuid.uuid4().hex}
@@ -142,11 +147,7 @@ def create_app(load_answerer: Callable[[], Answerer], voice_secrets: list[str] =
     async def voice_turn(request: VoiceTurnRequest):
         dialog = state["dialog"]
         if dialog is None:
-            return JSONResponse(
-                status_code=503,
-                headers={"Retry-After": "10"},
-                content={"error": "Le service démarre, merci de réessayer dans quelques secondes."},
-            )
+            return starting()
         reply = await run_in_threadpool(
             dialog.handle, request.session_id, request.transcript, request.confidence, request.dtmf
         )

@@ -73,8 +73,11 @@ def speakable(text: str) -> str:
     """
     text = re.sub(r"https?://(www\.)?service-public\.fr\S*", "sur service-public.fr", text)
     text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
-    text = re.sub(r"\b([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)\b",
-                  lambda m: f"{m[1]} arobase {m[2]}".replace(".", " point ").replace("-", " tiret "), text)
+    text = re.sub(
+        r"\b([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)\b",
+        lambda m: f"{m[1]} arobase {m[2]}".replace(".", " point ").replace("-", " tiret "),
+        text,
+    )
     text = re.sub(r"[*_`#>|]+", "", text)
     text = re.sub(r"\[[^\]]*\]", "", text)  # masked data placeholders
     text = re.sub(r"(\d)\s*€", r"\1 euros", text)
