@@ -94,6 +94,17 @@ def unsupported_figures(answer: str, evidence: str) -> set[str]:
     return missing
 
 
+def without_personal_clauses(text: str) -> str:
+    """The question without the clauses that only carried masked personal data ("mon mail est [courriel]").
+
+    >>> without_personal_clauses("Je suis au [numéro de téléphone], quels sont les horaires ?")
+    'quels sont les horaires ?'
+    """
+    clauses = re.split(r"(?<=[,;:.!?])\s+", text)
+    kept = [c for c in clauses if "[" not in c]
+    return " ".join(kept).strip() or text
+
+
 def content_terms(text: str) -> set[str]:
     """Stemmed topic words of a text: stop words, question words and ``[masked data]`` removed."""
     text = re.sub(r"\[[^\]]*\]", " ", text)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 from bot.outcomes import EndTurn, Outcome
-from bot.textmatch import PHONE, content_terms, figures, normalize, sentences, unsupported_figures
+from bot.textmatch import (
+    PHONE,
+    content_terms,
+    figures,
+    normalize,
+    sentences,
+    unsupported_figures,
+    without_personal_clauses,
+)
 from bot.turn import Citation, Passage, Turn
 
 MIN_ANSWER_WORDS = 4
@@ -92,7 +100,8 @@ class OutputGuard:
 
     @staticmethod
     def _check_asked_fact(turn: Turn) -> None:
-        question = normalize(re.sub(r"\[[^\]]*\]", " ", turn.question))  # not the masked data
+        # What the resident asks, not what they told about themselves ("mon mail est [courriel]")
+        question = normalize(re.sub(r"\[[^\]]*\]", " ", without_personal_clauses(turn.question)))
         for kind, (asks, holds) in ASKED_FACTS.items():
             if asks.search(question) and not holds(normalize(turn.answer)):
                 raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")

@@ -9,7 +9,7 @@ import time
 from bot.embedder import Embedder
 from bot.index import Hit, Index
 from bot.outcomes import EndTurn, Outcome
-from bot.textmatch import content_terms
+from bot.textmatch import content_terms, without_personal_clauses
 from bot.turn import Passage, Turn
 
 RANKING_DEPTH = 10
@@ -39,9 +39,10 @@ class PassageRetriever:
 
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
+        query = without_personal_clauses(turn.question)  # masked personal data is noise to the search
         ranking = self.index.search(
-            self.embedder.embed_query(turn.question),
-            turn.question,
+            self.embedder.embed_query(query),
+            query,
             k=max(self.passages, RANKING_DEPTH),
             pool=self.candidates,
             lexical_weight=self.lexical_weight,

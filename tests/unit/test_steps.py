@@ -251,3 +251,14 @@ def test_the_town_directory_is_whitelisted_and_nothing_else():
     )
     OutputGuard(directory).run(other)
     assert other.outcome is Outcome.ANSWERED_FROM_QUOTE and "99 99" not in other.answer
+
+
+def test_telling_ones_own_contact_is_not_asking_for_one():
+    turn = Turn(
+        question="Mon mail est [courriel], quels sont les horaires du samedi ?",
+        passages=[HOURS],
+        cited_labels=["S2"],
+        draft="Le samedi, la mairie est ouverte de 9 h à 12 h.",
+    )
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED
