@@ -99,10 +99,18 @@ def without_personal_clauses(text: str) -> str:
 
     >>> without_personal_clauses("Je suis au [numéro de téléphone], quels sont les horaires ?")
     'quels sont les horaires ?'
+    >>> without_personal_clauses("Mon téléphone est le [numéro de téléphone] et je voudrais le prix")
+    'et je voudrais le prix'
     """
-    clauses = re.split(r"(?<=[,;:.!?])\s+", text)
+    own = re.sub(
+        r"\b(voici |c'est )?(mon|ma|mes|notre)\b[\w' ]{0,40}?(est|c'est|:)?\s*(le |la |l')?\[[^\]]*\]",
+        " ",
+        text,
+        flags=re.I,
+    )
+    clauses = re.split(r"(?<=[,;:.!?])\s+", own)
     kept = [c for c in clauses if "[" not in c]
-    return " ".join(kept).strip() or text
+    return re.sub(r"\s+", " ", " ".join(kept)).strip(" ,;:") or text
 
 
 def content_terms(text: str) -> set[str]:

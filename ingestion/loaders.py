@@ -19,6 +19,8 @@ from ingestion import dila
 
 SUPPORTED = {".md", ".markdown", ".html", ".htm", ".pdf", ".txt", ".xml"}
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
+# A header row, a |---|---| separator row, then body rows.
+PIPE_TABLE = re.compile(r"^\|.*\|[ \t]*\n\|[ \t:|-]+\|[ \t]*\n(?:\|.*\|[ \t]*(?:\n|\Z))*", re.M)
 # Below this many characters of text per page, a PDF is taken to be a scan that needs OCR.
 MIN_PDF_CHARS_PER_PAGE = 40
 
@@ -93,7 +95,17 @@ def _markdown(text: str) -> tuple[dict, str]:
             if sep:
                 meta[key.strip().lower()] = value.strip().strip("'\"")
         text = text[match.end() :]
-    return meta, text
+    return meta, PIPE_TABLE.sub(_pipe_table, text)
+
+
+def _pipe_table(match: re.Match) -> str:
+    """A Markdown pipe table as one line per row, each cell prefixed by its column header."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in match.group(0).strip().splitlines()]
+    header, body = rows[0], [r for r in rows[2:] if any(r)]
+    lines = [
+        "- " + " ; ".join(f"{h} : {v}" if h else v for h, v in zip(header, row, strict=False) if v) for row in body
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _html(data: bytes) -> tuple[dict, str]:

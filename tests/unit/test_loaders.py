@@ -53,3 +53,9 @@ def test_cp1252_text_file(tmp_path):
     path = write(tmp_path / "note.txt", "Fermeture exceptionnelle le 14 août.".encode("cp1252"))
     doc = load(path, tmp_path)
     assert "14 août" in doc.markdown and doc.title == "note"
+
+
+def test_markdown_pipe_table_rows_keep_their_header(demo_corpus):
+    doc = load(demo_corpus / "cimetiere.md", demo_corpus)
+    assert "- Durée : 30 ans ; Concession de 2 m² : 400 € ; Case de columbarium : 550 €" in doc.markdown
+    assert "| --- |" not in doc.markdown
