@@ -21,6 +21,7 @@ from bot.turn import Turn
 
 MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
+MAX_SPOKEN_WORDS = 40
 SESSION_TTL_S = 30 * 60
 ASKS_FOR_A_PERSON = re.compile(
     r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
@@ -94,10 +95,16 @@ def speakable(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def first_sentences(text: str, count: int = MAX_SPOKEN_SENTENCES) -> str:
-    """The first ``count`` sentences: a caller cannot skim."""
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join(parts[:count])
+def first_sentences(text: str, count: int = MAX_SPOKEN_SENTENCES, max_words: int = MAX_SPOKEN_WORDS) -> str:
+    """The first ``count`` sentences, fewer if they run past ``max_words``: a caller cannot skim.
+
+    >>> first_sentences("Un. Deux trois. Quatre cinq six.", max_words=3)
+    'Un. Deux trois.'
+    """
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())[:count]
+    while len(parts) > 1 and len(" ".join(parts).split()) > max_words:
+        parts.pop()
+    return " ".join(parts)
 
 
 def source_in_words(turn: Turn) -> str:
