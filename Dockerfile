@@ -5,7 +5,8 @@
 #   docker run --rm -v guichet-models:/models -v guichet-index:/index guichet guichet ingest corpora/demo
 #   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index guichet
 #
-# torch comes from PyTorch's CPU index when reachable (small); otherwise pip falls back to PyPI's build.
+# torch comes from PyTorch's CPU index when it is reachable (small, CPU only); otherwise from PyPI (a larger build
+# that also runs on CPU).
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -24,7 +25,9 @@ COPY eval eval
 COPY guichet guichet
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --upgrade pip \
- && /opt/venv/bin/pip install --extra-index-url "$TORCH_INDEX" torch==2.13.0 \
+ && if curl -fsS --max-time 10 -o /dev/null "$TORCH_INDEX/torch/"; then \
+      /opt/venv/bin/pip install --index-url "$TORCH_INDEX" torch==2.13.0; \
+    else /opt/venv/bin/pip install torch==2.13.0; fi \
  && /opt/venv/bin/pip install -e .
 COPY prompts prompts
 COPY config config

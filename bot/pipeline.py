@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.index import Index
@@ -12,7 +13,7 @@ from bot.llm import BACKENDS, ChatModel
 from bot.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.outcomes import EndTurn, Messages, Outcome
 from bot.prompt import Prompt
-from bot.settings import REPO_ROOT, Settings, load_yaml
+from bot.settings import Settings, load_yaml
 from bot.steps.answer_composer import AnswerComposer
 from bot.steps.input_guard import InputGuard
 from bot.steps.output_guard import OutputGuard
@@ -110,12 +111,12 @@ class Answerer:
         return answerer
 
 
-def resolve_llm_path(settings: Settings):
+def resolve_llm_path(settings: Settings) -> Path:
+    """The GGUF that will run: the configured file, else the catalogue model in the models folder."""
     return settings.llm_path or settings.models_dir / QWEN.file
 
 
-def resolve_embedder_path(settings: Settings):
+def resolve_embedder_path(settings: Settings) -> Path:
+    """The sentence-transformers folder that will run: the configured one, else the catalogue model."""
     return settings.embedder_path or settings.models_dir / EMBEDDING_GEMMA.file
 
-
-__all__ = ["ANSWER_STEPS", "Answerer", "REPO_ROOT"]
