@@ -168,7 +168,12 @@ class VoiceDialog:
         return VoiceReply(speech_text=spoken, display_text=turn.answer, action=action)
 
     def handoff(self, prefix: str = "") -> VoiceReply:
-        """Transfer during opening hours; otherwise give the hours and end politely."""
+        """Transfer during opening hours; otherwise give the hours and end politely.
+
+        Only the first sentence of ``prefix`` is kept: the rest of a written message (whom to contact) is what
+        the transfer or the opening hours already say.
+        """
+        prefix = first_sentences(prefix, 1)
         if self.is_open() and self.transfer_to:
             text = " ".join(s for s in (speakable(prefix), self.messages.text("voice_transfer")) if s)
             return VoiceReply(speech_text=text, display_text=text, action="handoff", handoff_target=self.transfer_to)
