@@ -37,26 +37,26 @@ _STEMMER = Stemmer.Stemmer("french")
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
 
 
-def _fold(text: str) -> str:
+def fold_accents(text: str) -> str:
     """Lower case without accents, so "identite" typed on a phone matches "identité"."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-_STOPWORDS = sorted({_fold(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
+_STOPWORDS = sorted({fold_accents(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
 
 
 def tokenize(texts: list[str]):
     """French BM25 tokens: accents folded, French stop words removed, Snowball-stemmed."""
     return bm25s.tokenize(
-        [_fold(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
+        [fold_accents(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
     )
 
 
 def stems(text: str) -> list[str]:
     """The BM25 tokens of one text, as strings."""
     return bm25s.tokenize(
-        [_fold(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False
+        [fold_accents(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False
     )[0]
 
 

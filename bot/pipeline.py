@@ -119,4 +119,3 @@ def resolve_llm_path(settings: Settings) -> Path:
 def resolve_embedder_path(settings: Settings) -> Path:
     """The sentence-transformers folder that will run: the configured one, else the catalogue model."""
     return settings.embedder_path or settings.models_dir / EMBEDDING_GEMMA.file
-

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.index import stems
+from bot.index import fold_accents, stems
 
 URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']+", re.I)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.redaction
 PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # Words that appear in almost every resident question and carry no topic.
@@ -46,8 +47,7 @@ def normalize(text: str) -> str:
 
 def fold(text: str) -> str:
     """Lower case, accents removed, typographic apostrophes as ', whitespace collapsed (for patterns)."""
-    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'"))
-    return re.sub(r"\s+", " ", "".join(ch for ch in text if not unicodedata.combining(ch))).strip()
+    return re.sub(r"\s+", " ", fold_accents(text.replace("\u2019", "'"))).strip()
 
 
 def _join_thousands(text: str) -> str:
@@ -115,5 +115,5 @@ def without_personal_clauses(text: str) -> str:
 
 def content_terms(text: str) -> set[str]:
     """Stemmed topic words of a text: stop words, question words and ``[masked data]`` removed."""
-    text = re.sub(r"\[[^\]]*\]", " ", text)
+    text = MASKED.sub(" ", text)
     return {s for s in stems(text) if len(s) > 2 and not s.isdigit()} - QUESTION_WORDS

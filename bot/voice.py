@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.outcomes import Messages, Outcome
 from bot.pipeline import Answerer
-from bot.textmatch import fold
+from bot.textmatch import MASKED, fold
 from bot.turn import Turn
 
 MIN_CONFIDENCE = 0.5
@@ -80,7 +80,7 @@ def speakable(text: str) -> str:
         text,
     )
     text = re.sub(r"[*_`#>|]+", "", text)
-    text = re.sub(r"\[[^\]]*\]", "", text)  # masked data placeholders
+    text = MASKED.sub("", text)  # masked data placeholders
     text = re.sub(r"(\d)\s*€", r"\1 euros", text)
     text = re.sub(r"(\d),(\d{2}) euros", r"\1 euros \2", text)
     text = re.sub(r"\b(\d{1,2})\s*h\s*(\d{2})\b", r"\1 heures \2", text)

@@ -6,6 +6,8 @@ import re
 
 from bot.outcomes import EndTurn, Outcome
 from bot.textmatch import (
+    EMAIL,
+    MASKED,
     PHONE,
     content_terms,
     figures,
@@ -23,7 +25,7 @@ ASKED_FACTS = {
         re.compile(
             r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\b(e-?)?mail\b|courriel"
         ),
-        lambda text: bool(PHONE.search(text)) or bool(re.search(r"[\w.-]+@[\w-]+\.\w", text)),
+        lambda text: bool(PHONE.search(text) or EMAIL.search(text)),
     ),
     "price": (
         re.compile(r"combien (co[uû]te|ça co[uû]te|ca co[uû]te)|\bprix\b|\btarifs?\b|\bco[uû]t\b|payante?\b"),
@@ -86,7 +88,7 @@ class OutputGuard:
             )
             for p in cited
         ]
-        unsupported = unsupported_figures(turn.draft, " ".join([*map(_evidence, cited), self.directory]))
+        unsupported = self._unsupported(turn.draft, cited)
         turn.metrics["output_guard"] = {"unsupported_figures": sorted(unsupported)}
         if unsupported:
             turn.answer = turn.citations[0].quote
@@ -101,19 +103,22 @@ class OutputGuard:
     @staticmethod
     def _check_asked_fact(turn: Turn) -> None:
         # What the resident asks, not what they told about themselves ("mon mail est [courriel]")
-        question = normalize(re.sub(r"\[[^\]]*\]", " ", without_personal_clauses(turn.question)))
+        question = normalize(MASKED.sub(" ", without_personal_clauses(turn.question)))
         for kind, (asks, holds) in ASKED_FACTS.items():
             if asks.search(question) and not holds(normalize(turn.answer)):
                 raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
 
-    @staticmethod
-    def _best_supporting(turn: Turn, cited: list[Passage]) -> list[Passage]:
+    def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
+        """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
+        return unsupported_figures(draft, " ".join([*map(_evidence, passages), self.directory]))
+
+    def _best_supporting(self, turn: Turn, cited: list[Passage]) -> list[Passage]:
         """The small model often cites the wrong label: if another passage it was shown holds every figure
         of the draft and the cited one does not, that passage is the true source."""
-        if not unsupported_figures(turn.draft, " ".join(_evidence(p) for p in cited)):
+        if not self._unsupported(turn.draft, cited):
             return cited
         for passage in turn.passages:
-            if passage not in cited and not unsupported_figures(turn.draft, _evidence(passage)):
+            if passage not in cited and not self._unsupported(turn.draft, [passage]):
                 turn.cited_labels = [passage.label]
                 turn.metrics["citation_relabelled"] = True
                 return [passage]
