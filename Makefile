@@ -4,8 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run test test-unit eval-shared lint clean
+.PHONY: install models index run serve browser test test-unit eval-shared loadcheck lint clean
 SHARED ?= ../shared/corpora
+APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,14 @@ index: models  ## Build (or update) the demo corpus index
 run: index  ## Install everything and talk to the bot on the demo corpus
 	$(BIN)/guichet chat --index $(INDEX)
 
-test: models  ## Install everything and run all tests, end-to-end ones with the real models included
+serve: index  ## The HTTP service and the chat widget on the demo corpus: open http://127.0.0.1:8000/demo
+	GUICHET_INDEX_DIR=$(INDEX) $(BIN)/guichet serve
+
+browser:  ## Debian's Chromium for the widget's browser tests (apt, as root)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_CHROMIUM) || { apt-get update -q && $(APT_CHROMIUM); }; }; } \
+		|| { echo "Install Chromium first: sudo apt-get install chromium chromium-driver"; exit 1; }
+
+test: models browser  ## Install everything and run all tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest
 
 eval-shared: models  ## The slower job: index ../shared/corpora, run the 80-case set, gate on it
@@ -36,6 +44,9 @@ eval-shared: models  ## The slower job: index ../shared/corpora, run the 80-case
 
 test-unit: install  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"
+
+loadcheck: index  ## 2x and 10x the service's capacity on loopback; figures in var/loadcheck/
+	$(BIN)/python tools/loadcheck.py --index $(INDEX)
 
 lint: install
 	$(BIN)/ruff check bot ingestion eval guichet tests tools

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +24,11 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    first_token_seconds: float | None = None  # time to first token, where the backend streams
+
+
+# Called with the whole text generated so far, each time it grows (for streaming to the resident).
+OnText = Callable[[str], None]
 
 
 class ChatModel(Protocol):
@@ -30,7 +36,9 @@ class ChatModel(Protocol):
 
     name: str
 
-    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160) -> Completion: ...
+    def complete(
+        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+    ) -> Completion: ...
 
 
 class LlamaCppModel:
@@ -60,25 +68,39 @@ class LlamaCppModel:
         self.temperature, self.repeat_penalty = temperature, repeat_penalty
         self._lock = threading.Lock()
 
-    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160) -> Completion:
+    def complete(
+        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+    ) -> Completion:
         response_format = {"type": "json_object", "schema": schema} if schema else None
         with self._lock:
             started = time.monotonic()
-            out = self.llm.create_chat_completion(
+            chunks = self.llm.create_chat_completion(
                 messages=messages,
                 response_format=response_format,
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 repeat_penalty=self.repeat_penalty,
                 seed=0,
+                stream=True,
             )
+            text, tokens, first_token = "", 0, None
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if not piece:
+                    continue
+                tokens += 1  # llama-cpp-python streams one chunk per generated token
+                first_token = first_token or time.monotonic() - started
+                text += piece
+                if on_text:
+                    on_text(text)
             seconds = time.monotonic() - started
-        usage = out.get("usage", {})
+            context_tokens = self.llm.n_tokens  # prompt + generated tokens now in the context
         return Completion(
-            text=out["choices"][0]["message"]["content"] or "",
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
+            text=text,
+            prompt_tokens=context_tokens - tokens,
+            completion_tokens=tokens,
             seconds=seconds,
+            first_token_seconds=first_token,
         )
 
 
@@ -91,9 +113,14 @@ class FakeChatModel:
         self.replies = list(replies)
         self.calls: list[list[dict]] = []
 
-    def complete(self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160) -> Completion:
+    def complete(
+        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+    ) -> Completion:
         self.calls.append(messages)
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if on_text:
+            for end in range(8, len(text) + 8, 8):  # a few characters at a time, as a real model streams
+                on_text(text[:end])
         return Completion(
             text=text,
             prompt_tokens=sum(len(m["content"]) // 4 for m in messages),

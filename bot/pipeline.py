@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.outcomes import EndTurn, Messages, Outcome
 from bot.prompt import Prompt
 from bot.settings import Settings, load_yaml
 from bot.steps.answer_composer import AnswerComposer
+from bot.steps.follow_up import FollowUpRewriter
 from bot.steps.input_guard import InputGuard
 from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
@@ -23,7 +25,7 @@ from bot.turn import Turn
 
 log = logging.getLogger(__name__)
 
-ANSWER_STEPS = (InputGuard, QuestionRouter, PassageRetriever, AnswerComposer, OutputGuard)
+ANSWER_STEPS = (InputGuard, QuestionRouter, FollowUpRewriter, PassageRetriever, AnswerComposer, OutputGuard)
 
 
 @dataclass
@@ -39,8 +41,15 @@ class Answerer:
     info: dict  # prompt version, models, thresholds version, index manifest: recorded by evaluations
     town: dict = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
 
-    def answer(self, question: str, history: list[dict] | None = None, channel: str = "web") -> Turn:
-        turn = Turn(question=question, history=list(history or []), channel=channel)
+    def answer(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        channel: str = "web",
+        on_draft: Callable[[str], None] | None = None,
+    ) -> Turn:
+        """Answer one question; ``history`` holds the session's earlier turns (see ``FollowUpRewriter``)."""
+        turn = Turn(question=question, history=list(history or []), channel=channel, on_draft=on_draft)
         started = time.monotonic()
         try:
             for step in self.steps:
@@ -70,6 +79,7 @@ class Answerer:
         steps = (
             InputGuard(settings.max_question_chars),
             router,
+            FollowUpRewriter(),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             AnswerComposer(
                 model,

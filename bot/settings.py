@@ -50,8 +50,31 @@ class Settings(BaseSettings):
     routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
 
     max_question_chars: int = 600
+
+    # HTTP service (guichet serve): limits that protect a small server, sessions, feedback, CORS.
+    max_body_bytes: int = 16_384
+    rate_limit_per_minute: float = 12.0  # turns per client and minute, after a burst of rate_limit_burst
+    rate_limit_burst: int = 6
+    max_turns_in_progress: int = 4  # admitted turns (one at the model, the rest waiting); beyond: 503 at once
+    rate_limit_exempt: str = ""  # comma-separated client addresses with no rate limit (e.g. staff's eval host)
+    trust_proxy_headers: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser, e.g. the town site
+    session_ttl_seconds: int = 1800
+    session_max_turns: int = 6
+    max_sessions: int = 10_000
+    feedback_dir: Path = REPO_ROOT / "var" / "feedback"
+    feedback_retention_days: int = 365
+    metrics_enabled: bool = True
     # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.
     voice_webhook_secret: str = ""
+
+    @property
+    def voice_secrets(self) -> list[str]:
+        return [s.strip() for s in self.voice_webhook_secret.split(",") if s.strip()]
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @cached_property
     def thresholds(self) -> dict:

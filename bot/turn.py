@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from bot.outcomes import Outcome
@@ -52,6 +53,8 @@ class Turn:
     citations: list[Citation] = field(default_factory=list)
     outcome: Outcome | None = None
     metrics: dict = field(default_factory=dict)
+    # Receives the draft answer as it is written (streaming channels); see ``bot.streaming``.
+    on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
         """The public answer object shared by ``guichet ask --json``, the API and the evaluation runner."""

@@ -63,8 +63,12 @@ class OverHttp:
         self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
         self.info = {"url": url}
 
-    def ask(self, question: str) -> Observation:
-        response = self.client.post("/api/v1/turn", json={"text": question, "channel": "eval"})
+    def ask(self, question: str, attempts: int = 5) -> Observation:
+        for _ in range(attempts):  # a busy or rate-limited server says when to come back
+            response = self.client.post("/api/v1/turn", json={"text": question, "channel": "eval"})
+            if response.status_code not in (429, 503):
+                break
+            time.sleep(min(30, int(response.headers.get("Retry-After", "5"))))
         response.raise_for_status()
         reply = response.json()
         return Observation(reply=reply, evidence={str(i): c["quote"] for i, c in enumerate(reply["citations"])})

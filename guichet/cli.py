@@ -176,9 +176,8 @@ def serve(
     from bot.pipeline import Answerer
 
     settings = _settings(index_dir=index)
+    app = create_app(lambda: Answerer.from_settings(settings), settings)
     # No access log: it would store every client's IP address in clear.
-    secrets = [s.strip() for s in settings.voice_webhook_secret.split(",") if s.strip()]
-    app = create_app(lambda: Answerer.from_settings(settings), voice_secrets=secrets)
     uvicorn.run(app, host=host, port=port, access_log=False)
 
 

@@ -9,6 +9,7 @@ from bot.llm import ChatModel
 from bot.neutraliser import neutralise
 from bot.outcomes import EndTurn, Outcome
 from bot.prompt import Prompt
+from bot.streaming import DraftStream
 from bot.turn import Turn
 
 NO_SOURCE = "aucune"
@@ -40,11 +41,13 @@ class AnswerComposer:
         messages = self.prompt.messages(question=turn.question, passages=shown)
         try:
             budget = self.max_tokens_voice if turn.channel == "voice" else self.max_tokens
-            completion = self.model.complete(messages, schema=answer_schema(labels), max_tokens=budget)
+            stream = DraftStream(turn.on_draft) if turn.on_draft else None
+            completion = self.model.complete(messages, answer_schema(labels), budget, on_text=stream)
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
         turn.metrics["llm"] = {
             "seconds": round(completion.seconds, 3),
+            "first_token_seconds": round(completion.first_token_seconds or completion.seconds, 3),
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "prompt_version": self.prompt.version,

@@ -3,66 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from bot import jambonz
-from bot.settings import REPO_ROOT, Settings, load_yaml
+from bot.settings import Settings, load_yaml
 from bot.voice import VoiceDialog
-from ingestion.builder import build
-from tests.conftest import DEMO
+from tests.e2e.conftest import running_server
 
 pytestmark = pytest.mark.e2e
 SECRET = "e2e-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, request):
-    from bot.embedder import SentenceTransformerEmbedder
-    from bot.pipeline import resolve_embedder_path
-
-    index = tmp_path_factory.mktemp("voice-index")
-    settings = Settings()
-    build([DEMO], index, SentenceTransformerEmbedder(resolve_embedder_path(settings)))
-    port = _free_port()
-    env = os.environ | {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_INDEX_DIR": str(index)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, process.stdout.read()
-        time.sleep(1)
-    else:
-        process.kill()
-        pytest.fail("server not ready after 180 s")
-    yield base
-    process.terminate()
-    output = process.communicate(timeout=30)[0]
-    assert "+33612345678" not in output and "612345678" not in output  # the caller's number is never logged
+def server(real_demo_index):
+    with running_server(real_demo_index, {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET}) as (base, output):
+        yield base
+    assert "+33612345678" not in output() and "612345678" not in output()  # the caller's number is never logged
 
 
 def _post(base, path, payload):

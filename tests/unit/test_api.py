@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bot.api import create_app
 from bot.errors import IndexError_
+from bot.settings import Settings
 from tests.conftest import fake_answerer
 
 
@@ -18,6 +19,12 @@ from tests.conftest import fake_answerer
 def answerer(fake_demo_index, tmp_path):
     reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
     return fake_answerer(fake_demo_index, reply, tmp_path)
+
+
+@pytest.fixture
+def service(tmp_path):
+    """Service settings that write feedback under the test's folder."""
+    return Settings(feedback_dir=tmp_path / "feedback")
 
 
 def settled(client):
@@ -30,8 +37,8 @@ def settled(client):
     raise AssertionError("still loading after 10 s")
 
 
-def test_turn_returns_the_answer_object(answerer):
-    with TestClient(create_app(lambda: answerer)) as client:
+def test_turn_returns_the_answer_object(answerer, service):
+    with TestClient(create_app(lambda: answerer, service)) as client:
         assert settled(client).json()["status"] == "ready"
         response = client.post("/api/v1/turn", json={"text": "prix du passeport majeur", "session_id": "abc"})
     assert response.status_code == 200
@@ -40,8 +47,8 @@ def test_turn_returns_the_answer_object(answerer):
     assert body["citations"][0]["source"] == "carte-identite-passeport.html"
 
 
-def test_bad_requests_get_a_french_message(answerer):
-    with TestClient(create_app(lambda: answerer)) as client:
+def test_bad_requests_get_a_french_message(answerer, service):
+    with TestClient(create_app(lambda: answerer, service)) as client:
         settled(client)
         missing = client.post("/api/v1/turn", json={"question": "oups"})
         too_long = client.post("/api/v1/turn", json={"text": "a" * 5000})
@@ -49,11 +56,11 @@ def test_bad_requests_get_a_french_message(answerer):
     assert too_long.status_code == 422 and "trop long" in too_long.json()["error"]
 
 
-def test_not_ready_when_the_index_is_missing():
+def test_not_ready_when_the_index_is_missing(service):
     def broken():
         raise IndexError_("No index at /x — run 'guichet ingest' first.")
 
-    with TestClient(create_app(broken)) as client:
+    with TestClient(create_app(broken, service)) as client:
         assert client.get("/healthz").status_code == 200
         ready = settled(client)
         turn = client.post("/api/v1/turn", json={"text": "bonjour"})
@@ -61,8 +68,8 @@ def test_not_ready_when_the_index_is_missing():
     assert turn.status_code == 503 and turn.headers["Retry-After"] == "10"
 
 
-def test_the_about_page_says_it_is_an_ai_and_what_is_kept(answerer):
-    with TestClient(create_app(lambda: answerer)) as client:
+def test_the_about_page_says_it_is_an_ai_and_what_is_kept(answerer, service):
+    with TestClient(create_app(lambda: answerer, service)) as client:
         page = client.get("/a-propos")
     assert page.status_code == 200 and 'lang="fr"' in page.text
     assert "assistant automatique" in page.text and "aucune décision" in page.text
@@ -71,9 +78,9 @@ def test_the_about_page_says_it_is_an_ai_and_what_is_kept(answerer):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=700), channel=st.sampled_from(["web", "voice", "sms", ""]))
-def test_any_input_gets_an_answer_or_a_clear_4xx_and_logs_nothing_personal(answerer, caplog, text, channel):
+def test_any_input_gets_an_answer_or_a_clear_4xx_and_logs_nothing_personal(answerer, service, caplog, text, channel):
     email = "anne.dupont@exemple.fr"
-    with TestClient(create_app(lambda: answerer)) as client:
+    with TestClient(create_app(lambda: answerer, service)) as client:
         settled(client)
         with caplog.at_level(logging.DEBUG):
             response = client.post("/api/v1/turn", json={"text": f"{text} {email}", "channel": channel})

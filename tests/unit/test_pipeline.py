@@ -11,6 +11,7 @@ def test_steps_read_like_a_table_of_contents():
     assert [s.__name__ for s in ANSWER_STEPS] == [
         "InputGuard",
         "QuestionRouter",
+        "FollowUpRewriter",
         "PassageRetriever",
         "AnswerComposer",
         "OutputGuard",

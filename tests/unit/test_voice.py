@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from bot import jambonz
 from bot.api import create_app
+from bot.settings import Settings
 from bot.voice import VoiceDialog, speakable
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
@@ -101,7 +102,7 @@ CALL = {
 
 
 def test_jambonz_call_and_gather_return_verbs(answerer, caplog):
-    with TestClient(create_app(lambda: answerer, voice_secrets=[SECRET])) as client:
+    with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=SECRET))) as client:
         settled(client)
         call = _signed(client, "/voice/jambonz/call", CALL).json()
         speech = {"alternatives": [{"transcript": "prix du passeport pour un majeur", "confidence": 0.9}]}
@@ -118,7 +119,7 @@ def test_jambonz_call_and_gather_return_verbs(answerer, caplog):
 
 @pytest.mark.parametrize("tamper", ["unsigned", "wrong-secret", "stale"])
 def test_jambonz_rejects_unsigned_or_forged_calls(answerer, tamper):
-    with TestClient(create_app(lambda: answerer, voice_secrets=[SECRET])) as client:
+    with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=SECRET))) as client:
         settled(client)
         if tamper == "unsigned":
             response = client.post("/voice/jambonz/call", json=CALL)

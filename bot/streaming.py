@@ -1,0 +1,86 @@
+"""Showing a draft answer while the model writes it, without showing an unchecked figure or contact.
+
+The model writes ``{"source": "S1", "reponse": "..."}`` token by token. ``DraftStream`` reads the answer text
+out of that partial JSON and releases it word by word, except that a sentence holding a digit, a currency sign
+or an e-mail is held back whole: such facts reach the resident only in the final answer, after the output
+guard has checked them against the cited passage.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+_HELD = re.compile(r"[\d€@]")  # figures, prices, dates, hours, phone numbers, e-mails
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def partial_json_string(raw: str, key: str) -> str:
+    """The value of string field ``key`` in a JSON object that may still be incomplete.
+
+    >>> partial_json_string('{"source": "S1", "reponse": "Le passeport d\\\\u00e9', "reponse")
+    'Le passeport '
+    >>> partial_json_string('{"source": "S1", "rep', "reponse")
+    ''
+    """
+    start = re.search(rf'"{re.escape(key)}"\s*:\s*"', raw)
+    if not start:
+        return ""
+    body = raw[start.end() :]
+    end = _closing_quote(body)
+    if end is not None:
+        body = body[:end]
+    # Drop a trailing, incomplete escape ("\", "\u00") before decoding.
+    while body:
+        try:
+            return json.loads(f'"{body}"')
+        except json.JSONDecodeError:
+            body = body[:-1]
+    return ""
+
+
+def _closing_quote(body: str) -> int | None:
+    escaped = False
+    for i, ch in enumerate(body):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            return i
+    return None
+
+
+def releasable(text: str) -> str:
+    """The longest prefix of ``text`` that can be shown before the checks.
+
+    >>> releasable("Il faut un justificatif. Le tarif est de 86 € pour")
+    'Il faut un justificatif.'
+    >>> releasable("Il faut se présenter en mair")
+    'Il faut se présenter en'
+    """
+    shown, rest = "", text
+    while True:
+        end = _SENTENCE_END.search(rest)
+        sentence = rest[: end.end()] if end else rest
+        if _HELD.search(sentence):
+            return shown.rstrip()
+        if not end:
+            # An unfinished sentence: show whole words only.
+            cut = sentence.rfind(" ")
+            return (shown + sentence[:cut]).rstrip() if cut > 0 else shown.rstrip()
+        shown, rest = shown + sentence, rest[end.end() :]
+
+
+class DraftStream:
+    """Turns the model's growing raw output into deltas of releasable answer text for ``emit``."""
+
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit, self.sent = emit, ""
+
+    def __call__(self, raw: str) -> None:
+        shown = releasable(partial_json_string(raw, "reponse"))
+        if len(shown) > len(self.sent) and shown.startswith(self.sent):
+            self.emit(shown[len(self.sent) :])
+            self.sent = shown

@@ -1,0 +1,70 @@
+"""The real server (`guichet serve`) started in a subprocess, for the end-to-end tests that need one."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.settings import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(index: Path, env: dict | None = None, ready_within: float = 180):
+    """Yield ``(base_url, output)`` once /readyz says ready; ``output()`` is what the server printed (after stop)."""
+    port = free_port()
+    environment = os.environ | {"GUICHET_INDEX_DIR": str(index)} | (env or {})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base, printed = f"http://127.0.0.1:{port}", []
+    deadline = time.monotonic() + ready_within
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"server exited: {process.stdout.read()}")
+        time.sleep(1)
+    else:
+        process.kill()
+        pytest.fail(f"server not ready after {ready_within} s")
+    try:
+        yield base, lambda: "".join(printed)
+    finally:
+        process.terminate()
+        printed.append(process.communicate(timeout=30)[0])
+
+
+@pytest.fixture(scope="session")
+def real_demo_index(tmp_path_factory) -> Path:
+    """The demo corpus indexed with the real embedder, for the servers started here."""
+    from bot.embedder import SentenceTransformerEmbedder
+    from bot.pipeline import resolve_embedder_path
+    from bot.settings import Settings
+    from ingestion.builder import build
+    from tests.conftest import DEMO
+
+    index = tmp_path_factory.mktemp("served-demo-index")
+    build([DEMO], index, SentenceTransformerEmbedder(resolve_embedder_path(Settings())))
+    return index

@@ -1,0 +1,193 @@
+"""The service around the answer path: sessions, streaming, feedback, limits, CORS, metrics, widget files."""
+
+import json
+import re
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api import create_app
+from bot.llm import Completion
+from bot.settings import Settings
+from tests.conftest import fake_answerer
+from tests.unit.test_api import settled
+
+PASSPORT = json.dumps({"source": "S1", "reponse": "Il faut prendre rendez-vous en mairie. Le passeport coûte 86 €."})
+
+
+@pytest.fixture
+def answerer(fake_demo_index, tmp_path):
+    return fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+
+
+def service(tmp_path, **overrides) -> Settings:
+    return Settings(feedback_dir=tmp_path / "feedback", **overrides)
+
+
+def sse_events(body: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in body.replace("\r\n", "\n").split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if "data" in lines:
+            events.append((lines.get("event", "message"), json.loads(lines["data"])))
+    return events
+
+
+def test_a_follow_up_is_read_with_the_previous_question(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path))) as client:
+        settled(client)
+        first = client.post("/api/v1/turn", json={"text": "prix du passeport majeur"}).json()
+        second = client.post("/api/v1/turn", json={"text": "Et pour un mineur ?", "session_id": first["session_id"]})
+        alone = client.post("/api/v1/turn", json={"text": "Et pour un mineur ?"})
+    assert second.json()["session_id"] == first["session_id"]
+    assert second.json()["metrics"]["follow_up_of"] == "prix du passeport majeur"
+    assert "follow_up_of" not in alone.json()["metrics"]  # another session knows nothing of the first
+    prompt = answerer.steps[4].model.calls[1][-1]["content"]
+    assert "prix du passeport majeur Et pour un mineur ?" in prompt
+
+
+def test_sessions_expire_and_are_bounded():
+    from bot.sessions import RecordedTurn, SessionStore
+
+    now = [0.0]
+    store = SessionStore(ttl_seconds=60, max_turns=2, max_sessions=2, clock=lambda: now[0])
+    sid, session = store.open(None)
+    for n in range(3):
+        store.record(session, RecordedTurn(str(n), f"q{n}", "answered", [], "v1"))
+    assert [t["question"] for t in session.history()] == ["q1", "q2"]
+    now[0] = 61
+    assert store.open(sid)[1].turns == []  # expired: a fresh session under the same id
+    store.open("b"), store.open("c")
+    assert len(store) == 2
+
+
+def test_streaming_sends_the_draft_then_the_checked_answer(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path))) as client:
+        settled(client)
+        response = client.post("/api/v1/turn/stream", json={"text": "prix du passeport majeur"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "meta" and kinds[-1] == "final" and "delta" in kinds
+    draft = "".join(data["text"] for kind, data in events if kind == "delta")
+    # The price is held back: it reaches the resident only once checked, in the final answer.
+    assert draft.startswith("Il faut prendre rendez-vous en mairie.") and not re.search(r"[\d€]", draft)
+    final = events[-1][1]
+    assert "86 €" in final["answer"] and final["outcome"] == "answered" and final["citations"]
+    assert final["turn_id"] == events[0][1]["turn_id"]
+
+
+def test_feedback_is_stored_without_personal_data(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path))) as client:
+        settled(client)
+        turn = client.post("/api/v1/turn", json={"text": "prix du passeport, je suis anne@exemple.fr"}).json()
+        ids = {"session_id": turn["session_id"], "turn_id": turn["turn_id"]}
+        useful = client.post("/api/v1/feedback", json={**ids, "useful": True, "reason": "no_visit_needed"})
+        expired = client.post("/api/v1/feedback", json={"session_id": "x", "turn_id": "y", "useful": False})
+        bad = client.post("/api/v1/feedback", json={**ids, "useful": False, "reason": "mon voisin"})
+        metrics = client.get("/metrics").text
+    assert useful.status_code == 201 and useful.json()["message"] == "Merci pour votre avis."
+    assert expired.status_code == 201 and bad.status_code == 422
+    stored = (tmp_path / "feedback").glob("feedback-*.jsonl")
+    records = [json.loads(line) for path in stored for line in path.read_text().splitlines()]
+    assert records[0]["useful"] is True and records[0]["reason"] == "no_visit_needed"
+    assert records[0]["outcome"] == "answered" and records[0]["sources"] == ["carte-identite-passeport.html"]
+    assert records[1]["outcome"] is None
+    text = json.dumps(records)
+    assert "anne" not in text and turn["session_id"] not in text and "passeport, je" not in text
+    assert 'guichet_feedback_total{useful="true"} 1.0' in metrics
+
+
+def test_feedback_files_older_than_the_retention_are_deleted(tmp_path):
+    import datetime as dt
+
+    from bot.feedback import FeedbackStore
+
+    store = FeedbackStore(tmp_path, retention_days=60, today=lambda: dt.date(2026, 11, 22))
+    for month in ("2026-07", "2026-08", "2026-09", "2026-11"):
+        (tmp_path / f"feedback-{month}.jsonl").write_text("{}\n")
+    removed = store.purge()
+    assert [p.name for p in removed] == ["feedback-2026-07.jsonl", "feedback-2026-08.jsonl"]
+
+
+def test_a_client_asking_too_fast_gets_429_with_retry_after(answerer, tmp_path):
+    settings = service(tmp_path, rate_limit_burst=2, rate_limit_per_minute=6)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        codes = [client.post("/api/v1/turn", json={"text": "prix du passeport"}).status_code for _ in range(3)]
+        limited = client.post("/api/v1/turn", json={"text": "prix du passeport"})
+    assert codes == [200, 200, 429]
+    assert 1 <= int(limited.headers["Retry-After"]) <= 10 and "patienter" in limited.json()["error"]
+
+
+def test_beyond_capacity_the_answer_is_a_fast_503(fake_demo_index, tmp_path):
+    release = threading.Event()
+
+    class SlowModel:
+        name = "slow"
+
+        def complete(self, messages, schema=None, max_tokens=160, on_text=None):
+            release.wait(10)
+            return Completion(PASSPORT, 10, 10, 0.1)
+
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    answerer.steps[4].model = SlowModel()
+    settings = service(tmp_path, max_turns_in_progress=1, rate_limit_exempt="testclient")
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        waiting = threading.Thread(target=client.post, args=("/api/v1/turn",), kwargs={"json": {"text": "passeport"}})
+        waiting.start()
+        for _ in range(100):
+            if "guichet_turns_in_progress 1.0" in client.get("/metrics").text:
+                break
+            time.sleep(0.05)
+        started = time.monotonic()
+        full = client.post("/api/v1/turn", json={"text": "prix du passeport"})
+        refused_in = time.monotonic() - started
+        release.set()
+        waiting.join()
+        after = client.post("/api/v1/turn", json={"text": "prix du passeport"})
+        metrics = client.get("/metrics").text
+    assert full.status_code == 503 and int(full.headers["Retry-After"]) >= 1 and "sollicité" in full.json()["error"]
+    assert refused_in < 2  # not queued behind the slow turn (generous bound: a unit test is no benchmark)
+    assert after.status_code == 200
+    assert 'guichet_rejected_total{reason="over_capacity"} 1.0' in metrics
+    assert 'guichet_turns_total{channel="web",outcome="answered"} 2.0' in metrics
+
+
+def test_an_oversized_body_is_refused_before_parsing(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path, max_body_bytes=1000))) as client:
+        settled(client)
+        declared = client.post("/api/v1/turn", content=b'{"text": "' + b"a" * 2000 + b'"}')
+        streamed = client.post(
+            "/api/v1/turn",
+            content=iter([b'{"text": "', b"a" * 600, b"a" * 600, b'"}']),
+            headers={"Content-Type": "application/json"},
+        )
+    assert declared.status_code == 413 and "trop volumineux" in declared.json()["error"]
+    assert streamed.status_code == 413
+
+
+def test_cors_allows_only_the_configured_origins(answerer, tmp_path):
+    settings = service(tmp_path, cors_origins="https://www.valbourg-sur-loire.fr")
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        town = client.options("/api/v1/turn", headers={"Origin": "https://www.valbourg-sur-loire.fr", **preflight})
+        other = client.options("/api/v1/turn", headers={"Origin": "https://ailleurs.example", **preflight})
+    assert town.headers["access-control-allow-origin"] == "https://www.valbourg-sur-loire.fr"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_widget_and_its_demo_page_are_served_from_the_service(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path))) as client:
+        settled(client)
+        script, style, demo = client.get("/widget.js"), client.get("/widget.css"), client.get("/demo")
+        config = client.get("/api/v1/widget/config").json()
+    assert script.headers["content-type"].startswith("text/javascript") and "attachShadow" in script.text
+    assert style.status_code == 200 and '<script src="widget.js"' in demo.text
+    assert config["title"] == "Assistant de la mairie de Valbourg" and config["colors"]["primary"] == "#000091"
+    assert "01 99 00 12 34" in config["contact"] and config["max_question_chars"] == 600
+    for text in (script.text, style.text, demo.text):  # no third-party asset or CDN
+        assert "https://" not in text.replace("https://assistant.example.fr", "")

@@ -1,0 +1,160 @@
+"""Load check on loopback: what the service does at 2x and 10x the number of turns it admits at once.
+
+Starts ``guichet serve`` on the given index (or uses ``--url`` with ``--pid``), then for each level runs that many
+simulated residents, each with its own address (X-Forwarded-For, the server trusting its proxy), asking the demo
+questions back to back for ``--seconds``. Reports status counts, latency of answers and of refusals, the
+server's memory, and writes ``var/loadcheck/loadcheck.json`` and ``.md``.
+
+    python tools/loadcheck.py --index var/index/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+async def resident(client: httpx.AsyncClient, n: int, questions: list[str], until: float, seen: list) -> None:
+    address = f"10.0.{n // 250}.{n % 250 + 1}"
+    i = n
+    while time.monotonic() < until:
+        started = time.monotonic()
+        try:
+            response = await client.post(
+                "/api/v1/turn",
+                json={"text": questions[i % len(questions)]},
+                headers={"X-Forwarded-For": address},
+            )
+            status, retry = response.status_code, response.headers.get("Retry-After")
+        except httpx.HTTPError as exc:
+            status, retry = type(exc).__name__, None
+        seen.append((status, time.monotonic() - started))
+        i += 1
+        if retry:  # a polite client waits as told (capped, so the check stays bounded)
+            await asyncio.sleep(min(float(retry), 5.0))
+
+
+async def level(url: str, clients: int, seconds: float, questions: list[str], process: psutil.Process) -> dict:
+    seen: list = []
+    memory: list[int] = []
+    until = time.monotonic() + seconds
+
+    async def sample_memory():
+        while time.monotonic() < until + 5:
+            memory.append(process.memory_info().rss)
+            await asyncio.sleep(1)
+
+    limits = httpx.Limits(max_connections=clients + 5)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+        await asyncio.gather(sample_memory(), *(resident(client, n, questions, until, seen) for n in range(clients)))
+    codes = Counter(str(status) for status, _ in seen)
+    answered = [s for status, s in seen if status == 200]
+    refused = [s for status, s in seen if status in (429, 503)]
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": len(seen),
+        "status": dict(codes),
+        "server_errors": sum(n for code, n in codes.items() if code.startswith("5") and code != "503"),
+        "answers_per_minute": round(len(answered) / seconds * 60, 1),
+        "answer_p50_s": percentile(answered, 0.5),
+        "answer_p95_s": percentile(answered, 0.95),
+        "refusal_p50_s": percentile(refused, 0.5),
+        "refusal_max_s": round(max(refused), 3) if refused else None,
+        "rss_start_mb": round(memory[0] / 2**20) if memory else None,
+        "rss_max_mb": round(max(memory) / 2**20) if memory else None,
+        "rss_end_mb": round(memory[-1] / 2**20) if memory else None,
+    }
+
+
+def start_server(index: Path, port: int, capacity: int) -> subprocess.Popen:
+    env = os.environ | {
+        "GUICHET_INDEX_DIR": str(index),
+        "GUICHET_TRUST_PROXY_HEADERS": "true",
+        "GUICHET_MAX_TURNS_IN_PROGRESS": str(capacity),
+    }
+    command = [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit("the server exited while starting")
+        time.sleep(1)
+    process.kill()
+    raise SystemExit("the server was not ready after 300 s")
+
+
+def markdown(results: list[dict], capacity: int) -> str:
+    lines = [
+        f"Load check on loopback, capacity {capacity} turns in progress (1 at the model).",
+        "",
+        "| clients | requests | status | 5xx other than 503 | answers/min | answer p50 / p95 (s) "
+        "| refusal p50 / max (s) | RSS start / max / end (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        status = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
+        lines.append(
+            f"| {r['clients']} | {r['requests']} | {status} | {r['server_errors']} | {r['answers_per_minute']} "
+            f"| {r['answer_p50_s']} / {r['answer_p95_s']} | {r['refusal_p50_s']} / {r['refusal_max_s']} "
+            f"| {r['rss_start_mb']} / {r['rss_max_mb']} / {r['rss_end_mb']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, default=ROOT / "var" / "index" / "demo")
+    parser.add_argument("--capacity", type=int, default=4, help="GUICHET_MAX_TURNS_IN_PROGRESS of the server")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--levels", default="2,10", help="multiples of the capacity")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadcheck")
+    args = parser.parse_args()
+
+    questions = [json.loads(line)["question"] for line in (ROOT / "eval/datasets/demo.jsonl").read_text().splitlines()]
+    server = start_server(args.index, args.port, args.capacity)
+    try:
+        results = []
+        for multiple in map(int, args.levels.split(",")):
+            clients = multiple * args.capacity
+            print(f"{clients} clients for {args.seconds:.0f} s…", flush=True)
+            url = f"http://127.0.0.1:{args.port}"
+            results.append(asyncio.run(level(url, clients, args.seconds, questions, psutil.Process(server.pid))))
+            print(json.dumps(results[-1]), flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "loadcheck.json").write_text(json.dumps({"capacity": args.capacity, "levels": results}, indent=2))
+    (args.out / "loadcheck.md").write_text(markdown(results, args.capacity))
+    print(markdown(results, args.capacity))
+    print("median answer latency across levels:", statistics.median(r["answer_p50_s"] or 0 for r in results))
+
+
+if __name__ == "__main__":
+    main()
