@@ -1,11 +1,13 @@
-"""Chat models behind one narrow interface: ``complete(messages, schema, max_tokens)``.
+"""Chat models behind one narrow interface: ``complete(messages, schema, max_tokens, on_text)``.
 
-``LlamaCppModel`` runs a GGUF in process (llama-cpp-python); ``FakeChatModel`` replays scripted replies for
-unit tests. Backends are chosen by name from settings through ``BACKENDS``.
+``LlamaCppModel`` runs a GGUF in process (llama-cpp-python); ``OpenAICompatibleModel`` calls a serving engine
+(llama.cpp's server, vLLM, a sovereign endpoint) over the OpenAI chat-completions API; ``FakeChatModel`` replays
+scripted replies for unit tests. ``GUICHET_LLM_BACKEND`` chooses between the first two.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -129,4 +131,89 @@ class FakeChatModel:
         )
 
 
-BACKENDS = {"llama_cpp": LlamaCppModel}
+class OpenAICompatibleModel:
+    """A model behind ``POST {url}/chat/completions``, streamed; no lock: the server schedules its own batch.
+
+    ``json_format`` is how the server takes a JSON schema: ``json_schema`` (OpenAI, vLLM, llama.cpp's server)
+    or ``json_object`` with a ``schema`` field (llama-cpp-python's server).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str = "",
+        json_format: str = "json_schema",
+        timeout: float = 120.0,
+        temperature: float = 0.0,
+        client=None,
+    ):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = client or httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self.name, self.json_format, self.temperature = model, json_format, temperature
+
+    def complete(
+        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+    ) -> Completion:
+        import httpx
+
+        body = {
+            "model": self.name,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": self.temperature,
+            "seed": 0,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if schema and self.json_format == "json_schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+        elif schema:
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        started, text, chunks, first_token, usage = time.monotonic(), "", 0, None, {}
+        try:
+            with self.client.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ModelError(f"model server answered {response.status_code}: {response.text[:200]}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                        continue
+                    event = json.loads(line[5:])
+                    usage = event.get("usage") or usage
+                    piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
+                    if piece:
+                        chunks += 1
+                        first_token = first_token or time.monotonic() - started
+                        text += piece
+                        if on_text:
+                            on_text(text)
+        except httpx.HTTPError as exc:
+            raise ModelError(f"model server unreachable: {type(exc).__name__}: {exc}") from exc
+        return Completion(
+            text=text,
+            prompt_tokens=usage.get("prompt_tokens", 0),  # 0: the server does not report usage when streaming
+            completion_tokens=usage.get("completion_tokens", chunks),
+            seconds=time.monotonic() - started,
+            first_token_seconds=first_token,
+        )
+
+
+def load_chat_model(settings, llm_path: Path | None) -> ChatModel:
+    """The backend named by ``settings.llm_backend``; ``llm_path`` is the verified GGUF for the in-process one."""
+    if settings.llm_backend == "openai":
+        if not settings.llm_api_url:
+            raise ModelError("GUICHET_LLM_BACKEND=openai needs GUICHET_LLM_API_URL (e.g. http://127.0.0.1:8080/v1).")
+        return OpenAICompatibleModel(
+            settings.llm_api_url,
+            settings.llm_api_model,
+            settings.llm_api_key.get_secret_value(),
+            settings.llm_api_json_format,
+            settings.llm_api_timeout,
+            settings.llm_temperature,
+        )
+    return LlamaCppModel(
+        llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature, settings.llm_repeat_penalty
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.embedder import Embedder, SentenceTransformerEmbedder
 from bot.index import Index
-from bot.llm import BACKENDS, ChatModel
+from bot.llm import ChatModel, load_chat_model
 from bot.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.outcomes import EndTurn, Messages, Outcome
 from bot.prompt import Prompt
@@ -21,16 +21,27 @@ from bot.steps.input_guard import InputGuard
 from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
 from bot.steps.question_router import QuestionRouter
+from bot.steps.validated_answer import ValidatedAnswerLookup
 from bot.turn import Turn
+from bot.validated_answers import ValidatedAnswers
 
 log = logging.getLogger(__name__)
 
-ANSWER_STEPS = (InputGuard, QuestionRouter, FollowUpRewriter, PassageRetriever, AnswerComposer, OutputGuard)
+ANSWER_STEPS = (
+    InputGuard,
+    QuestionRouter,
+    FollowUpRewriter,
+    ValidatedAnswerLookup,
+    PassageRetriever,
+    AnswerComposer,
+    OutputGuard,
+)
 
 
 @dataclass
 class Answerer:
-    """Runs the answer steps over a turn; a step ends the turn early by raising ``EndTurn``.
+    """Runs the answer steps over a turn; a step ends the turn early by raising ``EndTurn`` (with that outcome's
+    message) or by setting ``turn.outcome`` itself (a validated answer).
 
     >>> answerer = Answerer.from_settings(load_settings())  # doctest: +SKIP
     >>> answerer.answer("Quels sont les horaires de la mairie ?").to_json()  # doctest: +SKIP
@@ -54,6 +65,8 @@ class Answerer:
         try:
             for step in self.steps:
                 step.run(turn)
+                if turn.outcome is not None:
+                    break
         except EndTurn as end:
             turn.outcome = end.outcome
             turn.answer = self.messages.for_outcome(end.outcome)
@@ -68,6 +81,10 @@ class Answerer:
         log.info("turn outcome=%s seconds=%s", turn.outcome, turn.metrics["seconds"])
         return turn
 
+    def step(self, kind: type):
+        """The step of this type (to reach its collaborators, e.g. ``step(AnswerComposer).model``)."""
+        return next(s for s in self.steps if isinstance(s, kind))
+
     @classmethod
     def build(cls, settings: Settings, embedder: Embedder, model: ChatModel, index: Index) -> Answerer:
         """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
@@ -80,6 +97,7 @@ class Answerer:
             InputGuard(settings.max_question_chars),
             router,
             FollowUpRewriter(),
+            ValidatedAnswerLookup(ValidatedAnswers(settings.validated_answers_file), index.manifest["corpus_hash"]),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             AnswerComposer(
                 model,
@@ -106,12 +124,10 @@ class Answerer:
         index = Index.open(settings.index_dir)
         embedder_path = resolve_embedder_path(settings)
         embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
-        llm_path = resolve_llm_path(settings)
-        sha = verify_llm_file(llm_path)
-        backend = BACKENDS[settings.llm_backend]
-        model = backend(
-            llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature, settings.llm_repeat_penalty
-        )
+        in_process = settings.llm_backend == "llama_cpp"
+        llm_path = resolve_llm_path(settings) if in_process else None
+        sha = verify_llm_file(llm_path) if in_process else f"served at {settings.llm_api_url}"
+        model = load_chat_model(settings, llm_path)
         answerer = cls.build(settings, embedder, model, index)
         answerer.info["llm_sha256"] = sha
         answerer.info["embedder_sha256"] = next(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
@@ -37,7 +37,13 @@ class Settings(BaseSettings):
     embedder_path: Path | None = None
     embedder_dtype: str = "bfloat16"
 
-    llm_backend: Literal["llama_cpp"] = "llama_cpp"
+    llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    # llm_backend=openai: a serving engine's OpenAI-compatible API (llama.cpp server, vLLM, a sovereign endpoint).
+    llm_api_url: str = ""  # e.g. http://127.0.0.1:8080/v1
+    llm_api_model: str = "qwen2.5-1.5b-instruct"
+    llm_api_key: SecretStr = SecretStr("")
+    llm_api_json_format: Literal["json_schema", "json_object"] = "json_schema"
+    llm_api_timeout: float = 120.0
     llm_context: int = 2048
     llm_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     llm_temperature: float = 0.0
@@ -50,6 +56,8 @@ class Settings(BaseSettings):
     routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
 
     max_question_chars: int = 600
+    # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
+    validated_answers_file: Path = REPO_ROOT / "var" / "validated-answers.jsonl"
 
     # HTTP service (guichet serve): limits that protect a small server, sessions, feedback, CORS.
     max_body_bytes: int = 16_384

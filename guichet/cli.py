@@ -178,7 +178,8 @@ def serve(
     settings = _settings(index_dir=index)
     app = create_app(lambda: Answerer.from_settings(settings), settings)
     # No access log: it would store every client's IP address in clear.
-    uvicorn.run(app, host=host, port=port, access_log=False)
+    # Keep-alive longer than a client's pause between questions, so a reused connection is not closed under it.
+    uvicorn.run(app, host=host, port=port, access_log=False, timeout_keep_alive=30)
 
 
 @eval_app.command("run")
@@ -276,6 +277,27 @@ def eval_gate(
     except GuichetError as exc:
         _fail(exc)
     _exit_on_gate(failures)
+
+
+@eval_app.command("validate")
+def eval_validate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (in process).")],
+    case: Annotated[list[str] | None, typer.Option(help="Id of a case whose answer you approve (repeatable).")] = None,
+    all_passed: Annotated[bool, typer.Option("--all-passed", help="Approve every answered case that passed.")] = False,
+    by: Annotated[str, typer.Option(help="Who validates (recorded with the answer).")] = "staff",
+):
+    """Mark evaluated answers as validated: served as they are, in milliseconds, until the corpus changes."""
+    from bot.validated_answers import ValidatedAnswers
+    from eval.validate import validate_run
+
+    settings = _settings()
+    if not case and not all_passed:
+        _fail(GuichetError("Name the approved cases with --case ID (repeatable), or pass --all-passed."))
+    try:
+        added = validate_run(out_dir, ValidatedAnswers(settings.validated_answers_file), case or [], all_passed, by)
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(f"{len(added)} réponse(s) validée(s) ajoutée(s) à {settings.validated_answers_file}: {', '.join(added)}")
 
 
 @eval_app.command("diff")

@@ -48,7 +48,8 @@ def fake_answerer(index, reply: str, workdir: Path):
     from bot.settings import Settings
 
     thresholds = write(workdir / "thresholds.yaml", FAKE_THRESHOLDS)
-    return Answerer.build(Settings(thresholds_file=thresholds), FakeEmbedder(), FakeChatModel(reply), index)
+    settings = Settings(thresholds_file=thresholds, validated_answers_file=workdir / "validated-answers.jsonl")
+    return Answerer.build(settings, FakeEmbedder(), FakeChatModel(reply), index)
 
 
 def write(path: Path, text: str | bytes) -> Path:

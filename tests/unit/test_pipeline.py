@@ -12,6 +12,7 @@ def test_steps_read_like_a_table_of_contents():
         "InputGuard",
         "QuestionRouter",
         "FollowUpRewriter",
+        "ValidatedAnswerLookup",
         "PassageRetriever",
         "AnswerComposer",
         "OutputGuard",

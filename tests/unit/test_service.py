@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from bot.api import create_app
 from bot.llm import Completion
 from bot.settings import Settings
+from bot.steps.answer_composer import AnswerComposer
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 
@@ -44,7 +45,7 @@ def test_a_follow_up_is_read_with_the_previous_question(answerer, tmp_path):
     assert second.json()["session_id"] == first["session_id"]
     assert second.json()["metrics"]["follow_up_of"] == "prix du passeport majeur"
     assert "follow_up_of" not in alone.json()["metrics"]  # another session knows nothing of the first
-    prompt = answerer.steps[4].model.calls[1][-1]["content"]
+    prompt = answerer.step(AnswerComposer).model.calls[1][-1]["content"]
     assert "prix du passeport majeur Et pour un mineur ?" in prompt
 
 
@@ -133,7 +134,7 @@ def test_beyond_capacity_the_answer_is_a_fast_503(fake_demo_index, tmp_path):
             return Completion(PASSPORT, 10, 10, 0.1)
 
     answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
-    answerer.steps[4].model = SlowModel()
+    answerer.step(AnswerComposer).model = SlowModel()
     settings = service(tmp_path, max_turns_in_progress=1, rate_limit_exempt="testclient")
     with TestClient(create_app(lambda: answerer, settings)) as client:
         settled(client)

@@ -1,0 +1,26 @@
+"""ValidatedAnswerLookup: a question staff already validated on this corpus is answered from that answer."""
+
+from __future__ import annotations
+
+from bot.outcomes import Outcome
+from bot.turn import Turn
+from bot.validated_answers import ValidatedAnswers
+
+
+class ValidatedAnswerLookup:
+    """Ends the turn as ``answered`` with the validated answer and its citations, before retrieval.
+
+    Runs after the router (an emergency or an injection is never answered from the cache) and after the
+    follow-up rewriter (the standalone question is what was validated).
+    """
+
+    def __init__(self, answers: ValidatedAnswers, corpus_hash: str):
+        self.answers, self.corpus_hash = answers, corpus_hash
+
+    def run(self, turn: Turn) -> None:
+        found = self.answers.lookup(turn.question, self.corpus_hash)
+        if found is None:
+            return
+        turn.answer, turn.citations = found
+        turn.outcome = Outcome.ANSWERED
+        turn.metrics["validated_answer"] = True

@@ -1,0 +1,71 @@
+"""Answers staff have validated, served again in milliseconds while the corpus is unchanged.
+
+Staff run an evaluation, read the report, and mark the answers they approve (``guichet eval validate RUN``).
+Each entry is keyed on the normalised question and the corpus hash of the index it was produced on: when
+re-ingestion changes the corpus, the hash changes and the entry is no longer served (it stays in the file, so a
+later run can validate it again). Only answered outcomes are stored; refusals cost nothing to recompute.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from bot.textmatch import fold
+from bot.turn import Citation
+
+
+def question_key(question: str) -> str:
+    """The question as the cache compares it: accents, case, punctuation and spacing ignored.
+
+    >>> question_key("  Combien coûte un PASSEPORT ?") == question_key("combien coute un passeport")
+    True
+    """
+    return " ".join(re.findall(r"\w+", fold(question)))
+
+
+class ValidatedAnswers:
+    """A JSON Lines file of validated answers, loaded in memory; appended to by staff."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    entry = json.loads(line)
+                    self._entries[(entry["key"], entry["corpus_hash"])] = entry
+
+    def lookup(self, question: str, corpus_hash: str) -> tuple[str, list[Citation]] | None:
+        entry = self._entries.get((question_key(question), corpus_hash))
+        if entry is None:
+            return None
+        return entry["answer"], [Citation(**c) for c in entry["citations"]]
+
+    def add(self, question: str, corpus_hash: str, answer: str, citations: list[dict], validated_by: str) -> bool:
+        """Store one validated answer; False if the same question is already validated on this corpus."""
+        key = question_key(question)
+        if not key or (key, corpus_hash) in self._entries:
+            return False
+        cited = [asdict(Citation(**{k: c[k] for k in ("title", "source", "url", "date", "quote")})) for c in citations]
+        entry = {
+            "key": key,
+            "question": question,
+            "corpus_hash": corpus_hash,
+            "answer": answer,
+            "citations": cited,
+            "validated_by": validated_by,
+        }
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._entries[(key, corpus_hash)] = entry
+        return True
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,61 @@
+"""Validated answers: approved by staff from an evaluation run, served while the corpus is unchanged."""
+
+import json
+
+import pytest
+
+from bot.errors import GuichetError
+from bot.steps.answer_composer import AnswerComposer
+from bot.validated_answers import ValidatedAnswers
+from eval.dataset import load_cases
+from eval.runner import InProcess, run
+from eval.validate import validate_run
+from tests.conftest import fake_answerer, write
+
+REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+CASES = """\
+{"id": "p1", "question": "Quel est le prix du passeport majeur ?", "kind": "answer", "must_include": ["86 €"]}
+{"id": "r1", "question": "Quelle est la météo demain ?", "kind": "refuse"}
+"""
+
+
+@pytest.fixture
+def evaluated(fake_demo_index, tmp_path):
+    answerer = fake_answerer(fake_demo_index, REPLY, tmp_path)
+    run(InProcess(answerer), load_cases(write(tmp_path / "cases.jsonl", CASES)), tmp_path / "run")
+    return answerer, tmp_path / "run"
+
+
+def test_a_validated_answer_is_served_without_the_model(fake_demo_index, evaluated, tmp_path):
+    answerer, run_dir = evaluated
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    assert validate_run(run_dir, answers, ["p1"], all_passed=False, by="Mme Martin") == ["p1"]
+    assert validate_run(run_dir, answers, ["p1"], all_passed=False, by="Mme Martin") == []  # already there
+
+    fresh = fake_answerer(fake_demo_index, REPLY, tmp_path)  # reads the file again, as a restarted server would
+    model = fresh.step(AnswerComposer).model
+    turn = fresh.answer("quel est le PRIX du passeport majeur")
+    assert turn.metrics["validated_answer"] and turn.outcome == "answered" and model.calls == []
+    assert "86 €" in turn.answer and turn.citations[0].source == "carte-identite-passeport.html"
+    assert (
+        fresh.answer("Et quel est le prix du passeport majeur ? Pour ma fille").metrics.get("validated_answer") is None
+    )
+
+
+def test_a_changed_corpus_stops_serving_the_validated_answer(evaluated, tmp_path):
+    _, run_dir = evaluated
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    validate_run(run_dir, answers, [], all_passed=True, by="staff")
+    corpus_hash = json.loads((run_dir / "summary.json").read_text())["run"]["index"]["corpus_hash"]
+    assert answers.lookup("Quel est le prix du passeport majeur ?", corpus_hash)
+    assert answers.lookup("Quel est le prix du passeport majeur ?", "another-corpus") is None
+
+
+def test_only_answers_can_be_validated(evaluated, tmp_path):
+    _, run_dir = evaluated
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    with pytest.raises(GuichetError, match="not answered"):
+        validate_run(run_dir, answers, ["r1"], all_passed=False, by="staff")
+    with pytest.raises(GuichetError, match="No case zz"):
+        validate_run(run_dir, answers, ["zz"], all_passed=False, by="staff")
+    assert len(answers) == 0
