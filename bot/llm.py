@@ -154,6 +154,10 @@ class OpenAICompatibleModel:
         self.client = client or httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self.name, self.json_format, self.temperature = model, json_format, temperature
 
+    def close(self) -> None:
+        """Close the pooled connections to the model server."""
+        self.client.close()
+
     def complete(
         self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
     ) -> Completion:

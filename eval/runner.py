@@ -101,6 +101,9 @@ def run_case(target, case: Case) -> dict:
         "coverage": retrieval.get("coverage"),
         "passages": seen.passages,
         "latency_s": round(latency, 3),
+        "retrieval_s": retrieval.get("seconds", 0.0),
+        "llm_s": llm.get("seconds"),  # None when no model call was needed (routes, validated answers)
+        "first_token_s": llm.get("first_token_seconds"),
         "cpu_s": seen.cpu_s,
         "prompt_tokens": llm.get("prompt_tokens", 0),
         "completion_tokens": llm.get("completion_tokens", 0),

@@ -182,6 +182,32 @@ def serve(
     uvicorn.run(app, host=host, port=port, access_log=False, timeout_keep_alive=30)
 
 
+@app.command()
+def bench(
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Corpus folder (default: the demo).")] = None,
+    dataset: Annotated[Path, typer.Option(help="Questions, .jsonl or .csv.")] = Path("eval/datasets/demo.jsonl"),
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Reuse this index of the corpus (skips the ingestion figures).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where bench.json and bench.md go.")] = Path("var/bench"),
+):
+    """Guichet against a naive RAG configuration, side by side, on the same machine and models."""
+    from eval.bench import bench as run_bench
+    from eval.bench import markdown
+    from eval.dataset import load_cases
+
+    corpus = corpus or [Path("corpora/demo")]
+    try:
+        cases = load_cases(dataset)[:limit]
+        report = run_bench(_settings(), corpus, exclude, cases, out_dir, index, str(dataset), progress=err.print)
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(markdown(report))
+    out.print(f"→ {out_dir / 'bench.json'}, {out_dir / 'bench.md'}")
+
+
 @eval_app.command("run")
 def eval_run(
     dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],

@@ -11,6 +11,7 @@ import pytest
 
 from bot.pipeline import Answerer, resolve_llm_path
 from bot.settings import Settings
+from bot.steps.answer_composer import AnswerComposer
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +38,7 @@ def model_server():
         pytest.fail("llama_cpp.server not ready after 120 s")
     yield url
     process.terminate()
-    process.wait(timeout=30)
+    process.communicate(timeout=30)  # also closes the stderr pipe
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,9 @@ def served_bot(model_server, real_demo_index):
     settings = Settings(
         llm_backend="openai", llm_api_url=model_server, llm_api_json_format="json_object", index_dir=real_demo_index
     )
-    return Answerer.from_settings(settings)
+    bot = Answerer.from_settings(settings)
+    yield bot
+    bot.step(AnswerComposer).model.close()
 
 
 def test_the_served_model_answers_with_sources_and_checked_figures(served_bot):
@@ -68,5 +71,7 @@ def test_an_unreachable_model_server_gives_the_polite_error(real_demo_index):
     settings = Settings(
         llm_backend="openai", llm_api_url=f"http://127.0.0.1:{free_port()}/v1", index_dir=real_demo_index
     )
-    turn = Answerer.from_settings(settings).answer("Combien coûte un passeport pour un adulte ?")
+    bot = Answerer.from_settings(settings)
+    turn = bot.answer("Combien coûte un passeport pour un adulte ?")
+    bot.step(AnswerComposer).model.close()
     assert turn.outcome == "error_llm" and "problème technique" in turn.answer
