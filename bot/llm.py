@@ -43,8 +43,32 @@ class ChatModel(Protocol):
     ) -> Completion: ...
 
 
+class FifoLock:
+    """A lock granted in arrival order: ``threading.Lock`` makes no such promise, and a resident who asked
+    first should be answered first. ``waiting`` is the queue depth."""
+
+    def __init__(self):
+        self._turns = threading.Condition()
+        self._issued = self._serving = 0
+
+    @property
+    def waiting(self) -> int:
+        return max(0, self._issued - self._serving - 1)
+
+    def __enter__(self) -> None:
+        with self._turns:
+            ticket, self._issued = self._issued, self._issued + 1
+            self._turns.wait_for(lambda: self._serving == ticket)
+
+    def __exit__(self, *_) -> None:
+        with self._turns:
+            self._serving += 1
+            self._turns.notify_all()
+
+
 class LlamaCppModel:
-    """A GGUF model loaded once, in process. Calls are serialised: one llama context is not thread-safe.
+    """A GGUF model loaded once, in process. Calls are serialised, first come first served: one llama context is
+    not thread-safe.
 
     The system prompt is identical on every call, so llama.cpp reuses its KV state (the longest common
     token prefix with the previous call) and only the passages and the question are processed per turn.
@@ -68,7 +92,7 @@ class LlamaCppModel:
             raise ModelError(f"Could not load {path}: {exc}. Is it a GGUF file?") from None
         self.name = path.name
         self.temperature, self.repeat_penalty = temperature, repeat_penalty
-        self._lock = threading.Lock()
+        self._lock = FifoLock()
 
     def complete(
         self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None

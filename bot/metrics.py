@@ -29,6 +29,9 @@ class Metrics:
         self.in_flight = Gauge(
             "guichet_turns_in_progress", "Turns admitted and not finished (the model queue).", registry=self.registry
         )
+        self.model_waiting = Gauge(
+            "guichet_model_queue_depth", "Turns waiting for the in-process model.", registry=self.registry
+        )
         self.tokens = Counter("guichet_llm_tokens", "Model tokens, by kind.", ["kind"], registry=self.registry)
         self.rejected = Counter(
             "guichet_rejected", "Requests turned away at the door, by reason.", ["reason"], registry=self.registry

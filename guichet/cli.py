@@ -168,18 +168,25 @@ def serve(
     index: IndexOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models; share one index).")] = 1,
 ):
-    """Start the HTTP service (POST /api/v1/turn, /healthz, /readyz, /docs)."""
+    """Start the HTTP service and the chat widget (/demo, /api/v1/turn, /healthz, /readyz, /metrics, /docs)."""
+    import os
+
     import uvicorn
 
     from bot.api import create_app
     from bot.pipeline import Answerer
 
     settings = _settings(index_dir=index)
-    app = create_app(lambda: Answerer.from_settings(settings), settings)
-    # No access log: it would store every client's IP address in clear.
-    # Keep-alive longer than a client's pause between questions, so a reused connection is not closed under it.
-    uvicorn.run(app, host=host, port=port, access_log=False, timeout_keep_alive=30)
+    # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
+    # between questions, so a reused connection is not closed under it.
+    options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
+    if workers > 1:
+        os.environ["GUICHET_INDEX_DIR"] = str(settings.index_dir)  # the workers read their settings from here
+        uvicorn.run("bot.api:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
 
 
 @app.command()

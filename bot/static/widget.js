@@ -252,9 +252,12 @@
     ]);
     var gotFinal = false;
     log.appendChild(draft);
+    var headers = { "Content-Type": "application/json", Accept: "text/event-stream" };
+    // Lets a reverse proxy send a conversation to the same worker (sessions live in a worker's memory).
+    if (sessionId) headers["X-Guichet-Session"] = sessionId;
     return fetch(base + "api/v1/turn/stream", {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: headers,
       body: JSON.stringify({ text: text, channel: "web", session_id: sessionId }),
     }).then(function (response) {
       if (!response.ok) {

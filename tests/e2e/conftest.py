@@ -23,12 +23,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(index: Path, env: dict | None = None, ready_within: float = 180):
+def running_server(index: Path, env: dict | None = None, ready_within: float = 180, args: tuple = ()):
     """Yield ``(base_url, output)`` once /readyz says ready; ``output()`` is what the server printed (after stop)."""
     port = free_port()
     environment = os.environ | {"GUICHET_INDEX_DIR": str(index)} | (env or {})
     process = subprocess.Popen(
-        [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port), *args],
         cwd=REPO_ROOT,
         env=environment,
         stdout=subprocess.PIPE,

@@ -63,3 +63,27 @@ def test_the_rate_limiter_refills_over_time():
     assert limiter.wait_seconds("b") == 0.0  # clients are counted apart
     now[0] = 10.0
     assert limiter.wait_seconds("a") == 0.0
+
+
+def test_model_calls_are_served_in_arrival_order():
+    import threading
+    import time
+
+    from bot.llm import FifoLock
+
+    lock, served = FifoLock(), []
+
+    def call(n):
+        with lock:
+            served.append(n)
+
+    with lock:  # the model is busy; five turns arrive one after the other and wait
+        threads = []
+        for n in range(5):
+            threads.append(threading.Thread(target=call, args=(n,)))
+            threads[-1].start()
+            while lock.waiting < n + 1:
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    assert served == [0, 1, 2, 3, 4] and lock.waiting == 0
