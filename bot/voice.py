@@ -63,6 +63,7 @@ class CallState:
     misheard: int = 0
     unanswered: int = 0
     last_speech: str = ""
+    history: list[dict] = field(default_factory=list)  # earlier questions of the call, for follow-ups
     touched: float = field(default_factory=time.monotonic)
 
 
@@ -145,7 +146,8 @@ class VoiceDialog:
         state.misheard = 0
         if ASKS_FOR_A_PERSON.search(fold(heard)):
             return self.handoff()
-        turn = self.answerer.answer(heard, channel="voice")
+        turn = self.answerer.answer(heard, state.history, channel="voice")
+        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-6:]
         if turn.outcome in HANDOFF_OUTCOMES:
             return self.handoff(prefix=turn.answer)
         if turn.outcome in NO_ANSWER_OUTCOMES:

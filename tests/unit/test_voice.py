@@ -39,6 +39,18 @@ def test_answer_is_short_spoken_and_names_its_source(answerer):
     assert "86 €" in reply.display_text
 
 
+def test_a_follow_up_on_the_phone_is_read_with_the_previous_question(answerer):
+    from bot.steps.answer_composer import AnswerComposer
+
+    voice = dialog(answerer)
+    voice.handle("call-1", "prix du passeport majeur", 0.9)
+    voice.handle("call-1", "et pour un mineur", 0.9)
+    voice.handle("call-2", "et pour un mineur", 0.9)  # another call knows nothing of the first
+    calls = answerer.step(AnswerComposer).model.calls
+    assert "prix du passeport majeur et pour un mineur" in calls[1][-1]["content"]
+    assert len(calls) == 2 or "prix du passeport" not in calls[2][-1]["content"]
+
+
 def test_low_confidence_asks_again_once_then_offers_the_keypad(answerer):
     voice = dialog(answerer)
     first = voice.handle("call-1", "euh passe pore", 0.2)
