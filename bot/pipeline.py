@@ -104,6 +104,7 @@ class Answerer:
                 prompt,
                 int(thresholds["answer"]["max_tokens"]),
                 int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
+                bool(thresholds["answer"].get("constrained", True)),
             ),
             OutputGuard(town.get("directory", [])),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 from bot.llm import ChatModel
@@ -27,11 +28,30 @@ def answer_schema(labels: list[str]) -> dict:
     }
 
 
+def _unconstrained_reply(text: str) -> str:
+    """An unconstrained reply as JSON: a ``{…}`` block, or ``source: S1`` / ``reponse: …`` lines."""
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        return text[start : end + 1]
+    source = re.search(r"source\W*\s*(S\d+|aucune)", text, re.I)
+    answer = re.search(r"r[ée]ponse\W*\s*(.*)", text, re.I | re.S)
+    if not source:
+        return text
+    return json.dumps({"source": source.group(1), "reponse": answer.group(1).strip() if answer else ""})
+
+
 class AnswerComposer:
     """Asks the model for ``{"source": "S1", "reponse": "..."}`` over the turn's passages."""
 
-    def __init__(self, model: ChatModel, prompt: Prompt, max_tokens: int, max_tokens_voice: int | None = None):
-        self.model, self.prompt, self.max_tokens = model, prompt, max_tokens
+    def __init__(
+        self,
+        model: ChatModel,
+        prompt: Prompt,
+        max_tokens: int,
+        max_tokens_voice: int | None = None,
+        constrained: bool = True,
+    ):
+        self.model, self.prompt, self.max_tokens, self.constrained = model, prompt, max_tokens, constrained
         self.max_tokens_voice = max_tokens_voice or max_tokens  # a phone answer must be short and fast
 
     def run(self, turn: Turn) -> None:
@@ -42,7 +62,8 @@ class AnswerComposer:
         try:
             budget = self.max_tokens_voice if turn.channel == "voice" else self.max_tokens
             stream = DraftStream(turn.on_draft) if turn.on_draft else None
-            completion = self.model.complete(messages, answer_schema(labels), budget, on_text=stream)
+            schema = answer_schema(labels) if self.constrained else None
+            completion = self.model.complete(messages, schema, budget, on_text=stream)
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
         turn.metrics["llm"] = {
@@ -53,7 +74,7 @@ class AnswerComposer:
             "prompt_version": self.prompt.version,
         }
         try:
-            reply = json.loads(completion.text)
+            reply = json.loads(completion.text if self.constrained else _unconstrained_reply(completion.text))
             cited, text = str(reply["source"]), str(reply["reponse"]).strip()
         except (ValueError, KeyError, TypeError):
             # A reply cut by max_tokens is not valid JSON: treat it as no usable answer.

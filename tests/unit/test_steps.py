@@ -262,3 +262,13 @@ def test_telling_ones_own_contact_is_not_asking_for_one():
     )
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED
+
+
+def test_an_unconstrained_reply_is_read_in_either_shape():
+    import json
+
+    from bot.steps.answer_composer import _unconstrained_reply
+
+    assert json.loads(_unconstrained_reply('```json\n{"source": "S2", "reponse": "Oui."}\n```'))["source"] == "S2"
+    assert json.loads(_unconstrained_reply("Source: S1\nreponse: 86 €")) == {"source": "S1", "reponse": "86 €"}
+    assert _unconstrained_reply("Je ne sais pas.") == "Je ne sais pas."
