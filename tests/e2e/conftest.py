@@ -22,6 +22,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(process: subprocess.Popen, url: str, within: float, name: str) -> None:
+    """Poll ``url`` until it answers 200; fail the test if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            output = process.stdout or process.stderr
+            pytest.fail(f"{name} exited: {output.read()[-3000:] if output else ''}")
+        time.sleep(1)
+    process.kill()
+    pytest.fail(f"{name} not ready after {within} s")
+
+
 @contextmanager
 def running_server(index: Path, env: dict | None = None, ready_within: float = 180, args: tuple = ()):
     """Yield ``(base_url, output)`` once /readyz says ready; ``output()`` is what the server printed (after stop)."""
@@ -36,19 +53,7 @@ def running_server(index: Path, env: dict | None = None, ready_within: float = 1
         text=True,
     )
     base, printed = f"http://127.0.0.1:{port}", []
-    deadline = time.monotonic() + ready_within
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"server exited: {process.stdout.read()}")
-        time.sleep(1)
-    else:
-        process.kill()
-        pytest.fail(f"server not ready after {ready_within} s")
+    wait_until_up(process, f"{base}/readyz", ready_within, "guichet serve")
     try:
         yield base, lambda: "".join(printed)
     finally:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from bot.pipeline import Answerer, resolve_llm_path
 from bot.settings import Settings
 from bot.steps.answer_composer import AnswerComposer
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, wait_until_up
 
 pytestmark = pytest.mark.e2e
 
@@ -24,18 +22,7 @@ def model_server():
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(120):
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {process.stderr.read()[-2000:]}")
-        time.sleep(1)
-    else:
-        process.kill()
-        pytest.fail("llama_cpp.server not ready after 120 s")
+    wait_until_up(process, f"{url}/models", 120, "llama_cpp.server")
     yield url
     process.terminate()
     process.communicate(timeout=30)  # also closes the stderr pipe
