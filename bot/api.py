@@ -123,7 +123,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
     limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     gate = TurnGate(settings.max_turns_in_progress)
-    exempt = {a.strip() for a in settings.rate_limit_exempt.split(",") if a.strip()}
+    exempt = settings.rate_limit_exempt_addresses
     metrics = Metrics()
 
     def _load() -> None:
@@ -196,8 +196,8 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         metrics.in_flight.set(gate.in_flight)
         return None
 
-    def finished(channel: str, turn: Turn, session, turn_id: str) -> dict:
-        """Record the turn in the session and the metrics; the public answer object."""
+    def finished(channel: str, turn: Turn, session_id: str, session, turn_id: str) -> dict:
+        """Record the turn in the session and the metrics; the public answer object with its ids."""
         answerer = state["answerer"]
         sources = [c.source for c in turn.citations]
         outcome = str(turn.outcome)
@@ -205,7 +205,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
             session, RecordedTurn(turn_id, turn.question, outcome, sources, answerer.info["prompt_version"])
         )
         metrics.observe_turn(channel, outcome, turn.metrics)
-        return turn.to_json()
+        return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
 
     def released(seconds: float | None = None) -> None:
         gate.leave(seconds)
@@ -223,7 +223,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
             result = await run_in_threadpool(state["answerer"].answer, request.text, session.history(), request.channel)
         finally:
             released(time.monotonic() - started)
-        return {**finished(request.channel, result, session, turn_id), "session_id": session_id, "turn_id": turn_id}
+        return finished(request.channel, result, session_id, session, turn_id)
 
     @app.post("/api/v1/turn/stream", tags=["turn"])
     async def turn_stream(request: TurnRequest, http: Request):
@@ -257,12 +257,11 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
                 else:
                     waiting.cancel()
             try:
-                body = finished(request.channel, answering.result(), session, turn_id)
+                final = finished(request.channel, answering.result(), session_id, session, turn_id)
             except Exception:
                 log.exception("turn failed")
                 yield {"event": "error", "data": json.dumps({"error": "Une erreur technique est survenue."})}
                 return
-            final = {**body, "session_id": session_id, "turn_id": turn_id}
             yield {"event": "final", "data": json.dumps(final, ensure_ascii=False)}
 
         return EventSourceResponse(events(), ping=15)

@@ -62,12 +62,3 @@ class FeedbackStore:
                 path.unlink()
                 removed.append(path)
         return removed
-
-    def records(self) -> list[dict]:
-        """Every stored record, oldest first (for the staff summary)."""
-        return [
-            json.loads(line)
-            for path in sorted(self.folder.glob("feedback-*.jsonl"))
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()
-        ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +31,27 @@ class Completion:
 
 # Called with the whole text generated so far, each time it grows (for streaming to the resident).
 OnText = Callable[[str], None]
+
+
+@dataclass
+class _Streamed:
+    text: str
+    tokens: int
+    first_token_seconds: float | None
+
+
+def _collect(pieces: Iterable[str], started: float, on_text: OnText | None) -> _Streamed:
+    """Join streamed text pieces (one per generated token), timing the first and reporting the growing text."""
+    text, tokens, first_token = "", 0, None
+    for piece in pieces:
+        if not piece:
+            continue
+        tokens += 1
+        first_token = first_token or time.monotonic() - started
+        text += piece
+        if on_text:
+            on_text(text)
+    return _Streamed(text, tokens, first_token)
 
 
 class ChatModel(Protocol):
@@ -109,24 +130,16 @@ class LlamaCppModel:
                 seed=0,
                 stream=True,
             )
-            text, tokens, first_token = "", 0, None
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
-                if not piece:
-                    continue
-                tokens += 1  # llama-cpp-python streams one chunk per generated token
-                first_token = first_token or time.monotonic() - started
-                text += piece
-                if on_text:
-                    on_text(text)
+            # llama-cpp-python streams one chunk per generated token
+            streamed = _collect((c["choices"][0]["delta"].get("content") for c in chunks), started, on_text)
             seconds = time.monotonic() - started
             context_tokens = self.llm.n_tokens  # prompt + generated tokens now in the context
         return Completion(
-            text=text,
-            prompt_tokens=context_tokens - tokens,
-            completion_tokens=tokens,
+            text=streamed.text,
+            prompt_tokens=context_tokens - streamed.tokens,
+            completion_tokens=streamed.tokens,
             seconds=seconds,
-            first_token_seconds=first_token,
+            first_token_seconds=streamed.first_token_seconds,
         )
 
 
@@ -200,32 +213,30 @@ class OpenAICompatibleModel:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
         elif schema:
             body["response_format"] = {"type": "json_object", "schema": schema}
-        started, text, chunks, first_token, usage = time.monotonic(), "", 0, None, {}
+        started, usage = time.monotonic(), {}
+
+        def pieces(response):
+            for line in response.iter_lines():
+                if not line.startswith("data:") or line.strip() == "data: [DONE]":
+                    continue
+                event = json.loads(line[5:])
+                usage.update(event.get("usage") or {})
+                yield (event.get("choices") or [{}])[0].get("delta", {}).get("content")
+
         try:
             with self.client.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code != 200:
                     response.read()
                     raise ModelError(f"model server answered {response.status_code}: {response.text[:200]}")
-                for line in response.iter_lines():
-                    if not line.startswith("data:") or line.strip() == "data: [DONE]":
-                        continue
-                    event = json.loads(line[5:])
-                    usage = event.get("usage") or usage
-                    piece = (event.get("choices") or [{}])[0].get("delta", {}).get("content")
-                    if piece:
-                        chunks += 1
-                        first_token = first_token or time.monotonic() - started
-                        text += piece
-                        if on_text:
-                            on_text(text)
+                streamed = _collect(pieces(response), started, on_text)
         except httpx.HTTPError as exc:
             raise ModelError(f"model server unreachable: {type(exc).__name__}: {exc}") from exc
         return Completion(
-            text=text,
+            text=streamed.text,
             prompt_tokens=usage.get("prompt_tokens", 0),  # 0: the server does not report usage when streaming
-            completion_tokens=usage.get("completion_tokens", chunks),
+            completion_tokens=usage.get("completion_tokens", streamed.tokens),
             seconds=time.monotonic() - started,
-            first_token_seconds=first_token,
+            first_token_seconds=streamed.first_token_seconds,
         )
 
 

@@ -78,16 +78,29 @@ class Settings(BaseSettings):
 
     @property
     def voice_secrets(self) -> list[str]:
-        return [s.strip() for s in self.voice_webhook_secret.split(",") if s.strip()]
+        return comma_list(self.voice_webhook_secret)
 
     @property
     def allowed_origins(self) -> list[str]:
-        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+        return [origin.rstrip("/") for origin in comma_list(self.cors_origins)]
+
+    @property
+    def rate_limit_exempt_addresses(self) -> set[str]:
+        return set(comma_list(self.rate_limit_exempt))
 
     @cached_property
     def thresholds(self) -> dict:
         """The versioned retrieval and guard thresholds (YAML)."""
         return load_yaml(self.thresholds_file)
+
+
+def comma_list(value: str) -> list[str]:
+    """The non-empty, stripped items of a comma-separated setting.
+
+    >>> comma_list(" a, ,b ")
+    ['a', 'b']
+    """
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def load_yaml(path: Path) -> dict:

@@ -23,6 +23,7 @@ MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
 MAX_SPOKEN_WORDS = 40
 SESSION_TTL_S = 30 * 60
+HISTORY_TURNS = 6  # earlier questions a call keeps for follow-ups
 ASKS_FOR_A_PERSON = re.compile(
     r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
     r"|\b(un|une) (agent|conseiller|conseillere|humain|operateur|standardiste)\b"
@@ -147,7 +148,7 @@ class VoiceDialog:
         if ASKS_FOR_A_PERSON.search(fold(heard)):
             return self.handoff()
         turn = self.answerer.answer(heard, state.history, channel="voice")
-        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-6:]
+        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-HISTORY_TURNS:]
         if turn.outcome in HANDOFF_OUTCOMES:
             return self.handoff(prefix=turn.answer)
         if turn.outcome in NO_ANSWER_OUTCOMES:

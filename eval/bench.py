@@ -9,6 +9,8 @@ the same embedder and FAISS, top-4 dense passages, one generic prompt, no schema
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import resource
 import shutil
@@ -28,11 +30,12 @@ from bot.settings import Settings
 from bot.steps.answer_composer import AnswerComposer, answer_schema
 from bot.validated_answers import ValidatedAnswers
 from eval.dataset import Case
-from eval.runner import InProcess, Observation, run
+from eval.runner import InProcess, Observation, load_results, run
 from eval.scoring import percentile
 from eval.validate import validate_run
 from ingestion.builder import build, discover
-from ingestion.loaders import Unusable, load
+from ingestion.chunker import Chunk
+from ingestion.loaders import load
 
 NAIVE_SYSTEM = (
     "Tu es un assistant utile pour les habitants d'une commune. Utilise les documents ci-dessous pour répondre à "
@@ -67,9 +70,7 @@ class NaiveRag:
         for path in files:
             try:
                 doc = load(path, base)
-            except (Unusable, ValueError, OSError):
-                continue
-            except Exception:  # the naive pipeline skips what it cannot read, like Guichet's report does
+            except Exception:  # the naive pipeline skips what it cannot read, as Guichet's builder reports it
                 continue
             for piece in splitter.split_text(doc.markdown):
                 chunks.append(
@@ -182,9 +183,7 @@ def raw_embedder_chunks_per_s(index: Path, embedder: Embedder, sample: int = 256
     """The embedder alone on the index's own passages (as formatted for it): the ceiling for ingestion."""
     from bot.index import Index
 
-    chunks = Index.open(index).chunks[:sample]
-    heading = lambda c: (" > ".join(c["headings"]) + "\n") if c["headings"] else ""  # noqa: E731
-    texts = [f"title: {c['title']} | text: {heading(c)}{c['text']}" for c in chunks]
+    texts = [Chunk(**c).embedding_text() for c in Index.open(index).chunks[:sample]]
     started = time.monotonic()
     embedder.embed_documents(texts)
     return round(len(texts) / (time.monotonic() - started), 2)
@@ -221,7 +220,7 @@ def decoding_figures(answerer: Answerer, cases: list[Case], sample: int = 6) -> 
     }
 
 
-def cache_figures(settings: Settings, answerer: Answerer, run_dir: Path, out: Path) -> dict:
+def cache_figures(answerer: Answerer, run_dir: Path, out: Path) -> dict:
     """Validate every passed answer of the Guichet run, then ask those questions again."""
     from bot.steps.validated_answer import ValidatedAnswerLookup
 
@@ -232,9 +231,7 @@ def cache_figures(settings: Settings, answerer: Answerer, run_dir: Path, out: Pa
     lookup = answerer.step(ValidatedAnswerLookup)
     original, lookup.answers = lookup.answers, store
     try:
-        import json
-
-        by_id = {r["id"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
+        by_id = {r["id"]: r for r in load_results(run_dir)}
         timings = []
         for case_id in added:
             started = time.monotonic()
@@ -324,8 +321,6 @@ def bench(
     progress=print,
 ) -> dict:
     """Run everything; ``index`` reuses an existing Guichet index (skips the ingestion figures)."""
-    import os
-
     from bot.embedder import SentenceTransformerEmbedder
     from bot.pipeline import resolve_embedder_path
 
@@ -345,7 +340,6 @@ def bench(
     report.setdefault("ingestion", {"index": str(index), "reused": True})
     report["ingestion"]["embedder_raw_chunks_per_s"] = raw_embedder_chunks_per_s(index, embedder)
     answerer = Answerer.from_settings(settings.model_copy(update={"index_dir": index}))
-    answerer.step(AnswerComposer)  # fail early on a wiring change
     progress("Ingestion (naive)…")
     naive, report["naive_ingestion"] = NaiveRag.build(corpus, exclude, embedder, answerer.step(AnswerComposer).model)
     progress(f"{len(cases)} questions, Guichet…")
@@ -353,13 +347,10 @@ def bench(
     progress(f"{len(cases)} questions, naive…")
     run(naive, cases, out / "naive")
     progress("Validated answers, decoding…")
-    report["validated_answers"] = cache_figures(settings, answerer, out / "guichet", out)
+    report["validated_answers"] = cache_figures(answerer, out / "guichet", out)
     report["decoding"] = decoding_figures(answerer, cases)
-    import json
-
     for name in ("guichet", "naive"):
-        results = [json.loads(line) for line in (out / name / "results.jsonl").read_text().splitlines()]
-        report[name] = latency_figures(results)
+        report[name] = latency_figures(load_results(out / name))
     report["ratios"] = ratios(report["naive"], report["guichet"])
     memory.stop()
     report["peak_memory_mb"] = memory.peak_mb()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from eval.runner import load_results
+
 HEADLINE = ("handled_right", "answer_accuracy", "refusal_accuracy", "invented_facts", "latency_p50_s")
 
 
 def _results(out_dir: Path) -> dict[str, dict]:
-    lines = (out_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()
-    return {r["id"]: r for r in map(json.loads, lines)}
+    return {r["id"]: r for r in load_results(out_dir)}
 
 
 def diff(old_dir: Path, new_dir: Path) -> dict:

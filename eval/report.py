@@ -6,6 +6,8 @@ import html
 import json
 from pathlib import Path
 
+from eval.runner import load_results
+
 LABELS = {
     "handled_right": "Questions bien traitées",
     "answer_accuracy": "Réponses justes (questions avec réponse)",
@@ -108,7 +110,7 @@ def _case(r: dict) -> str:
 def write(out_dir: Path, failures: list[str]) -> Path:
     """Render ``report.html`` from the run's ``summary.json`` and ``results.jsonl``."""
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
-    results = [json.loads(line) for line in (out_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    results = load_results(out_dir)
     path = out_dir / "report.html"
     path.write_text(render(summary, results, failures), encoding="utf-8")
     return path

@@ -112,6 +112,11 @@ def run_case(target, case: Case) -> dict:
     }
 
 
+def load_results(run_dir: Path) -> list[dict]:
+    """The scored cases of a finished run (``results.jsonl``), in run order."""
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
 def run(
     target,
     cases: list[Case],

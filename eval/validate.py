@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.errors import GuichetError
 from bot.validated_answers import ValidatedAnswers
+from eval.runner import load_results
 
 VALIDATABLE = {"answered", "answered_from_quote"}
 
@@ -15,7 +16,7 @@ def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], 
     """Add the chosen answered cases of a finished run to ``answers``; returns the ids actually added."""
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        results = [json.loads(line) for line in (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+        results = load_results(run_dir)
     except FileNotFoundError as exc:
         raise GuichetError(
             f"{exc.filename} not found: validate a finished run ('guichet eval run --out DIR')."
