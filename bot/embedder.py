@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from pathlib import Path
 from typing import Protocol
@@ -15,6 +16,9 @@ from typing import Protocol
 import numpy as np
 
 from bot.errors import ModelError
+from bot.hardware import PRECISIONS, embedder_precision
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -35,7 +39,7 @@ class SentenceTransformerEmbedder:
     queries get the model's own query prompt.
     """
 
-    def __init__(self, path: Path, dtype: str = "bfloat16", batch_size: int = 16):
+    def __init__(self, path: Path, dtype: str = "auto", batch_size: int = 16):
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder on disk never needs the hub
@@ -50,9 +54,11 @@ class SentenceTransformerEmbedder:
                 f"No sentence-transformers model at {path} — run 'guichet models fetch' "
                 "or set GUICHET_EMBEDDER_PATH to a model folder."
             )
-        torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}.get(dtype)
-        if torch_dtype is None:
-            raise ModelError(f"Config 'GUICHET_EMBEDDER_DTYPE' has value {dtype!r}. Use bfloat16 or float32.")
+        if dtype not in PRECISIONS:
+            raise ModelError(f"Config 'GUICHET_EMBEDDER_DTYPE' has value {dtype!r}. Use {', '.join(PRECISIONS)}.")
+        self.precision = embedder_precision(dtype)
+        log.info("embedder %s in %s (%s)", path.name, self.precision.dtype, self.precision.reason)
+        torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[self.precision.dtype]
         self.model = SentenceTransformer(
             str(path), device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch_dtype}
         )

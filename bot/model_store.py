@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import IntegrityError, ModelError
+from bot.hardware import embedder_precision
 
 CHUNK = 1 << 20
 
@@ -204,6 +205,7 @@ class ModelInfo:
     licence: str
     size_bytes: int
     present: bool
+    precision: str = ""  # the embedder's dtype on this CPU, and why
 
 
 def _size(path: Path) -> int:
@@ -212,7 +214,7 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def describe(llm_path: Path, embedder_path: Path) -> list[ModelInfo]:
+def describe(llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto") -> list[ModelInfo]:
     """Describe the configured models (catalogue ones with their expected hash and licence)."""
     infos = []
     for role, path in (("llm", llm_path), ("embedder", embedder_path)):
@@ -232,6 +234,14 @@ def describe(llm_path: Path, embedder_path: Path) -> list[ModelInfo]:
                 licence=known.licence if known else "see the model's own licence",
                 size_bytes=_size(path),
                 present=path.exists(),
+                precision=_precision(role, embedder_dtype),
             )
         )
     return infos
+
+
+def _precision(role: str, embedder_dtype: str) -> str:
+    if role != "embedder":
+        return "GGUF quantisation (llama.cpp)"
+    chosen = embedder_precision(embedder_dtype)
+    return f"{chosen.dtype} ({chosen.reason})"

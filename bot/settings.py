@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
     llm_path: Path | None = None
     embedder_path: Path | None = None
-    embedder_dtype: str = "bfloat16"
+    # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.hardware)
+    embedder_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
 
     llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
     # llm_backend=openai: a serving engine's OpenAI-compatible API (llama.cpp server, vLLM, a sovereign endpoint).

@@ -59,15 +59,15 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     from bot.pipeline import resolve_embedder_path, resolve_llm_path
 
     settings = _settings()
-    infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings))
+    infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings), settings.embedder_dtype)
     if as_json:
         for info in infos:
             sys.stdout.write(json.dumps(info.__dict__ | {"path": str(info.path)}) + "\n")
         return
-    table = Table("role", "name", "file", "sha256", "licence", "size")
+    table = Table("role", "name", "file", "sha256", "licence", "size", "precision")
     for info in infos:
         size = f"{info.size_bytes / 1e6:,.0f} MB" if info.present else "[red]missing[/]"
-        table.add_row(info.role, info.name, str(info.path), info.sha256, info.licence, size)
+        table.add_row(info.role, info.name, str(info.path), info.sha256, info.licence, size, info.precision)
     out.print(table)
 
 
@@ -386,6 +386,7 @@ def _print_summary(summary: dict) -> None:
 def main() -> None:  # noqa: D103
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
+    logging.getLogger("bot.embedder").setLevel(logging.INFO)  # the start-up line says which precision runs
     app()
 
 
