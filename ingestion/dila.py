@@ -41,6 +41,9 @@ def parse_fiche(data: bytes) -> dict:
     >>> xml = b'<Publication spUrl="https://x/F1"><Introduction><Texte><Paragraphe>Bonjour</Paragraphe>'
     >>> parse_fiche(xml + b'</Texte></Introduction></Publication>')["markdown"]
     'Bonjour'
+    >>> dc = b'<Publication xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:description>Non, interdit.</dc:description>'
+    >>> parse_fiche(dc + b'<Texte><Paragraphe>Les regles.</Paragraphe></Texte></Publication>')["markdown"].split()
+    ['Non,', 'interdit.', 'Les', 'regles.']
     """
     root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     title = _text(root.find(f"{DC}title"))
@@ -50,10 +53,11 @@ def parse_fiche(data: bytes) -> dict:
     for name in ("Introduction", "ListeSituations", "Texte"):
         for el in root.findall(name):
             blocks.extend(_render(el, level=2))
-    if not blocks:
-        description = _text(root.find(f"{DC}description"))
-        if description:
-            blocks.append(description)
+    # The fiche's summary is often the direct answer ("Non, il est interdit de…"): it leads the text, unless
+    # the introduction already says it.
+    description = _text(root.find(f"{DC}description"))
+    if description and description not in " ".join(blocks[:2]):
+        blocks.insert(0, description)
     return {"title": title, "url": root.get("spUrl", ""), "date": date, "markdown": "\n\n".join(blocks).strip()}
 
 
