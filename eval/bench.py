@@ -81,7 +81,8 @@ class NaiveRag:
         figures = {"chunks": len(chunks), "seconds": round(seconds, 1), "chunks_per_s": round(len(chunks) / seconds, 2)}
         return cls(embedder, model, chunks, np.asarray(vectors, dtype=np.float32), {"config": "naive"}), figures
 
-    def ask(self, question: str) -> Observation:
+    def ask(self, question: str, history: list[str] = ()) -> Observation:
+        """Answer ``question`` alone: the naive configuration keeps no conversation (``history`` is ignored)."""
         started, cpu = time.monotonic(), time.process_time()
         scores = self.vectors @ self.embedder.embed_query(question)
         top = [self.chunks[i] for i in np.argsort(-scores)[:4]]

@@ -37,9 +37,13 @@ class InProcess:
     def __init__(self, answerer: Answerer):
         self.answerer, self.info = answerer, answerer.info
 
-    def ask(self, question: str) -> Observation:
+    def ask(self, question: str, history: list[str] = ()) -> Observation:
+        earlier: list[dict] = []
+        for before in history:  # the conversation so far, as a session would hold it
+            turn = self.answerer.answer(before, earlier, channel="eval")
+            earlier.append({"question": turn.question, "outcome": turn.outcome})
         cpu = time.process_time()
-        turn = self.answerer.answer(question)
+        turn = self.answerer.answer(question, earlier, channel="eval")
         cpu = time.process_time() - cpu
         reply = turn.to_json()
         cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
@@ -63,21 +67,28 @@ class OverHttp:
         self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
         self.info = {"url": url}
 
-    def ask(self, question: str, attempts: int = 5) -> Observation:
+    def ask(self, question: str, history: list[str] = ()) -> Observation:
+        session = None
+        for before in history:  # the same session holds the conversation so far
+            session = self._post(before, session).get("session_id")
+        reply = self._post(question, session)
+        return Observation(reply=reply, evidence={str(i): c["quote"] for i, c in enumerate(reply["citations"])})
+
+    def _post(self, text: str, session_id: str | None, attempts: int = 5) -> dict:
+        body = {"text": text, "channel": "eval", **({"session_id": session_id} if session_id else {})}
         for _ in range(attempts):  # a busy or rate-limited server says when to come back
-            response = self.client.post("/api/v1/turn", json={"text": question, "channel": "eval"})
+            response = self.client.post("/api/v1/turn", json=body)
             if response.status_code not in (429, 503):
                 break
             time.sleep(min(30, int(response.headers.get("Retry-After", "5"))))
         response.raise_for_status()
-        reply = response.json()
-        return Observation(reply=reply, evidence={str(i): c["quote"] for i, c in enumerate(reply["citations"])})
+        return response.json()
 
 
 def run_case(target, case: Case) -> dict:
     """One case through ``target.ask``, scored."""
     started = time.monotonic()
-    seen = target.ask(case.question)
+    seen = target.ask(case.question, case.history)
     latency = time.monotonic() - started
     metrics = seen.reply.get("metrics", {})
     retrieval, llm = metrics.get("retrieval", {}), metrics.get("llm", {})
@@ -88,6 +99,8 @@ def run_case(target, case: Case) -> dict:
         "kind": case.kind,
         "category": case.category,
         "expected": case.must_include,
+        "accepted": case.outcomes,
+        "ordinary": case.ordinary,
         "source": case.source,
         **({"extra": case.extra} if case.extra else {}),
         "answer": seen.reply["answer"],
@@ -108,6 +121,8 @@ def run_case(target, case: Case) -> dict:
         "prompt_tokens": llm.get("prompt_tokens", 0),
         "completion_tokens": llm.get("completion_tokens", 0),
         "end_reason": metrics.get("end_reason", ""),
+        "route": metrics.get("route", ""),
+        "served_validated": bool(metrics.get("validated_answer")),
         **score_case(case, seen.reply, seen.evidence),
     }
 

@@ -11,7 +11,7 @@ from tests.conftest import DEMO, write
 
 CASES = """\
 {"id": "p1", "question": "prix du passeport majeur", "kind": "answer", "must_include": ["86 €"]}
-{"id": "r1", "question": "Quel temps fera-t-il demain ?", "kind": "refuse"}
+{"id": "r1", "question": "Quel temps fera-t-il demain ?", "kind": "refuse", "outcome": "refused_out_of_scope"}
 """
 
 

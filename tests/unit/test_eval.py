@@ -16,6 +16,14 @@ from tests.conftest import write
         ("L’accueil  est OUVERT", "l'accueil est ouvert", True),
         ("25 euros en timbre", ["25 €", "25 euros"], True),
         ("26 €", ["25 €", "25 euros"], False),
+        ("Comptez 15 jours.", "5 jours", False),  # whole numbers only
+        ("Sinon, appelez l'accueil.", "non", False),  # whole words only
+        ("Il coûte 13,69 €.", "3,69 €", False),
+        ("Il coûte 3,695 €.", "3,69", False),
+        ("au plus tard le 6 e vendredi", "6e vendredi", True),  # ordinal variants
+        ("de 9h à 18h30", ["9 h"], True),
+        ("1 000 places", "1000", True),
+        ("Non, c'est interdit.", "non", True),
     ],
 )
 def test_matching_rules(reply, expected, ok):
@@ -46,22 +54,84 @@ def test_unknown_fields_are_kept_and_csv_is_read(tmp_path):
     assert load_cases(csv_path)[0].must_include == ["86 €"]
 
 
-def _case(kind, must=()):
+def _case(kind, must=(), **fields):
     from eval.dataset import Case
 
-    return Case(id="x", question="q", kind=kind, category="c", must_include=list(must))
+    outcomes = ["unanswerable_no_sources"] if kind == "refuse" else []
+    return Case(id="x", question="q", kind=kind, category="c", must_include=list(must), outcomes=outcomes, **fields)
+
+
+REFUSED = {
+    "answer": "Je n'ai pas trouvé. Contactez l'accueil au 01 99 00 12 34.",
+    "outcome": "unanswerable_no_sources",
+    "citations": [],
+}
+GOOD = {"answer": "Il coûte 86 €.", "outcome": "answered", "citations": [{"quote": "Passeport majeur : 86 €"}]}
+EVIDENCE = {"S1": "Passeport majeur : 86 €"}
 
 
 def test_scoring_answer_refusal_and_invention():
-    evidence = {"S1": "Passeport majeur : 86 €"}
-    good = {"answer": "Il coûte 86 €.", "outcome": "answered", "citations": [{"quote": "Passeport majeur : 86 €"}]}
-    assert score_case(_case("answer", ["86 €"]), good, evidence)["passed"]
-    invented = dict(good, answer="Il coûte 86 €, appelez le 01 23 45 67 89.")
-    result = score_case(_case("answer", ["86 €"]), invented, evidence)
+    assert score_case(_case("answer", ["86 €"]), GOOD, EVIDENCE)["passed"]
+    invented = dict(GOOD, answer="Il coûte 86 €, appelez le 01 23 45 67 89.")
+    result = score_case(_case("answer", ["86 €"]), invented, EVIDENCE)
     assert not result["passed"] and result["invented"] == ["0123456789"]
-    refused = {"answer": "Je n'ai pas trouvé.", "outcome": "unanswerable_no_sources", "citations": []}
-    assert score_case(_case("refuse"), refused, {})["passed"]
-    assert "refused" in score_case(_case("answer", ["86 €"]), refused, {})["why"]
+    assert score_case(_case("refuse"), REFUSED, {})["passed"]
+    assert "refused" in score_case(_case("answer", ["86 €"]), REFUSED, {})["why"]
+
+
+def test_an_error_never_passes_not_even_as_a_refusal():
+    error = {"answer": "Problème technique. Contactez l'accueil au 01 99 00 12 34.", "outcome": "error_llm"}
+    result = score_case(_case("refuse"), error | {"citations": []}, {})
+    assert not result["passed"] and "error" in result["why"]
+
+
+def test_a_refusal_needs_an_accepted_outcome_and_a_way_forward():
+    other = REFUSED | {"outcome": "refused_out_of_scope"}
+    assert "expected unanswerable_no_sources" in score_case(_case("refuse"), other, {})["why"]
+    dead_end = REFUSED | {"answer": "Je n'ai pas trouvé cette information."}
+    assert "no way forward" in score_case(_case("refuse"), dead_end, {})["why"]
+
+
+def test_an_answer_needs_a_citation_found_in_the_passages():
+    assert "valid citation" in score_case(_case("answer", ["86 €"]), GOOD | {"citations": []}, EVIDENCE)["why"]
+    elsewhere = GOOD | {"citations": [{"quote": "Passeport mineur : 42 €"}]}
+    assert "valid citation" in score_case(_case("answer", ["86 €"]), elsewhere, EVIDENCE)["why"]
+
+
+def test_a_yes_no_answer_of_the_wrong_polarity_fails():
+    case = _case("answer", [["interdit"]], polarity="non")
+    evidence = {"S1": "Il est interdit de la vendre."}
+    cited = [{"quote": "Il est interdit de la vendre."}]
+    wrong = {"answer": "Oui, il est interdit de la vendre sauf accord.", "outcome": "answered", "citations": cited}
+    right = wrong | {"answer": "Non, il est interdit de la vendre."}
+    assert "wrong way" in score_case(case, wrong, evidence)["why"]
+    assert score_case(case, right, evidence)["passed"]
+
+
+def test_a_refuse_case_must_name_what_it_accepts(tmp_path):
+    path = write(tmp_path / "d.jsonl", '{"id": "r", "question": "Météo ?", "kind": "refuse"}\n')
+    with pytest.raises(DatasetError, match=r"d.jsonl:1: a refuse case must name the outcome"):
+        load_cases(path)
+    path = write(tmp_path / "e.jsonl", '{"id": "r", "question": "q", "kind": "refuse", "outcome": "nope"}\n')
+    with pytest.raises(DatasetError, match=r"unknown outcome"):
+        load_cases(path)
+    ok = write(tmp_path / "f.jsonl", '{"id": "r", "question": "q", "kind": "refuse", "outcome": "handoff_emergency"}')
+    assert load_cases(ok)[0].outcomes == ["handoff_emergency"]
+
+
+def test_ordinary_questions_turned_away_and_the_route_matrix_are_summarised():
+    base = {"category": "c", "answered": False, "invented": [], "citation_valid": False, "passed": False}
+    results = [
+        base | {"kind": "answer", "ordinary": True, "routed": True, "outcome": "refused_out_of_scope"},
+        base | {"kind": "answer", "ordinary": True, "routed": False, "outcome": "answered", "answered": True},
+        base | {"kind": "refuse", "accepted": ["handoff_emergency"], "routed": True, "outcome": "handoff_emergency"},
+    ]
+    summary = summarise(results)
+    assert summary["ordinary_routed_away"] == 0.5
+    assert summary["routes"] == {
+        "answered": {"refused_out_of_scope": 1, "answered": 1},
+        "handoff_emergency": {"handoff_emergency": 1},
+    }
 
 
 def test_gate_lists_failing_metrics(tmp_path):
@@ -85,7 +155,8 @@ def test_gate_lists_failing_metrics(tmp_path):
 DEMO_CASES = """\
 {"id": "a1", "question": "prix du passeport pour un majeur", "kind": "answer", "category": "papiers", \
 "must_include": ["86 €"], "source": "carte-identite-passeport.html", "auteur": "Anne"}
-{"id": "r1", "question": "horaires de la piscine municipale", "kind": "refuse", "category": "hors corpus"}
+{"id": "r1", "question": "horaires de la piscine municipale", "kind": "refuse", "category": "hors corpus", \
+"outcome": "unanswerable_no_sources"}
 """
 PASSPORT_REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
 
@@ -152,9 +223,9 @@ def test_an_expected_outcome_and_the_facts_of_a_refusal_are_checked():
     from eval.dataset import Case
 
     case = Case(
-        id="e", question="q", kind="refuse", category="urgence", must_include=["112"], outcome="handoff_emergency"
+        id="e", question="q", kind="refuse", category="urgence", must_include=["112"], outcomes=["handoff_emergency"]
     )
     reply = {"answer": "Appelez le 112.", "outcome": "handoff_emergency", "citations": []}
     assert score_case(case, reply, {})["passed"]
-    assert "missing 112" in score_case(case, reply | {"answer": "Appelez la mairie."}, {})["why"]
+    assert "missing 112" in score_case(case, reply | {"answer": "Appelez la mairie au 01 99 00 12 34."}, {})["why"]
     assert "expected handoff_emergency" in score_case(case, reply | {"outcome": "refused_abusive"}, {})["why"]

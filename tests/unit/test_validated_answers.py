@@ -15,7 +15,7 @@ from tests.conftest import fake_answerer, write
 REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
 CASES = """\
 {"id": "p1", "question": "Quel est le prix du passeport majeur ?", "kind": "answer", "must_include": ["86 €"]}
-{"id": "r1", "question": "Quelle est la météo demain ?", "kind": "refuse"}
+{"id": "r1", "question": "Quelle est la météo demain ?", "kind": "refuse", "outcome": "refused_out_of_scope"}
 """
 
 
@@ -40,6 +40,17 @@ def test_a_validated_answer_is_served_without_the_model(fake_demo_index, evaluat
     assert (
         fresh.answer("Et quel est le prix du passeport majeur ? Pour ma fille").metrics.get("validated_answer") is None
     )
+
+
+def test_an_evaluation_tests_the_pipeline_unless_asked_for_validated_answers(fake_demo_index, evaluated, tmp_path):
+    _, run_dir = evaluated
+    validate_run(run_dir, ValidatedAnswers(tmp_path / "validated-answers.jsonl"), ["p1"], all_passed=False, by="a")
+    cases = load_cases(tmp_path / "cases.jsonl")
+    for serve, served in ((False, 0), (True, 1)):
+        answerer = fake_answerer(fake_demo_index, REPLY, tmp_path, serve_validated_answers=serve)
+        summary = run(InProcess(answerer), cases, tmp_path / f"run-{serve}")
+        assert summary["validated_answers_served"] == served
+        assert (answerer.step(AnswerComposer).model.calls == []) is serve
 
 
 def test_a_changed_corpus_stops_serving_the_validated_answer(evaluated, tmp_path):
