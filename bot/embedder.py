@@ -31,6 +31,8 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
+    def embed_for_classification(self, texts: list[str]) -> np.ndarray: ...
+
 
 class SentenceTransformerEmbedder:
     """A sentence-transformers folder on disk (EmbeddingGemma by default), loaded offline on CPU.
@@ -67,6 +69,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         prompts = getattr(self.model, "prompts", {}) or {}
         self._query_prompt = prompts.get("query", prompts.get("Retrieval-query", ""))
+        self._classification_prompt = prompts.get("Classification", self._query_prompt)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         vectors = self.model.encode(
@@ -84,6 +87,18 @@ class SentenceTransformerEmbedder:
             [text], prompt=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(vector, dtype=np.float32)[0]
+
+    def embed_for_classification(self, texts: list[str]) -> np.ndarray:
+        """Vectors for telling what kind of message a text is (the model's classification prompt)."""
+        vectors = self.model.encode(
+            texts,
+            prompt=self._classification_prompt,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
 
 
 class FakeEmbedder:
@@ -106,3 +121,6 @@ class FakeEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+    def embed_for_classification(self, texts: list[str]) -> np.ndarray:
+        return self.embed_documents(texts)

@@ -14,13 +14,14 @@ from bot.llm import ChatModel, load_chat_model
 from bot.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.outcomes import EndTurn, Messages, Outcome
 from bot.prompt import Prompt
+from bot.route_classifier import RouteClassifier
 from bot.settings import Settings, load_yaml
 from bot.steps.answer_composer import AnswerComposer
 from bot.steps.follow_up import FollowUpRewriter
 from bot.steps.input_guard import InputGuard
 from bot.steps.output_guard import OutputGuard
 from bot.steps.passage_retriever import PassageRetriever
-from bot.steps.question_router import QuestionRouter
+from bot.steps.question_router import QuestionRouter, load_patterns
 from bot.steps.validated_answer import ValidatedAnswerLookup
 from bot.turn import Turn
 from bot.validated_answers import ValidatedAnswers
@@ -86,18 +87,32 @@ class Answerer:
         return next(s for s in self.steps if isinstance(s, kind))
 
     @classmethod
-    def build(cls, settings: Settings, embedder: Embedder, model: ChatModel, index: Index) -> Answerer:
+    def build(
+        cls,
+        settings: Settings,
+        embedder: Embedder,
+        model: ChatModel,
+        index: Index,
+        classifier: RouteClassifier | None = None,
+    ) -> Answerer:
         """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
         index.check_embedder(embedder.name, embedder.dimension)
         thresholds = settings.thresholds
         prompt = Prompt.load(settings.prompt_file)
         town = load_yaml(settings.town_file)
-        router = QuestionRouter.load(settings.routes_file)
+        patterns, routes_version = load_patterns(settings.routes_file)
+        classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
+        routing = thresholds.get("routing", {})
+        router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
         steps = (
             InputGuard(settings.max_question_chars),
             router,
             FollowUpRewriter(),
-            ValidatedAnswerLookup(ValidatedAnswers(settings.validated_answers_file), index.manifest["corpus_hash"]),
+            ValidatedAnswerLookup(
+                ValidatedAnswers(settings.validated_answers_file),
+                index.manifest["corpus_hash"],
+                settings.serve_validated_answers,
+            ),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             AnswerComposer(
                 model,
@@ -111,6 +126,7 @@ class Answerer:
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
         info = {
             "routes_version": router.version,
+            "route_examples_version": classifier.version,
             "prompt_version": prompt.version,
             "thresholds_version": str(thresholds.get("version")),
             "llm": model.name,

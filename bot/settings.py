@@ -55,10 +55,13 @@ class Settings(BaseSettings):
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     town_file: Path = REPO_ROOT / "config" / "town.yaml"
     routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
+    route_examples_file: Path = REPO_ROOT / "config" / "route-examples.fr.yaml"
+    cache_dir: Path = REPO_ROOT / "var" / "cache"  # derived data safe to delete (route examples' vectors)
 
     max_question_chars: int = 600
     # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
     validated_answers_file: Path = REPO_ROOT / "var" / "validated-answers.jsonl"
+    serve_validated_answers: bool = True  # `guichet eval run` turns this off unless --with-validated
 
     # HTTP service (guichet serve): limits that protect a small server, sessions, feedback, CORS.
     max_body_bytes: int = 16_384

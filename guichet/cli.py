@@ -114,10 +114,10 @@ def ingest(
         out.print(table)
 
 
-def _answerer(index: Path | None):
+def _answerer(index: Path | None, **overrides):
     from bot.pipeline import Answerer
 
-    settings = _settings(index_dir=index)
+    settings = _settings(index_dir=index, **overrides)
     try:
         return Answerer.from_settings(settings)
     except GuichetError as exc:
@@ -192,7 +192,7 @@ def serve(
 @app.command()
 def bench(
     corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Corpus folder (default: the demo).")] = None,
-    dataset: Annotated[Path, typer.Option(help="Questions, .jsonl or .csv.")] = Path("eval/datasets/demo.jsonl"),
+    dataset: Annotated[Path, typer.Option(help="Questions, .jsonl or .csv.")] = Path("eval/datasets/dev/demo.jsonl"),
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
     index: Annotated[
@@ -223,6 +223,9 @@ def eval_run(
     gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
     url: Annotated[str | None, typer.Option(help="Evaluate a deployed instance instead (its base URL).")] = None,
     only: Annotated[str | None, typer.Option(help="'retrieval': score retrieval alone, no model.")] = None,
+    with_validated: Annotated[
+        bool, typer.Option("--with-validated", help="Also serve the answers staff validated (off: test the pipeline).")
+    ] = False,
 ):
     """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
     from eval import report
@@ -238,8 +241,8 @@ def eval_run(
         return _eval_retrieval(cases, index)
     if only is not None:
         _fail(GuichetError(f"--only accepts 'retrieval', not {only!r}."))
-    target = OverHttp(url) if url else InProcess(_answerer(index))
-    context = {"dataset": str(dataset), "gate": load_yaml(gate_file)}
+    target = OverHttp(url) if url else InProcess(_answerer(index, serve_validated_answers=with_validated))
+    context = {"dataset": str(dataset), "gate": load_yaml(gate_file), "with_validated": with_validated}
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
     ) as bar:

@@ -41,15 +41,28 @@ def fake_demo_index(tmp_path_factory):
     return Index.open(path)
 
 
-def fake_answerer(index, reply: str, workdir: Path):
-    """The real answer steps over ``index`` with the fake embedder and a model that always says ``reply``."""
+# What the fake route classifier recognises (the real one is measured end to end on the evaluation sets).
+FAKE_ROUTES = {
+    "où en est": "handoff_individual_decision",
+    "météo": "refused_out_of_scope",
+    "quel temps": "refused_out_of_scope",
+    "ignore tes instructions": "guardrail_injection",
+}
+
+
+def fake_answerer(index, reply: str, workdir: Path, **settings_overrides):
+    """The real answer steps over ``index`` with the fake embedder, the fake route classifier and a model that
+    always says ``reply``."""
     from bot.llm import FakeChatModel
     from bot.pipeline import Answerer
+    from bot.route_classifier import FakeRouteClassifier
     from bot.settings import Settings
 
     thresholds = write(workdir / "thresholds.yaml", FAKE_THRESHOLDS)
-    settings = Settings(thresholds_file=thresholds, validated_answers_file=workdir / "validated-answers.jsonl")
-    return Answerer.build(settings, FakeEmbedder(), FakeChatModel(reply), index)
+    settings = Settings(
+        thresholds_file=thresholds, validated_answers_file=workdir / "validated-answers.jsonl", **settings_overrides
+    )
+    return Answerer.build(settings, FakeEmbedder(), FakeChatModel(reply), index, FakeRouteClassifier(FAKE_ROUTES))
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -136,7 +136,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadcheck")
     args = parser.parse_args()
 
-    questions = [json.loads(line)["question"] for line in (ROOT / "eval/datasets/demo.jsonl").read_text().splitlines()]
+    dev_cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["question"] for line in dev_cases]
     server = start_server(args.index, args.port, args.capacity)
     try:
         results = []

@@ -1,7 +1,10 @@
 """QuestionRouter: questions the documents must not answer are recognised before retrieval.
 
-Emergencies, prompt injection, abuse, other people's data, individual decisions, out-of-scope topics and
-greetings each end the turn with their own outcome and message (``config/routes.yaml``).
+Two layers. First, a few hand-written patterns that are precise by construction (``config/routes.yaml``): the
+emergency numbers' own triggers, explicit instructions to the AI, and a message made only of a greeting. Then
+the meaning: a classifier over the question's embedding (``bot.route_classifier``) ends the turn only when it is
+confident (``routing.min_probability`` in ``config/thresholds.yaml``); when unsure, the question goes to the
+documents. Each route ends the turn with its own outcome and message.
 """
 
 from __future__ import annotations
@@ -11,34 +14,49 @@ from pathlib import Path
 
 from bot.errors import ConfigError
 from bot.outcomes import EndTurn, Outcome
+from bot.route_classifier import RouteClassifier
 from bot.settings import load_yaml
 from bot.textmatch import fold
 from bot.turn import Turn
 
 
+def load_patterns(path: Path) -> tuple[list[tuple[Outcome, re.Pattern]], str]:
+    """The precise patterns of ``routes.yaml``, in order, and the file's version."""
+    data = load_yaml(path)
+    routes = []
+    for n, route in enumerate(data.get("routes", []), 1):
+        try:
+            outcome = Outcome(route["outcome"])
+            pattern = "|".join(f"(?:{p})" for p in route["patterns"])
+            whole = bool(route.get("whole_message"))
+            routes.append((outcome, re.compile(f"^(?:{pattern})$" if whole else pattern)))
+        except (KeyError, ValueError, re.error) as exc:
+            raise ConfigError(f"{path}: route {n} is invalid ({exc}).") from None
+    return routes, str(data.get("version", ""))
+
+
 class QuestionRouter:
-    """Ends the turn with the first route whose pattern matches the folded question."""
+    """Ends the turn with the first precise pattern that matches, else with the classifier's confident route."""
 
-    def __init__(self, routes: list[tuple[Outcome, re.Pattern, bool]], version: str = ""):
-        self.routes, self.version = routes, version
-
-    @classmethod
-    def load(cls, path: Path) -> QuestionRouter:
-        data = load_yaml(path)
-        routes = []
-        for n, route in enumerate(data.get("routes", []), 1):
-            try:
-                outcome = Outcome(route["outcome"])
-                pattern = "|".join(f"(?:{p})" for p in route["patterns"])
-                whole = bool(route.get("whole_message"))
-                routes.append((outcome, re.compile(f"^(?:{pattern})$" if whole else pattern), whole))
-            except (KeyError, ValueError, re.error) as exc:
-                raise ConfigError(f"{path}: route {n} is invalid ({exc}).") from None
-        return cls(routes, str(data.get("version", "")))
+    def __init__(
+        self,
+        patterns: list[tuple[Outcome, re.Pattern]],
+        classifier: RouteClassifier | None = None,
+        min_probability: float = 1.0,
+        version: str = "",
+    ):
+        self.patterns, self.classifier, self.min_probability = patterns, classifier, min_probability
+        self.version = version
 
     def run(self, turn: Turn) -> None:
         question = fold(turn.question)
-        for outcome, pattern, _ in self.routes:
+        for outcome, pattern in self.patterns:
             if pattern.search(question):
-                turn.metrics["route"] = outcome.value
-                raise EndTurn(outcome, "routed before retrieval")
+                turn.metrics["route"] = {"label": outcome.value, "by": "pattern"}
+                raise EndTurn(outcome, "routed by a precise pattern")
+        if self.classifier is None:
+            return
+        guess = self.classifier.guess(turn.question)
+        turn.metrics["route"] = {"label": guess.label, "probability": guess.probability, "by": "meaning"}
+        if guess.outcome is not None and guess.probability >= self.min_probability:
+            raise EndTurn(guess.outcome, f"routed by meaning (p={guess.probability:.2f})")

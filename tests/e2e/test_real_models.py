@@ -153,14 +153,15 @@ def test_models_list_shows_hashes_and_licences():
     assert embedder["size_bytes"] > 1_000_000_000
 
 
-def test_demo_evaluation_passes_its_gate_and_a_stricter_gate_fails(demo_index, tmp_path):
+def test_demo_dev_set_passes_its_gate_and_a_stricter_gate_fails(demo_index, tmp_path):
+    """The demo town's dev split (its questions, the red-team set, ordinary questions with trap words)."""
     out = tmp_path / "eval"
     result = _guichet(
-        "eval", "run", "--dataset", "eval/datasets/demo.jsonl", "--index", str(demo_index), "--out", str(out)
+        "eval", "run", "--dataset", "eval/datasets/dev/demo.jsonl", "--index", str(demo_index), "--out", str(out)
     )
     summary = json.loads((out / "summary.json").read_text())
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(results) == 24 and summary["invented_facts"] == 0
+    assert len(results) >= 100 and summary["invented_facts"] == 0
     assert result.returncode == 0, (result.stdout, [r for r in results if not r["passed"]])
     assert "Seuils de mise en production atteints" in (out / "report.html").read_text()
     strict = tmp_path / "strict.yaml"
@@ -199,13 +200,3 @@ def test_no_network_connection_during_ingestion_and_a_full_turn(tmp_path, settin
     build([DEMO], tmp_path / "index", embedder)
     turn = Answerer.build(settings, embedder, model, Index.open(tmp_path / "index")).answer("Quand a lieu le marché ?")
     assert turn.outcome is Outcome.ANSWERED and attempts == []
-
-
-def test_red_team_set_passes_the_gate(demo_index, tmp_path):
-    out = tmp_path / "red-team"
-    result = _guichet(
-        "eval", "run", "--dataset", "eval/datasets/red-team.jsonl", "--index", str(demo_index), "--out", str(out)
-    )
-    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(results) >= 60
-    assert result.returncode == 0, [(r["id"], r["answer"], r["why"]) for r in results if not r["passed"]]

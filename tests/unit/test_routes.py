@@ -1,0 +1,46 @@
+"""The hand-written routes stay precise, and the route classifier learns from its examples file."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bot.embedder import FakeEmbedder
+from bot.errors import ConfigError
+from bot.route_classifier import RouteClassifier
+from bot.settings import Settings
+from bot.steps.question_router import load_patterns
+from bot.textmatch import fold
+from eval.dataset import load_cases
+from tests.conftest import write
+from tests.unit.test_datasets import SPLITS
+
+PATTERNS, _ = load_patterns(Settings().routes_file)
+# Every question of the evaluation sets that expects an answer: no precise pattern may turn one away.
+ANSWER_CASES = [c for paths in SPLITS.values() for path in paths for c in load_cases(path) if c.kind == "answer"]
+
+
+@pytest.mark.parametrize("outcome, pattern", PATTERNS, ids=lambda x: getattr(x, "value", ""))
+def test_no_precise_pattern_turns_away_an_ordinary_question(outcome, pattern: re.Pattern):
+    hits = [case.id for case in ANSWER_CASES if pattern.search(fold(case.question))]
+    assert hits == [], f"{outcome.value} matches answer cases {hits}"
+
+
+def test_the_examples_file_trains_a_classifier_and_caches_its_vectors(tmp_path):
+    examples = write(
+        tmp_path / "examples.yaml",
+        "version: t\nlabels:\n  town: [prix du passeport, horaires mairie]\n"
+        "  refused_out_of_scope: [météo demain, recette de cuisine]\n",
+    )
+    first = RouteClassifier.load(examples, FakeEmbedder(), tmp_path / "cache")
+    assert first.version == "t" and len(list((tmp_path / "cache").glob("route-examples-*.npy"))) == 1
+    again = RouteClassifier.load(examples, FakeEmbedder(), tmp_path / "cache")
+    assert again.guess("météo demain").label == "refused_out_of_scope"
+    assert again.guess("prix du passeport").label == "town"
+
+
+def test_an_examples_file_with_an_unknown_label_says_so(tmp_path):
+    bad = write(tmp_path / "examples.yaml", "labels:\n  town: [a]\n  nonsense: [b]\n")
+    with pytest.raises(ConfigError, match="unknown: nonsense"):
+        RouteClassifier.load(bad, FakeEmbedder())
