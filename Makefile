@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser test test-unit eval-shared loadcheck lint clean
+.PHONY: install models index run serve browser test test-unit shared-index eval-test eval-dev loadcheck lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 
@@ -37,10 +37,16 @@ browser:  ## Debian's Chromium for the widget's browser tests (apt, as root)
 test: models browser  ## Install everything and run all tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest
 
-eval-shared: models  ## The slower job: index ../shared/corpora, run the 80-case set, gate on it
+shared-index: models  ## Index ../shared/corpora (incremental: only changed passages are embedded again)
 	$(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'
-	$(BIN)/guichet eval run --dataset eval/datasets/service-public.jsonl --index var/index/shared \
-		--out var/eval/service-public
+
+eval-test: shared-index index  ## The release gate: the held-out test split, on both corpora (CI runs it)
+	$(BIN)/guichet eval run --dataset eval/datasets/test/shared.jsonl --index var/index/shared --out var/eval/test-shared
+	$(BIN)/guichet eval run --dataset eval/datasets/test/demo.jsonl --index $(INDEX) --out var/eval/test-demo
+
+eval-dev: shared-index index  ## The dev split, to tune on and read case by case
+	$(BIN)/guichet eval run --dataset eval/datasets/dev/shared.jsonl --index var/index/shared --out var/eval/dev-shared
+	$(BIN)/guichet eval run --dataset eval/datasets/dev/demo.jsonl --index $(INDEX) --out var/eval/dev-demo
 
 test-unit: install  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"

@@ -74,11 +74,39 @@ def figures(text: str) -> set[str]:
     return found
 
 
+# Units a figure is read with: "20 places" is not supported by "20 m²" nor by "20 €". Each maps to one form.
+_UNITS = {
+    "€": "€", "euro": "€", "euros": "€", "%": "%", "h": "h", "heure": "h", "heures": "h", "min": "min",
+    "minute": "min", "minutes": "min", "jour": "jour", "jours": "jour", "semaine": "semaine", "semaines": "semaine",
+    "mois": "mois", "an": "an", "ans": "an", "année": "an", "années": "an", "m²": "m²", "m2": "m²", "m³": "m³",
+    "m3": "m³", "m": "m", "mètre": "m", "mètres": "m", "cm": "cm", "centimètre": "cm", "centimètres": "cm",
+    "km": "km", "place": "place", "places": "place", "personne": "personne", "personnes": "personne",
+    "page": "page", "pages": "page", "objet": "objet", "objets": "objet", "enfant": "enfant", "enfants": "enfant",
+}  # fmt: skip
+_QUANTITY = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(€|%|m²|m³|[a-zéèêû0-9]+)?")
+
+
+def quantities(text: str) -> set[tuple[str, str]]:
+    """(number, unit) pairs of a text; the unit is "" for a number written without a known unit.
+
+    >>> sorted(quantities("20 places, 1 000 € et 3 jours ouvrés ; 24 heures ; tranche 2"))
+    [('1000', '€'), ('2', ''), ('20', 'place'), ('24', 'h'), ('3', 'jour')]
+    """
+    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    return {
+        (number.replace(",", "."), _UNITS.get(unit, ""))
+        for number, unit in _QUANTITY.findall(_join_thousands(stripped))
+    }
+
+
 def unsupported_figures(answer: str, evidence: str) -> set[str]:
-    """Figures of ``answer`` that ``evidence`` does not contain (contacts exactly, numbers as numbers).
+    """Figures of ``answer`` that ``evidence`` does not contain (contacts exactly, numbers as numbers, and a
+    number written with a unit only where the evidence has it with that unit: "20 places" is not "20 m²").
 
     >>> sorted(unsupported_figures("Le tarif est de 25 € ou 30 €.", "Timbre fiscal de 25 €."))
     ['30']
+    >>> sorted(unsupported_figures("Il reste 20 places.", "Un abri de 20 m² au plus."))
+    ['20 place']
     """
     known = figures(evidence)
     evidence_norm = normalize(evidence)
@@ -91,6 +119,11 @@ def unsupported_figures(answer: str, evidence: str) -> set[str]:
                 missing.add(figure)
         else:
             missing.add(figure)
+    # A number the evidence writes only with other units is not this quantity (a bare number may be any).
+    known_quantities = quantities(evidence)
+    for number, unit in quantities(answer) - known_quantities:
+        if unit and number not in missing and (number, "") not in known_quantities:
+            missing.add(f"{number} {unit}")
     return missing
 
 

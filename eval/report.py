@@ -23,8 +23,31 @@ LABELS = {
     "completion_tokens_mean": "Jetons générés par réponse",
     "cpu_s_mean": "Temps processeur par réponse (s)",
     "cases": "Nombre de questions",
+    "ordinary_routed_away": "Questions ordinaires écartées à tort",
+    "validated_answers_served": "Réponses validées servies",
 }
-RATES = {"handled_right", "answer_accuracy", "refusal_accuracy", "wrong_refusal_rate", "citation_validity", "hit_at_k"}
+# How staff read each outcome in the route matrix.
+OUTCOME_LABELS = {
+    "answered": "réponse",
+    "unanswerable_no_sources": "pas de source",
+    "handoff_emergency": "urgence",
+    "guardrail_injection": "manipulation",
+    "refused_abusive": "propos abusifs",
+    "refused_personal_data": "données d'autrui",
+    "handoff_individual_decision": "décision individuelle",
+    "refused_out_of_scope": "hors sujet",
+    "smalltalk_greeting": "salutation",
+    "error_llm": "erreur technique",
+}
+RATES = {
+    "handled_right",
+    "answer_accuracy",
+    "refusal_accuracy",
+    "wrong_refusal_rate",
+    "citation_validity",
+    "hit_at_k",
+    "ordinary_routed_away",
+}
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:2px solid #000091}table{border-collapse:collapse;width:100%}
@@ -71,7 +94,8 @@ def render(summary: dict, results: list[dict], failures: list[str]) -> str:
         f"<td>{_fmt('refusal_accuracy', m['refusal_accuracy'])}</td><td>{m['invented_facts']}</td></tr>"
         for name, m in summary.get("by_category", {}).items()
     )
-    failed = [r for r in results if not r["passed"]]
+    # Ordinary questions a route turned away come first: they are the failures residents feel most.
+    failed = sorted((r for r in results if not r["passed"]), key=lambda r: not (r.get("ordinary") and r.get("routed")))
     cases = "".join(_case(r) for r in failed) or "<p>Aucune question en échec.</p>"
     run = summary.get("run", {})
     meta = (
@@ -86,7 +110,34 @@ def render(summary: dict, results: list[dict], failures: list[str]) -> str:
 <h2>Par catégorie</h2><table><tr><th scope=col>Catégorie</th><th scope=col>Questions</th>
 <th scope=col>Bien traitées</th><th scope=col>Réponses justes</th><th scope=col>Refus justes</th>
 <th scope=col>Inventions</th></tr>{categories}</table>
+{_route_matrix(summary.get("routes", {}), results)}
 <h2>Questions en échec ({len(failed)})</h2>{cases}</body></html>"""
+
+
+def _route_matrix(matrix: dict[str, dict[str, int]], results: list[dict]) -> str:
+    """Expected outcome (rows) against the outcome given (columns): where the questions went."""
+    if not matrix:
+        return ""
+    esc = html.escape
+    actuals = sorted({actual for row in matrix.values() for actual in row})
+    head = "".join(f"<th scope=col>{esc(OUTCOME_LABELS.get(a, a))}</th>" for a in actuals)
+    body = "".join(
+        f"<tr><th scope=row>{esc(OUTCOME_LABELS.get(expected, expected))}</th>"
+        + "".join(f"<td>{row.get(a, '') or ''}</td>" for a in actuals)
+        + "</tr>"
+        for expected, row in matrix.items()
+    )
+    turned_away = [r for r in results if r.get("ordinary") and r.get("routed")]
+    listed = "".join(
+        f"<li>{esc(r['id'])} : {esc(r['question'])} → {esc(OUTCOME_LABELS.get(r['outcome'], r['outcome']))}</li>"
+        for r in turned_away
+    )
+    return (
+        "<h2>Parcours des questions</h2><p>Lignes : ce qui était attendu ; colonnes : ce que l'assistant a fait.</p>"
+        f"<table><tr><th scope=col>Attendu</th>{head}</tr>{body}</table>"
+        f"<h3>Questions ordinaires écartées à tort ({len(turned_away)})</h3>"
+        + (f"<ul>{listed}</ul>" if listed else "<p>Aucune.</p>")
+    )
 
 
 def _case(r: dict) -> str:

@@ -6,10 +6,19 @@ import json
 from pathlib import Path
 
 from bot.errors import GuichetError
-from bot.validated_answers import ValidatedAnswers
+from bot.settings import REPO_ROOT
+from bot.validated_answers import ValidatedAnswers, question_key
+from eval.dataset import load_cases
 from eval.runner import load_results
 
 VALIDATABLE = {"answered", "answered_from_quote"}
+TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test"
+
+
+def held_out_questions(test_split: Path = TEST_SPLIT) -> set[str]:
+    """The questions of the held-out test split, as validated answers are keyed: never validated, so the test
+    split keeps measuring the pipeline."""
+    return {question_key(c.question) for path in sorted(test_split.glob("*.jsonl")) for c in load_cases(path)}
 
 
 def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], all_passed: bool, by: str) -> list[str]:
@@ -30,11 +39,16 @@ def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], 
         raise GuichetError(f"No case {', '.join(unknown)} in {run_dir}.")
     passed_answers = [r["id"] for r in results if r["passed"] and r["outcome"] in VALIDATABLE and r["citations"]]
     chosen = case_ids or (passed_answers if all_passed else [])
+    held_out = held_out_questions()
     added = []
     for case_id in chosen:
         result = by_id[case_id]
         if result["outcome"] not in VALIDATABLE or not result["citations"]:
             raise GuichetError(f"Case {case_id} was not answered ({result['outcome']}): only answers are validated.")
+        if question_key(result["question"]) in held_out:
+            if case_ids:  # asked by name: say why; --all-passed skips them quietly
+                raise GuichetError(f"Case {case_id} is a question of the held-out test split: it is never validated.")
+            continue
         if answers.add(result["question"], corpus_hash, result["answer"], result["citations"], by):
             added.append(case_id)
     return added

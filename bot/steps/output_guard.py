@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
+from bot.claims import (
+    adds_to,
+    contradicts_source,
+    dates_a_future_event_from_the_past,
+    echoes_the_question,
+    rows_for_the_situation,
+    yes_or_no,
+)
 from bot.outcomes import EndTurn, Outcome
 from bot.textmatch import (
     EMAIL,
@@ -12,6 +21,7 @@ from bot.textmatch import (
     content_terms,
     figures,
     normalize,
+    quantities,
     sentences,
     unsupported_figures,
     without_personal_clauses,
@@ -19,6 +29,7 @@ from bot.textmatch import (
 from bot.turn import Citation, Passage, Turn
 
 MIN_ANSWER_WORDS = 4
+OFFICIAL_LEAD = "Le document officiel précise :"
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
 ASKED_FACTS = {
     "contact": (
@@ -41,9 +52,12 @@ ASKED_FACTS = {
 def supporting_sentences(passage: Passage, answer: str, question: str, max_sentences: int = 2) -> list[str]:
     """The passage's sentence(s) or table row(s) that best support the answer, verbatim, in their order.
 
-    Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped.
+    Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped. A
+    question or a lead-in line is never chosen while the passage has a statement.
     """
     found = sentences(passage.text) or [passage.text.strip()]
+    # A question or a lead-in ("Tarifs :") says nothing by itself: never the supporting sentence if another is.
+    found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
     scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in found]
     best = max(scores)
@@ -52,53 +66,69 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
     return [found[i] for i in sorted(kept)]
 
 
-def supporting_quote(passage: Passage, answer: str, question: str) -> str:
-    """``supporting_sentences`` joined for display."""
-    return " […] ".join(supporting_sentences(passage, answer, question))
-
-
 def _evidence(passage: Passage) -> str:
     return " ".join([passage.title, *passage.headings, passage.text])
 
 
 class OutputGuard:
-    """Builds the citations, then checks every figure and contact of the draft against the cited passage.
+    """Builds the citations, then checks what the draft claims against the cited passage.
 
-    A draft with a figure the passage lacks is replaced by the passage's own supporting sentences
-    (outcome ``answered_from_quote``); a draft with no cited passage never reaches this step. A question
-    asking for a phone number or opening hours needs a reply that holds one; otherwise the sources do not
-    have it (``unanswerable_no_sources``), whatever the model wrote.
+    The draft stands only if every figure and contact is in the passage (or the town directory), it does not
+    merely say yes or no in the question's own words, its yes/no agrees with the official sentence, and, when the
+    question names the resident's situation ("30 ans", "15 m²"), its figures come from the row for that
+    situation. Otherwise the resident sees the official sentence(s) instead (``answered_from_quote``). A past
+    date never answers a question about something to come, and a question asking for a phone number or opening
+    hours needs a reply that holds one: otherwise the sources do not have it (``unanswerable_no_sources``).
     """
 
-    def __init__(self, directory: list[str] = ()):
+    def __init__(self, directory: list[str] = (), this_year: int | None = None):
         self.directory = " ".join(directory)  # the town's own contacts, always allowed
+        self.this_year = this_year or date.today().year
 
     def run(self, turn: Turn) -> None:
         cited = [p for p in turn.passages if p.label in turn.cited_labels]
         if not cited:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "no cited passage")
+        if dates_a_future_event_from_the_past(turn.draft, turn.question, self.this_year):
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "a past date cannot answer about something to come")
         cited = self._best_supporting(turn, cited)
+        support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]
+        problems = self._problems(turn, cited, support[0])
+        situation = rows_for_the_situation(turn.question, cited[0].text)
+        if "wrong row" in problems:
+            support[0] = situation
         turn.citations = [
-            Citation(
-                title=p.title,
-                source=p.source,
-                url=p.url,
-                date=p.date,
-                quote=supporting_quote(p, turn.draft, turn.question),
-            )
-            for p in cited
+            Citation(title=p.title, source=p.source, url=p.url, date=p.date, quote=" […] ".join(sentences))
+            for p, sentences in zip(cited, support, strict=True)
         ]
-        unsupported = self._unsupported(turn.draft, cited)
-        turn.metrics["output_guard"] = {"unsupported_figures": sorted(unsupported)}
-        if unsupported:
+        turn.metrics["output_guard"] = {"problems": problems}
+        if problems:
             turn.answer = turn.citations[0].quote
             turn.outcome = Outcome.ANSWERED_FROM_QUOTE
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
-            if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": add the official sentence
-                turn.answer = f"{turn.draft.rstrip('. ')}. {turn.citations[0].quote}"
+            quote = turn.citations[0].quote
+            if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
+                turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
+            elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
+                turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {quote} »"
         self._check_asked_fact(turn)
+
+    def _problems(self, turn: Turn, cited: list[Passage], support: list[str]) -> list[str]:
+        """Why the draft cannot be shown as it is (empty: it can)."""
+        draft, question = turn.draft, turn.question
+        problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
+        if yes_or_no(draft) and echoes_the_question(draft, question):
+            problems.append("a yes/no in the question's own words")
+        if contradicts_source(draft, support):
+            problems.append("a yes/no the official sentence contradicts")
+        situation = rows_for_the_situation(question, cited[0].text)
+        asked = quantities(question)  # "17 ans" restated is not a claim; "17 €" is
+        claimed = {number for number, unit in quantities(draft) - asked}
+        if situation and claimed and not any(claimed <= figures(row) for row in situation):
+            problems.append("wrong row")
+        return problems
 
     @staticmethod
     def _check_asked_fact(turn: Turn) -> None:

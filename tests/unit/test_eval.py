@@ -172,7 +172,7 @@ def test_in_process_run_writes_results_summary_and_a_french_report(fake_demo_ind
     assert [r["passed"] for r in results] == [True, True]
     assert results[0]["retrieval_rank"] == 1 and results[0]["extra"] == {"auteur": "Anne"}
     assert results[0]["cpu_s"] >= 0 and results[0]["passages"][0]["label"] == "S1"
-    assert summary["handled_right"] == 1.0 and summary["run"]["prompt_version"] == "answer-fr-v1"
+    assert summary["handled_right"] == 1.0 and summary["run"]["prompt_version"] == "answer-fr-v2"
     assert set(summary["by_category"]) == {"papiers", "hors corpus"}
     page = report.write(tmp_path / "out", failures=[]).read_text()
     assert page.startswith("<!DOCTYPE html>") and 'lang="fr"' in page
@@ -203,7 +203,7 @@ def test_diff_shows_regressions_and_fixes(fake_demo_index, tmp_path):
 
     cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
     run(InProcess(fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)), cases, tmp_path / "good")
-    wrong = '{"source": "S1", "reponse": "Je ne sais pas."}'
+    wrong = '{"source": "aucune", "reponse": ""}'
     run(InProcess(fake_answerer(fake_demo_index, wrong, tmp_path)), cases, tmp_path / "bad")
     changes = diff(tmp_path / "good", tmp_path / "bad")
     assert [r["id"] for r in changes["regressions"]] == ["a1"] and changes["fixes"] == []
@@ -229,3 +229,20 @@ def test_an_expected_outcome_and_the_facts_of_a_refusal_are_checked():
     assert score_case(case, reply, {})["passed"]
     assert "missing 112" in score_case(case, reply | {"answer": "Appelez la mairie au 01 99 00 12 34."}, {})["why"]
     assert "expected handoff_emergency" in score_case(case, reply | {"outcome": "refused_abusive"}, {})["why"]
+
+
+def test_the_report_shows_where_questions_went_and_ordinary_ones_turned_away_first():
+    from eval.report import render
+
+    base = {"category": "c", "invented": [], "citation_valid": False, "passed": False, "why": "x", "answer": "…"}
+    results = [
+        base | {"id": "a", "question": "Prix ?", "kind": "answer", "outcome": "answered", "answered": True},
+        base
+        | {"id": "o", "question": "Nom du maire ?", "kind": "answer", "ordinary": True, "routed": True}
+        | {"outcome": "refused_personal_data", "answered": False},
+    ]
+    page = render(summarise(results), results, failures=[])
+    assert "Parcours des questions" in page and "données d&#x27;autrui" in page
+    turned_away = page.split("écartées à tort (1)")[1]
+    assert "o : Nom du maire ?" in turned_away
+    assert page.index("<strong>o</strong>") < page.index("<strong>a</strong>")  # listed first among failures

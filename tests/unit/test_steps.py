@@ -120,7 +120,7 @@ def test_composer_sends_labelled_passages_and_keeps_the_cited_one():
     user = model.calls[0][1]["content"]
     assert "[S1] Carte d'identité et passeport — Tarifs" in user and "[S2] Horaires" in user
     assert user.rstrip().endswith("Question : Prix du passeport ?")
-    assert turn.metrics["llm"]["prompt_version"] == "answer-fr-v1"
+    assert turn.metrics["llm"]["prompt_version"] == "answer-fr-v2"
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,67 @@ def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
     assert "96" not in turn.answer and "01 23" not in turn.answer
     assert all(part in PASSPORT.text for part in turn.answer.split(" […] "))
-    assert turn.metrics["output_guard"]["unsupported_figures"] == ["0123456789", "96"]
+    assert turn.metrics["output_guard"]["problems"] == ["unsupported 0123456789", "unsupported 96"]
+
+
+CONCESSIONS = Passage(
+    label="S1",
+    chunk_id="c",
+    title="Cimetière",
+    source="cimetiere.md",
+    url="",
+    date="",
+    headings=["Acheter une concession"],
+    text="Durée : 15 ans ; Concession de 2 m² : 180 € ; Columbarium : 300 €\n"
+    "Durée : 30 ans ; Concession de 2 m² : 400 € ; Columbarium : 550 €",
+    dense_score=0.8,
+    lexical_score=1.0,
+)
+BURNING = Passage(
+    label="S1",
+    chunk_id="b",
+    title="Peut-on brûler des déchets verts dans son jardin ?",
+    source="F31858.xml",
+    url="",
+    date="",
+    headings=[],
+    text="Non, il est interdit de brûler des déchets verts chez soi. Les déchets verts vont en déchetterie.",
+    dense_score=0.8,
+    lexical_score=1.0,
+)
+
+
+def _guarded(question: str, passage: Passage, draft: str) -> Turn:
+    turn = Turn(question=question, passages=[passage], cited_labels=["S1"], draft=draft)
+    OutputGuard(this_year=2026).run(turn)
+    return turn
+
+
+def test_a_figure_from_another_row_than_the_residents_situation_gives_the_right_row():
+    turn = _guarded("Prix d'une concession de 30 ans ?", CONCESSIONS, "Une concession coûte 180 €.")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "400 €" in turn.answer and "180" not in turn.answer
+    assert _guarded("Prix d'une concession de 30 ans ?", CONCESSIONS, "Elle coûte 400 €.").outcome is Outcome.ANSWERED
+
+
+def test_a_yes_the_official_sentence_contradicts_gives_the_official_sentence():
+    turn = _guarded("Peut-on brûler les feuilles mortes ?", BURNING, "Oui, vous pouvez les brûler au fond du jardin.")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer.startswith("Non, il est interdit")
+
+
+def test_a_bare_yes_in_the_question_words_gives_the_official_sentence():
+    turn = _guarded("Peut-on brûler des déchets verts ?", BURNING, "Non, on ne peut pas brûler des déchets verts.")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "interdit" in turn.answer
+    informative = _guarded("Peut-on brûler des déchets verts ?", BURNING, "Non, c'est interdit : allez en déchetterie.")
+    assert informative.outcome is Outcome.ANSWERED
+
+
+def test_a_past_date_does_not_answer_about_something_to_come():
+    dated = Passage(
+        **{**BURNING.__dict__, "text": "Les élections municipales ont eu lieu les 15 mars et 28 juin 2020."}
+    )
+    with pytest.raises(EndTurn) as end:
+        _guarded("Quand auront lieu les prochaines élections ?", dated, "Elles auront lieu le 28 juin 2020.")
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
 
 
 def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures():
@@ -272,3 +332,22 @@ def test_an_unconstrained_reply_is_read_in_either_shape():
     assert json.loads(_unconstrained_reply('```json\n{"source": "S2", "reponse": "Oui."}\n```'))["source"] == "S2"
     assert json.loads(_unconstrained_reply("Source: S1\nreponse: 86 €")) == {"source": "S1", "reponse": "86 €"}
     assert _unconstrained_reply("Je ne sais pas.") == "Je ne sais pas."
+
+
+def test_an_answer_that_leaves_out_what_the_official_sentence_says_gets_it_appended():
+    pacs = Passage(**{**BURNING.__dict__, "text": "Le Pacs s'enregistre en mairie ou chez un notaire."})
+    turn = _guarded("Où enregistrer un Pacs ?", pacs, "Le Pacs s'enregistre en mairie, auprès de l'officier.")
+    assert turn.outcome is Outcome.ANSWERED
+    assert turn.answer.endswith("Le document officiel précise : « Le Pacs s'enregistre en mairie ou chez un notaire. »")
+
+
+def test_an_age_selects_the_row_of_its_range():
+    rows = Passage(
+        **{
+            **CONCESSIONS.__dict__,
+            "text": "Titre : Passeport ; Situation : Mineur de 15 ans et plus ; Prix : 42 €\n"
+            "Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €",
+        }
+    )
+    turn = _guarded("Passeport pour mon fils de 17 ans, combien ?", rows, "Le passeport coûte 17 €.")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "42 €" in turn.answer and "moins de 15" not in turn.answer

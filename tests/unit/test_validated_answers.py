@@ -5,13 +5,15 @@ import json
 import pytest
 
 from bot.errors import GuichetError
+from bot.settings import REPO_ROOT
 from bot.steps.answer_composer import AnswerComposer
-from bot.validated_answers import ValidatedAnswers
+from bot.validated_answers import ValidatedAnswers, question_key
 from eval.dataset import load_cases
 from eval.runner import InProcess, run
 from eval.validate import validate_run
 from tests.conftest import fake_answerer, write
 
+REPO_TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test"
 REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
 CASES = """\
 {"id": "p1", "question": "Quel est le prix du passeport majeur ?", "kind": "answer", "must_include": ["86 €"]}
@@ -70,3 +72,19 @@ def test_only_answers_can_be_validated(evaluated, tmp_path):
     with pytest.raises(GuichetError, match="No case zz"):
         validate_run(run_dir, answers, ["zz"], all_passed=False, by="staff")
     assert len(answers) == 0
+
+
+def test_a_question_of_the_held_out_test_split_is_never_validated(tmp_path):
+    from eval.validate import held_out_questions
+
+    test_case = next(iter(load_cases(REPO_TEST_SPLIT / "demo.jsonl")))
+    assert question_key(test_case.question) in held_out_questions()
+    run_dir = tmp_path / "run-t"
+    citation = {"title": "t", "source": "s", "url": "", "date": "", "quote": "q"}
+    result = {"id": "t1", "question": test_case.question, "outcome": "answered", "passed": True}
+    write(run_dir / "results.jsonl", json.dumps(result | {"answer": "a", "citations": [citation]}) + "\n")
+    write(run_dir / "summary.json", json.dumps({"run": {"index": {"corpus_hash": "h"}}}))
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    with pytest.raises(GuichetError, match="held-out test split"):
+        validate_run(run_dir, answers, ["t1"], all_passed=False, by="staff")
+    assert validate_run(run_dir, answers, [], all_passed=True, by="staff") == [] and len(answers) == 0
