@@ -12,7 +12,8 @@ FROM python:3.11-slim
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GUICHET_MODELS_DIR=/models GUICHET_INDEX_DIR=/index HF_HUB_OFFLINE=1 \
-    GUICHET_FEEDBACK_DIR=/data/feedback GUICHET_VALIDATED_ANSWERS_FILE=/data/validated-answers.jsonl
+    GUICHET_FEEDBACK_DIR=/data/feedback GUICHET_VALIDATED_ANSWERS_FILE=/data/validated-answers.jsonl \
+    GUICHET_CACHE_DIR=/data/cache
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc g++ make cmake curl \

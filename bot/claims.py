@@ -28,6 +28,7 @@ _RANGES_OPEN = re.compile(
 )
 _AND_ABOVE = re.compile(r"\b(\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?) et plus\b")
 _ROW_LABEL = re.compile(r"(?:^|;)\s*[^;:]{1,40}?\s:\s")
+_WHEN = re.compile(r"\bquand\b|\bdates?\b|\bcalendrier\b|\bà quelle période\b", re.I)
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
 
@@ -117,12 +118,19 @@ def _in_range(value: float, unit: str, row: str) -> bool:
     return False
 
 
-def dates_a_future_event_from_the_past(draft: str, question: str, this_year: int) -> bool:
-    """True when the question asks about something to come and the draft's only years are past ones.
+def dates_a_future_event_from_the_past(draft: str, question: str, this_year: int, source_title: str = "") -> bool:
+    """True when the question asks about something to come and the draft's only years are past ones, or it
+    asks when something happens and the answer comes from a calendar of past years (its title's years).
 
     >>> question = "Quand sont les prochaines élections ?"
     >>> dates_a_future_event_from_the_past("Elles auront lieu en mars 2020.", question, 2026)
     True
+    >>> title = "Calendrier des vacances scolaires 2019-2020"
+    >>> dates_a_future_event_from_the_past("Du 19 octobre au 4 novembre.", "Dates des vacances ?", 2026, title)
+    True
     """
     years = [int(y) for y in _YEAR.findall(draft)]
-    return bool(_UPCOMING.search(question) and years and max(years) < this_year)
+    if _UPCOMING.search(question) and years and max(years) < this_year:
+        return True
+    dated = [int(y) for y in _YEAR.findall(source_title)]
+    return bool(_WHEN.search(question) and dated and max(dated) < this_year)

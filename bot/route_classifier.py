@@ -32,6 +32,7 @@ class RouteGuess:
 
     label: str
     probability: float
+    town_probability: float = 0.0  # how sure the classifier is that the documents should answer
 
     @property
     def outcome(self) -> Outcome | None:
@@ -99,7 +100,8 @@ class RouteClassifier:
         vector = self.embedder.embed_for_classification([question])
         probabilities = self.model.predict_proba(vector)[0]
         best = int(np.argmax(probabilities))
-        return RouteGuess(str(self.model.classes_[best]), round(float(probabilities[best]), 4))
+        town = float(probabilities[list(self.model.classes_).index(TOWN)])
+        return RouteGuess(str(self.model.classes_[best]), round(float(probabilities[best]), 4), round(town, 4))
 
 
 class FakeRouteClassifier:

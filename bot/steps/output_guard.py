@@ -89,7 +89,8 @@ class OutputGuard:
         cited = [p for p in turn.passages if p.label in turn.cited_labels]
         if not cited:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "no cited passage")
-        if dates_a_future_event_from_the_past(turn.draft, turn.question, self.this_year):
+        title = " ".join(p.title for p in cited)
+        if dates_a_future_event_from_the_past(turn.draft, turn.question, self.this_year, title):
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "a past date cannot answer about something to come")
         cited = self._best_supporting(turn, cited)
         support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]

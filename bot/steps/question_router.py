@@ -57,6 +57,11 @@ class QuestionRouter:
         if self.classifier is None:
             return
         guess = self.classifier.guess(turn.question)
-        turn.metrics["route"] = {"label": guess.label, "probability": guess.probability, "by": "meaning"}
+        turn.metrics["route"] = {
+            "label": guess.label,
+            "probability": guess.probability,
+            "town_probability": guess.town_probability,
+            "by": "meaning",
+        }
         if guess.outcome is not None and guess.probability >= self.min_probability:
             raise EndTurn(guess.outcome, f"routed by meaning (p={guess.probability:.2f})")

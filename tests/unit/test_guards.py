@@ -72,7 +72,7 @@ def test_the_meaning_routes_only_when_the_classifier_is_sure():
     unsure = QuestionRouter(PATTERNS, ScriptedClassifier("refused_out_of_scope", 0.4), min_probability=0.6)
     turn = Turn(question="Le feu d'artifice est à quelle heure ?")
     unsure.run(turn)  # not sure: a town question, the documents decide
-    assert turn.metrics["route"] == {"label": "refused_out_of_scope", "probability": 0.4, "by": "meaning"}
+    assert turn.metrics["route"]["label"] == "refused_out_of_scope" and turn.metrics["route"]["probability"] == 0.4
     town = QuestionRouter(PATTERNS, ScriptedClassifier("town", 0.99), min_probability=0.6)
     town.run(Turn(question="Prix du passeport ?"))
 

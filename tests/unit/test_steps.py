@@ -1,6 +1,7 @@
 """Each answer step on its own, with fakes: build a turn, run the step, assert how the turn ends."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -177,30 +178,19 @@ def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
     assert turn.metrics["output_guard"]["problems"] == ["unsupported 0123456789", "unsupported 96"]
 
 
-CONCESSIONS = Passage(
-    label="S1",
-    chunk_id="c",
-    title="Cimetière",
-    source="cimetiere.md",
-    url="",
-    date="",
-    headings=["Acheter une concession"],
-    text="Durée : 15 ans ; Concession de 2 m² : 180 € ; Columbarium : 300 €\n"
+def _passage(text: str, title: str = "Document", source: str = "doc.md") -> Passage:
+    """A cited passage S1 holding ``text``."""
+    return replace(HOURS, label="S1", title=title, source=source, text=text)
+
+
+CONCESSIONS = _passage(
+    "Durée : 15 ans ; Concession de 2 m² : 180 € ; Columbarium : 300 €\n"
     "Durée : 30 ans ; Concession de 2 m² : 400 € ; Columbarium : 550 €",
-    dense_score=0.8,
-    lexical_score=1.0,
+    title="Cimetière",
 )
-BURNING = Passage(
-    label="S1",
-    chunk_id="b",
+BURNING = _passage(
+    "Non, il est interdit de brûler des déchets verts chez soi. Les déchets verts vont en déchetterie.",
     title="Peut-on brûler des déchets verts dans son jardin ?",
-    source="F31858.xml",
-    url="",
-    date="",
-    headings=[],
-    text="Non, il est interdit de brûler des déchets verts chez soi. Les déchets verts vont en déchetterie.",
-    dense_score=0.8,
-    lexical_score=1.0,
 )
 
 
@@ -335,19 +325,16 @@ def test_an_unconstrained_reply_is_read_in_either_shape():
 
 
 def test_an_answer_that_leaves_out_what_the_official_sentence_says_gets_it_appended():
-    pacs = Passage(**{**BURNING.__dict__, "text": "Le Pacs s'enregistre en mairie ou chez un notaire."})
+    pacs = _passage("Le Pacs s'enregistre en mairie ou chez un notaire.")
     turn = _guarded("Où enregistrer un Pacs ?", pacs, "Le Pacs s'enregistre en mairie, auprès de l'officier.")
     assert turn.outcome is Outcome.ANSWERED
     assert turn.answer.endswith("Le document officiel précise : « Le Pacs s'enregistre en mairie ou chez un notaire. »")
 
 
 def test_an_age_selects_the_row_of_its_range():
-    rows = Passage(
-        **{
-            **CONCESSIONS.__dict__,
-            "text": "Titre : Passeport ; Situation : Mineur de 15 ans et plus ; Prix : 42 €\n"
-            "Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €",
-        }
+    rows = _passage(
+        "Titre : Passeport ; Situation : Mineur de 15 ans et plus ; Prix : 42 €\n"
+        "Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €"
     )
     turn = _guarded("Passeport pour mon fils de 17 ans, combien ?", rows, "Le passeport coûte 17 €.")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "42 €" in turn.answer and "moins de 15" not in turn.answer
