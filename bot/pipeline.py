@@ -104,6 +104,15 @@ class Answerer:
         classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
+        composer = AnswerComposer(
+            model,
+            prompt,
+            int(thresholds["answer"]["max_tokens"]),
+            int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
+            bool(thresholds["answer"].get("constrained", True)),
+            mode=str(thresholds["answer"].get("mode", "generative")),
+            extract_prompt=Prompt.load(settings.extract_prompt_file),
+        )
         steps = (
             InputGuard(settings.max_question_chars),
             router,
@@ -114,20 +123,14 @@ class Answerer:
                 settings.serve_validated_answers,
             ),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
-            AnswerComposer(
-                model,
-                prompt,
-                int(thresholds["answer"]["max_tokens"]),
-                int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
-                bool(thresholds["answer"].get("constrained", True)),
-            ),
+            composer,
             OutputGuard(town.get("directory", [])),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
         info = {
             "routes_version": router.version,
             "route_examples_version": classifier.version,
-            "prompt_version": prompt.version,
+            "prompt_version": composer.version,
             "thresholds_version": str(thresholds.get("version")),
             "llm": model.name,
             "embedder": embedder.name,

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     llm_repeat_penalty: float = 1.1
 
     prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
+    extract_prompt_file: Path = REPO_ROOT / "prompts" / "extract.fr.yaml"
     messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     town_file: Path = REPO_ROOT / "config" / "town.yaml"

@@ -48,6 +48,8 @@ class Turn:
     channel: str = "web"  # web, voice, cli, eval: the voice channel gets a smaller answer budget
     passages: list[Passage] = field(default_factory=list)
     draft: str = ""  # the model's answer before the output checks
+    # Extractive answers: the official sentences the model chose, as (passage label, sentence), in order.
+    extracted: list[tuple[str, str]] = field(default_factory=list)
     cited_labels: list[str] = field(default_factory=list)
     answer: str = ""
     citations: list[Citation] = field(default_factory=list)

@@ -1,4 +1,9 @@
-"""AnswerComposer: the model writes a short answer and names the passage it took it from."""
+"""AnswerComposer: the model answers from the passages, by choosing their sentences or by writing.
+
+Two modes (``answer.mode`` in ``config/thresholds.yaml``): ``extractive``, where the model is shown the passages
+as numbered sentences and answers with the numbers of those that answer (the resident reads the official
+sentences, see ``bot.extracts``), and ``generative``, where it writes a short answer and names its passage.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,27 @@ import json
 import re
 from dataclasses import replace
 
+from bot.extracts import as_answer, made_whole, number_units
 from bot.llm import ChatModel
 from bot.neutraliser import neutralise
 from bot.outcomes import EndTurn, Outcome
 from bot.prompt import Prompt
-from bot.streaming import DraftStream
+from bot.streaming import ChosenStream, DraftStream
 from bot.turn import Turn
 
 NO_SOURCE = "aucune"
+MODES = ("extractive", "generative")
+MAX_CHOSEN = 4  # sentences or rows the model may choose
+
+
+# The numbers of the sentences that answer (none: an empty list). Plain integers: an enum of the shown numbers
+# with a bound on the count made each generated token ~3x dearer under llama.cpp's grammar (60 → 170 ms here);
+# numbers that were not shown are dropped by the code, and only the first MAX_CHOSEN are kept.
+EXTRACT_SCHEMA = {
+    "type": "object",
+    "properties": {"phrases": {"type": "array", "items": {"type": "integer"}}},
+    "required": ["phrases"],
+}
 
 
 def answer_schema(labels: list[str]) -> dict:
@@ -41,7 +59,8 @@ def _unconstrained_reply(text: str) -> str:
 
 
 class AnswerComposer:
-    """Asks the model for ``{"source": "S1", "reponse": "..."}`` over the turn's passages."""
+    """Extractive: asks the model for ``{"phrases": [2, 3]}`` over the numbered sentences of the passages.
+    Generative: asks for ``{"source": "S1", "reponse": "..."}``."""
 
     def __init__(
         self,
@@ -50,20 +69,62 @@ class AnswerComposer:
         max_tokens: int,
         max_tokens_voice: int | None = None,
         constrained: bool = True,
+        mode: str = "generative",
+        extract_prompt: Prompt | None = None,
     ):
         self.model, self.prompt, self.max_tokens, self.constrained = model, prompt, max_tokens, constrained
         self.max_tokens_voice = max_tokens_voice or max_tokens  # a phone answer must be short and fast
+        if mode not in MODES or (mode == "extractive" and extract_prompt is None):
+            raise ValueError(f"answer mode {mode!r}: use one of {', '.join(MODES)} (extractive needs its prompt)")
+        self.mode, self.extract_prompt = mode, extract_prompt
+
+    @property
+    def version(self) -> str:
+        """The prompt that answers, recorded by evaluations."""
+        return self.extract_prompt.version if self.mode == "extractive" else self.prompt.version
 
     def run(self, turn: Turn) -> None:
-        labels = [p.label for p in turn.passages]
+        if self.mode == "extractive":
+            self._extract(turn)
+        else:
+            self._write(turn)
+
+    def _extract(self, turn: Turn) -> None:
+        """The model chooses the sentences that answer; the draft is those sentences, verbatim."""
+        units = number_units(turn.passages)
         # Passages are data: instruction-like sentences in them are replaced before the model reads them.
-        shown = [replace(p, text=neutralise(p.text)) for p in turn.passages]
-        messages = self.prompt.messages(question=turn.question, passages=shown)
+        passages = [
+            {
+                "label": p.label,
+                "title": p.title,
+                "headings": p.headings,
+                "units": [(u.number, neutralise(u.text)) for u in units if u.label == p.label],
+            }
+            for p in turn.passages
+        ]
+        messages = self.extract_prompt.messages(question=turn.question, passages=passages)
+        stream = ChosenStream(turn.on_draft, lambda chosen: as_answer([u.text for u in made_whole(chosen, units)]))
+        completion = self._complete(turn, messages, EXTRACT_SCHEMA, on_text=stream if turn.on_draft else None)
+        try:
+            chosen = [int(n) for n in json.loads(completion.text)["phrases"]][:MAX_CHOSEN]
+        except (ValueError, KeyError, TypeError):
+            raise EndTurn(
+                Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}"
+            ) from None
+        # A sentence that read like an order to the AI was hidden from the model: it never reaches a resident either.
+        hidden = {u.number for u in units if neutralise(u.text) != u.text}
+        whole = [u for u in made_whole([n for n in chosen if n not in hidden], units) if u.number not in hidden]
+        turn.metrics["extract"] = {"chosen": chosen, "kept": [u.number for u in whole]}
+        if not whole:
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the model chose no sentence that answers")
+        turn.extracted = [(u.label, u.text) for u in whole]
+        turn.cited_labels = list(dict.fromkeys(u.label for u in whole))
+        turn.draft = as_answer([u.text for u in whole])
+
+    def _complete(self, turn: Turn, messages: list[dict], schema: dict | None, on_text=None):
         try:
             budget = self.max_tokens_voice if turn.channel == "voice" else self.max_tokens
-            stream = DraftStream(turn.on_draft) if turn.on_draft else None
-            schema = answer_schema(labels) if self.constrained else None
-            completion = self.model.complete(messages, schema, budget, on_text=stream)
+            completion = self.model.complete(messages, schema, budget, on_text=on_text)
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
         turn.metrics["llm"] = {
@@ -71,8 +132,19 @@ class AnswerComposer:
             "first_token_seconds": round(completion.first_token_seconds or completion.seconds, 3),
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
-            "prompt_version": self.prompt.version,
+            "prompt_version": self.version,
         }
+        return completion
+
+    def _write(self, turn: Turn) -> None:
+        """The model writes a short answer and names the passage it took it from."""
+        labels = [p.label for p in turn.passages]
+        # Passages are data: instruction-like sentences in them are replaced before the model reads them.
+        shown = [replace(p, text=neutralise(p.text)) for p in turn.passages]
+        messages = self.prompt.messages(question=turn.question, passages=shown)
+        stream = DraftStream(turn.on_draft) if turn.on_draft else None
+        schema = answer_schema(labels) if self.constrained else None
+        completion = self._complete(turn, messages, schema, on_text=stream)
         try:
             reply = json.loads(completion.text if self.constrained else _unconstrained_reply(completion.text))
             cited, text = str(reply["source"]), str(reply["reponse"]).strip()

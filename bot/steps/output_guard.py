@@ -13,6 +13,7 @@ from bot.claims import (
     rows_for_the_situation,
     yes_or_no,
 )
+from bot.extracts import as_answer, made_whole, number_units
 from bot.outcomes import EndTurn, Outcome
 from bot.textmatch import (
     EMAIL,
@@ -62,8 +63,13 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
     scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in found]
     best = max(scores)
     ranked = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[:max_sentences]
-    kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best] or ranked[:1]
-    return [found[i] for i in sorted(kept)]
+    kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best]
+    if not kept:  # nothing in the passage bears on the answer: one sentence, not a whole table, is shown
+        return [found[ranked[0]]]
+    chosen = {found[i] for i in kept}
+    # Read whole: a sentence that points back comes with the one it points to, a list item with its list.
+    units = number_units([passage])
+    return [u.text for u in made_whole([u.number for u in units if u.text in chosen], units)] or [found[kept[0]]]
 
 
 def _evidence(passage: Passage) -> str:
@@ -92,6 +98,10 @@ class OutputGuard:
         title = " ".join(p.title for p in cited)
         if dates_a_future_event_from_the_past(turn.draft, turn.question, self.this_year, title):
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "a past date cannot answer about something to come")
+        if turn.extracted:
+            self._finish_extracted(turn, cited)
+            self._check_asked_fact(turn)
+            return
         cited = self._best_supporting(turn, cited)
         support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]
         problems = self._problems(turn, cited, support[0])
@@ -115,6 +125,37 @@ class OutputGuard:
             elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
                 turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {quote} »"
         self._check_asked_fact(turn)
+
+    @staticmethod
+    def _finish_extracted(turn: Turn, cited: list[Passage]) -> None:
+        """An extractive draft is the official sentences themselves: what remains to check is that its figures
+        are those of the resident's situation, when the question gives one ("16 ans", "tranche 2")."""
+        label_of: dict[str, str] = {}  # the rows of the resident's situation, with their passage
+        for passage in cited:
+            for row in rows_for_the_situation(turn.question, passage.text):
+                label_of.setdefault(row, passage.label)
+        asked = quantities(turn.question)
+        claims = [(label, text) for label, text in turn.extracted if {q for q in quantities(text) - asked if q[1]}]
+        if label_of and claims:
+            if any(text in label_of for _, text in claims):  # keep the resident's row, drop the other cases
+                turn.extracted = [(lb, t) for lb, t in turn.extracted if t in label_of or (lb, t) not in claims]
+            else:  # the model read another row: the resident's own row answers
+                turn.extracted = [(label, text) for text, label in label_of.items()]
+                turn.metrics["output_guard"] = {"problems": ["wrong row"]}
+        turn.cited_labels = list(dict.fromkeys(label for label, _ in turn.extracted))
+        turn.draft = turn.answer = as_answer([text for _, text in turn.extracted])
+        turn.citations = [
+            Citation(
+                title=p.title,
+                source=p.source,
+                url=p.url,
+                date=p.date,
+                quote=" […] ".join(text for label, text in turn.extracted if label == p.label),
+            )
+            for p in turn.passages
+            if p.label in turn.cited_labels
+        ]
+        turn.outcome = Outcome.ANSWERED
 
     def _problems(self, turn: Turn, cited: list[Passage], support: list[str]) -> list[str]:
         """Why the draft cannot be shown as it is (empty: it can)."""
