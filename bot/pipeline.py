@@ -104,14 +104,15 @@ class Answerer:
         classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
+        mode = str(thresholds["answer"].get("mode", "generative"))
         composer = AnswerComposer(
             model,
             prompt,
             int(thresholds["answer"]["max_tokens"]),
             int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
             bool(thresholds["answer"].get("constrained", True)),
-            mode=str(thresholds["answer"].get("mode", "generative")),
-            extract_prompt=Prompt.load(settings.extract_prompt_file),
+            mode=mode,
+            extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
         )
         steps = (
             InputGuard(settings.max_question_chars),

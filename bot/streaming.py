@@ -81,7 +81,11 @@ class DraftStream:
         self.emit, self.sent = emit, ""
 
     def __call__(self, raw: str) -> None:
-        shown = releasable(partial_json_string(raw, "reponse"))
+        self.show(partial_json_string(raw, "reponse"))
+
+    def show(self, text: str) -> None:
+        """Emit what ``text`` (the whole answer so far) adds to what was released before."""
+        shown = releasable(text)
         if len(shown) > len(self.sent) and shown.startswith(self.sent):
             self.emit(shown[len(self.sent) :])
             self.sent = shown
@@ -108,4 +112,4 @@ class ChosenStream:
     def __call__(self, raw: str) -> None:
         numbers = [int(n) for n in _COMPLETE_NUMBER.findall(raw.partition("[")[2])]
         if numbers:
-            self.draft(json.dumps({"reponse": self.render(numbers)}))
+            self.draft.show(self.render(numbers))

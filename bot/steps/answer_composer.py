@@ -58,6 +58,11 @@ def _unconstrained_reply(text: str) -> str:
     return json.dumps({"source": source.group(1), "reponse": answer.group(1).strip() if answer else ""})
 
 
+def _unparseable(text: str) -> EndTurn:
+    """A reply that is not the expected JSON (one cut by max_tokens, say) is no usable answer."""
+    return EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {text[:200]!r}")
+
+
 class AnswerComposer:
     """Extractive: asks the model for ``{"phrases": [2, 3]}`` over the numbered sentences of the passages.
     Generative: asks for ``{"source": "S1", "reponse": "..."}``."""
@@ -93,12 +98,13 @@ class AnswerComposer:
         """The model chooses the sentences that answer; the draft is those sentences, verbatim."""
         units = number_units(turn.passages)
         # Passages are data: instruction-like sentences in them are replaced before the model reads them.
+        shown = {u.number: neutralise(u.text) for u in units}
         passages = [
             {
                 "label": p.label,
                 "title": p.title,
                 "headings": p.headings,
-                "units": [(u.number, neutralise(u.text)) for u in units if u.label == p.label],
+                "units": [(u.number, shown[u.number]) for u in units if u.label == p.label],
             }
             for p in turn.passages
         ]
@@ -108,11 +114,9 @@ class AnswerComposer:
         try:
             chosen = [int(n) for n in json.loads(completion.text)["phrases"]][:MAX_CHOSEN]
         except (ValueError, KeyError, TypeError):
-            raise EndTurn(
-                Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}"
-            ) from None
+            raise _unparseable(completion.text) from None
         # A sentence that read like an order to the AI was hidden from the model: it never reaches a resident either.
-        hidden = {u.number for u in units if neutralise(u.text) != u.text}
+        hidden = {u.number for u in units if shown[u.number] != u.text}
         whole = [u for u in made_whole([n for n in chosen if n not in hidden], units) if u.number not in hidden]
         turn.metrics["extract"] = {"chosen": chosen, "kept": [u.number for u in whole]}
         if not whole:
@@ -149,10 +153,7 @@ class AnswerComposer:
             reply = json.loads(completion.text if self.constrained else _unconstrained_reply(completion.text))
             cited, text = str(reply["source"]), str(reply["reponse"]).strip()
         except (ValueError, KeyError, TypeError):
-            # A reply cut by max_tokens is not valid JSON: treat it as no usable answer.
-            raise EndTurn(
-                Outcome.UNANSWERABLE_NO_SOURCES, f"unparseable model output: {completion.text[:200]!r}"
-            ) from None
+            raise _unparseable(completion.text) from None
         if cited not in labels or not text:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the model found no source for this")
         turn.cited_labels, turn.draft = [cited], text

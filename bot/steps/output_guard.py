@@ -23,7 +23,6 @@ from bot.textmatch import (
     figures,
     normalize,
     quantities,
-    sentences,
     unsupported_figures,
     without_personal_clauses,
 )
@@ -56,7 +55,8 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
     Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped. A
     question or a lead-in line is never chosen while the passage has a statement.
     """
-    found = sentences(passage.text) or [passage.text.strip()]
+    units = number_units([passage])
+    found = [u.text for u in units]
     # A question or a lead-in ("Tarifs :") says nothing by itself: never the supporting sentence if another is.
     found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
@@ -68,8 +68,12 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
         return [found[ranked[0]]]
     chosen = {found[i] for i in kept}
     # Read whole: a sentence that points back comes with the one it points to, a list item with its list.
-    units = number_units([passage])
     return [u.text for u in made_whole([u.number for u in units if u.text in chosen], units)] or [found[kept[0]]]
+
+
+def _citation(passage: Passage, quoted: list[str]) -> Citation:
+    """What the resident sees under an answer: the passage's document and the sentences quoted from it."""
+    return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
 
 
 def _evidence(passage: Passage) -> str:
@@ -108,10 +112,7 @@ class OutputGuard:
         situation = rows_for_the_situation(turn.question, cited[0].text)
         if "wrong row" in problems:
             support[0] = situation
-        turn.citations = [
-            Citation(title=p.title, source=p.source, url=p.url, date=p.date, quote=" […] ".join(sentences))
-            for p, sentences in zip(cited, support, strict=True)
-        ]
+        turn.citations = [_citation(p, quoted) for p, quoted in zip(cited, support, strict=True)]
         turn.metrics["output_guard"] = {"problems": problems}
         if problems:
             turn.answer = turn.citations[0].quote
@@ -145,13 +146,7 @@ class OutputGuard:
         turn.cited_labels = list(dict.fromkeys(label for label, _ in turn.extracted))
         turn.draft = turn.answer = as_answer([text for _, text in turn.extracted])
         turn.citations = [
-            Citation(
-                title=p.title,
-                source=p.source,
-                url=p.url,
-                date=p.date,
-                quote=" […] ".join(text for label, text in turn.extracted if label == p.label),
-            )
+            _citation(p, [text for label, text in turn.extracted if label == p.label])
             for p in turn.passages
             if p.label in turn.cited_labels
         ]
