@@ -61,12 +61,12 @@ class Citation(BaseModel):
 
 
 class TurnResponse(BaseModel):
-    """The answer object of ``guichet ask --json``, plus the session and the turn ids (for feedback)."""
+    """The public answer object of ``guichet ask --json``, plus the session and the turn ids (for feedback)."""
 
     answer: str
     outcome: str
     citations: list[Citation]
-    metrics: dict
+    seconds: float | None
     session_id: str
     turn_id: str
 
@@ -204,7 +204,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         sessions.record(
             session, RecordedTurn(turn_id, turn.question, outcome, sources, answerer.info["prompt_version"])
         )
-        metrics.observe_turn(channel, outcome, turn.metrics)
+        metrics.observe_turn(channel, outcome, turn.trace)
         return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
 
     def released(seconds: float | None = None) -> None:

@@ -72,14 +72,14 @@ class Answerer:
             turn.outcome = end.outcome
             turn.answer = self.messages.for_outcome(end.outcome)
             turn.citations = []
-            turn.metrics["end_reason"] = end.detail
+            turn.trace["end_reason"] = end.detail
         if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
             turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
-        if turn.metrics.get("redacted"):
-            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.metrics["redacted"]))
+        if turn.trace.get("redacted"):
+            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.trace["redacted"]))
             turn.answer = f"{notice} {turn.answer}"
-        turn.metrics["seconds"] = round(time.monotonic() - started, 3)
-        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.metrics["seconds"])
+        turn.trace["seconds"] = round(time.monotonic() - started, 3)
+        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.trace["seconds"])
         return turn
 
     def step(self, kind: type):

@@ -6,8 +6,8 @@ session to the same worker (sticky cookie) or accept that a follow-up on another
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -39,6 +39,8 @@ class SessionStore:
     >>> sid, session = store.open(None)
     >>> store.open(sid)[1] is session
     True
+    >>> store.open("chosen-by-the-client")[0] == "chosen-by-the-client"  # ids are minted here, never adopted
+    False
     """
 
     def __init__(self, ttl_seconds: float, max_turns: int, max_sessions: int, clock=time.monotonic):
@@ -46,11 +48,16 @@ class SessionStore:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
 
     def open(self, session_id: str | None) -> tuple[str, Session]:
-        """The live session with this id, or a new one (under the same id if the client chose one)."""
+        """The live session with this id, or a new one under a fresh, unguessable id.
+
+        An id the server did not mint, or one that expired, starts a new session: a client cannot choose an id,
+        nor reach another's conversation by guessing one.
+        """
         now = self.clock()
         self._expire(now)
-        session_id = session_id or uuid.uuid4().hex
-        session = self._sessions.pop(session_id, None) or Session()
+        session = self._sessions.pop(session_id, None) if session_id else None
+        if session is None:
+            session_id, session = secrets.token_urlsafe(24), Session()
         session.last_seen = now
         self._sessions[session_id] = session
         while len(self._sessions) > self.max_sessions:

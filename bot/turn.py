@@ -54,15 +54,25 @@ class Turn:
     answer: str = ""
     citations: list[Citation] = field(default_factory=list)
     outcome: Outcome | None = None
-    metrics: dict = field(default_factory=dict)
+    # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
+    # evaluation, never sent to residents.
+    trace: dict = field(default_factory=dict)
     # Receives the draft answer as it is written (streaming channels); see ``bot.streaming``.
     on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:
-        """The public answer object shared by ``guichet ask --json``, the API and the evaluation runner."""
+        """The public answer object: what the API and ``guichet ask --json`` give a resident or a client.
+
+        >>> sorted(Turn(question="q", trace={"follow_up_of": "earlier question"}).to_json())
+        ['answer', 'citations', 'outcome', 'seconds']
+        """
         return {
             "answer": self.answer,
             "outcome": self.outcome.value if self.outcome else None,
             "citations": [asdict(c) for c in self.citations],
-            "metrics": self.metrics,
+            "seconds": self.trace.get("seconds"),
         }
+
+    def to_trace(self) -> dict:
+        """The public answer object and how it was made, for staff and the evaluation runner."""
+        return {**self.to_json(), "trace": self.trace}

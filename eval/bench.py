@@ -103,7 +103,8 @@ class NaiveRag:
             "answer": answer,
             "outcome": "unanswerable_no_sources" if refused else "answered",
             "citations": [] if refused else citations,
-            "metrics": {
+            "seconds": time.monotonic() - started,
+            "trace": {
                 "retrieval": {"seconds": retrieval_s, "ranking": [c["source"] for c in top]},
                 "llm": {
                     "seconds": completion.seconds,
@@ -111,7 +112,6 @@ class NaiveRag:
                     "prompt_tokens": completion.prompt_tokens,
                     "completion_tokens": completion.completion_tokens,
                 },
-                "seconds": time.monotonic() - started,
             },
         }
         evidence = {f"{c['source']}#{n}": f"{c['title']} {c['text']}" for n, c in enumerate(top)}
@@ -199,7 +199,7 @@ def decoding_figures(answerer: Answerer, cases: list[Case], sample: int = 6) -> 
         if len(with_schema) >= sample:
             break
         turn = answerer.answer(case.question)
-        if not turn.passages or "llm" not in turn.metrics:
+        if not turn.passages or "llm" not in turn.trace:
             continue
         messages = composer.prompt.messages(question=turn.question, passages=turn.passages)
         schema = answer_schema([p.label for p in turn.passages])
@@ -207,7 +207,7 @@ def decoding_figures(answerer: Answerer, cases: list[Case], sample: int = 6) -> 
             done = model.complete(messages, chosen, composer.max_tokens)
             if done.completion_tokens > 1:
                 store.append((done.seconds - (done.first_token_seconds or 0)) / (done.completion_tokens - 1))
-        warm.append(turn.metrics["llm"]["first_token_seconds"])  # system prompt reused from the previous turn
+        warm.append(turn.trace["llm"]["first_token_seconds"])  # system prompt reused from the previous turn
         if hasattr(model, "llm"):
             model.llm.reset()  # forget every cached token: the whole prompt is processed again
             cold.append(model.complete(messages, schema, composer.max_tokens).first_token_seconds)
@@ -238,7 +238,7 @@ def cache_figures(answerer: Answerer, run_dir: Path, out: Path) -> dict:
             started = time.monotonic()
             turn = answerer.answer(by_id[case_id]["question"])
             timings.append(time.monotonic() - started)
-            assert turn.metrics.get("validated_answer"), case_id
+            assert turn.trace.get("validated_answer"), case_id
     finally:
         lookup.answers = original
     return {

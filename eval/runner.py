@@ -45,7 +45,7 @@ class InProcess:
         cpu = time.process_time()
         turn = self.answerer.answer(question, earlier, channel="eval")
         cpu = time.process_time() - cpu
-        reply = turn.to_json()
+        reply = turn.to_trace()
         cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
         return Observation(
             reply=reply,
@@ -90,8 +90,8 @@ def run_case(target, case: Case) -> dict:
     started = time.monotonic()
     seen = target.ask(case.question, case.history)
     latency = time.monotonic() - started
-    metrics = seen.reply.get("metrics", {})
-    retrieval, llm = metrics.get("retrieval", {}), metrics.get("llm", {})
+    trace = seen.reply.get("trace", {})  # in process only: a deployed instance keeps its trace to itself
+    retrieval, llm = trace.get("retrieval", {}), trace.get("llm", {})
     ranking = retrieval.get("ranking", [])
     return {
         "id": case.id,
@@ -120,9 +120,9 @@ def run_case(target, case: Case) -> dict:
         "cpu_s": seen.cpu_s,
         "prompt_tokens": llm.get("prompt_tokens", 0),
         "completion_tokens": llm.get("completion_tokens", 0),
-        "end_reason": metrics.get("end_reason", ""),
-        "route": metrics.get("route", ""),
-        "served_validated": bool(metrics.get("validated_answer")),
+        "end_reason": trace.get("end_reason", ""),
+        "route": trace.get("route", ""),
+        "served_validated": bool(trace.get("validated_answer")),
         **score_case(case, seen.reply, seen.evidence),
     }
 
@@ -178,7 +178,7 @@ def run_retrieval(retriever, cases: list[Case]) -> dict:
         turn = Turn(question=case.question)
         with suppress(EndTurn):  # the ranking is recorded before the no-source decision
             retriever.run(turn)
-        ranks.append(retrieval_rank(case, turn.metrics["retrieval"]["ranking"]))
+        ranks.append(retrieval_rank(case, turn.trace["retrieval"]["ranking"]))
     n = len(ranks) or 1
     return {
         "cases": len(ranks),

@@ -129,11 +129,13 @@ def ask(
     question: Annotated[str, typer.Argument(help="The resident's question, in French.")],
     index: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="With --json: add how the answer was made.")] = False,
 ):
     """Answer one question from the index."""
     turn = _answerer(index).answer(question)
     if as_json:
-        sys.stdout.write(json.dumps(turn.to_json(), ensure_ascii=False) + "\n")
+        reply = turn.to_trace() if trace else turn.to_json()
+        sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
     else:
         _print_turn(turn)
 

@@ -118,7 +118,7 @@ class AnswerComposer:
         # A sentence that read like an order to the AI was hidden from the model: it never reaches a resident either.
         hidden = {u.number for u in units if shown[u.number] != u.text}
         whole = [u for u in made_whole([n for n in chosen if n not in hidden], units) if u.number not in hidden]
-        turn.metrics["extract"] = {"chosen": chosen, "kept": [u.number for u in whole]}
+        turn.trace["extract"] = {"chosen": chosen, "kept": [u.number for u in whole]}
         if not whole:
             raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the model chose no sentence that answers")
         turn.extracted = [(u.label, u.text) for u in whole]
@@ -131,7 +131,7 @@ class AnswerComposer:
             completion = self.model.complete(messages, schema, budget, on_text=on_text)
         except Exception as exc:  # any backend failure ends the turn with a polite message
             raise EndTurn(Outcome.ERROR_LLM, f"{type(exc).__name__}: {exc}") from exc
-        turn.metrics["llm"] = {
+        turn.trace["llm"] = {
             "seconds": round(completion.seconds, 3),
             "first_token_seconds": round(completion.first_token_seconds or completion.seconds, 3),
             "prompt_tokens": completion.prompt_tokens,

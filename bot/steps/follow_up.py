@@ -57,5 +57,5 @@ class FollowUpRewriter:
         previous = turn.history[-1]
         if previous.get("outcome") not in CONTEXT_OUTCOMES or not is_follow_up(turn.question):
             return
-        turn.metrics["follow_up_of"] = previous["question"]
+        turn.trace["follow_up_of"] = previous["question"]
         turn.question = f"{previous['question'].rstrip()} {turn.question}"

@@ -39,7 +39,7 @@ class InputGuard:
     def run(self, turn: Turn) -> None:
         turn.question, redacted = redact(clean_text(turn.question))
         if redacted:
-            turn.metrics["redacted"] = redacted
+            turn.trace["redacted"] = redacted
         if not re.search(r"\w", turn.question):
             raise EndTurn(Outcome.REFUSED_EMPTY_QUESTION)
         if len(turn.question) > self.max_chars:

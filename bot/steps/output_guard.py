@@ -113,7 +113,7 @@ class OutputGuard:
         if "wrong row" in problems:
             support[0] = situation
         turn.citations = [_citation(p, quoted) for p, quoted in zip(cited, support, strict=True)]
-        turn.metrics["output_guard"] = {"problems": problems}
+        turn.trace["output_guard"] = {"problems": problems}
         if problems:
             turn.answer = turn.citations[0].quote
             turn.outcome = Outcome.ANSWERED_FROM_QUOTE
@@ -142,7 +142,7 @@ class OutputGuard:
                 turn.extracted = [(lb, t) for lb, t in turn.extracted if t in label_of or (lb, t) not in claims]
             else:  # the model read another row: the resident's own row answers
                 turn.extracted = [(label, text) for text, label in label_of.items()]
-                turn.metrics["output_guard"] = {"problems": ["wrong row"]}
+                turn.trace["output_guard"] = {"problems": ["wrong row"]}
         turn.cited_labels = list(dict.fromkeys(label for label, _ in turn.extracted))
         turn.draft = turn.answer = as_answer([text for _, text in turn.extracted])
         turn.citations = [
@@ -187,6 +187,6 @@ class OutputGuard:
         for passage in turn.passages:
             if passage not in cited and not self._unsupported(turn.draft, [passage]):
                 turn.cited_labels = [passage.label]
-                turn.metrics["citation_relabelled"] = True
+                turn.trace["citation_relabelled"] = True
                 return [passage]
         return cited

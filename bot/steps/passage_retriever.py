@@ -66,7 +66,7 @@ class PassageRetriever:
         ]
         top_dense = max((p.dense_score for p in turn.passages), default=0.0)
         coverage = self.coverage(turn.question, turn.passages)
-        turn.metrics["retrieval"] = {
+        turn.trace["retrieval"] = {
             "seconds": round(time.monotonic() - started, 4),
             "top_dense": top_dense,
             "coverage": round(coverage, 3),

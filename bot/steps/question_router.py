@@ -52,12 +52,12 @@ class QuestionRouter:
         question = fold(turn.question)
         for outcome, pattern in self.patterns:
             if pattern.search(question):
-                turn.metrics["route"] = {"label": outcome.value, "by": "pattern"}
+                turn.trace["route"] = {"label": outcome.value, "by": "pattern"}
                 raise EndTurn(outcome, "routed by a precise pattern")
         if self.classifier is None:
             return
         guess = self.classifier.guess(turn.question)
-        turn.metrics["route"] = {
+        turn.trace["route"] = {
             "label": guess.label,
             "probability": guess.probability,
             "town_probability": guess.town_probability,

@@ -25,4 +25,4 @@ class ValidatedAnswerLookup:
             return
         turn.answer, turn.citations = found
         turn.outcome = Outcome.ANSWERED
-        turn.metrics["validated_answer"] = True
+        turn.trace["validated_answer"] = True

@@ -40,9 +40,9 @@ def served_bot(model_server, real_demo_index):
 
 def test_the_served_model_answers_with_sources_and_checked_figures(served_bot):
     turn = served_bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome == "answered", turn.metrics
+    assert turn.outcome == "answered", turn.trace
     assert "86" in turn.answer and turn.citations[0].source == "carte-identite-passeport.html"
-    assert turn.metrics["llm"]["completion_tokens"] > 0 and served_bot.info["llm_sha256"].startswith("served at")
+    assert turn.trace["llm"]["completion_tokens"] > 0 and served_bot.info["llm_sha256"].startswith("served at")
 
 
 def test_the_served_model_streams_and_refuses_like_the_in_process_one(served_bot):

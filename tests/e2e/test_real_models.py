@@ -81,7 +81,7 @@ def shared_bot(tmp_path_factory, settings, embedder, model):
 
 def test_answers_a_price_with_its_official_source(demo_bot):
     turn = demo_bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome is Outcome.ANSWERED, turn.metrics
+    assert turn.outcome is Outcome.ANSWERED, turn.trace
     assert "86 €" in turn.answer
     [citation] = turn.citations
     assert citation.source == "carte-identite-passeport.html" and "86 €" in citation.quote
@@ -103,7 +103,7 @@ def test_every_figure_of_an_answer_is_in_its_cited_passage(demo_bot):
         "Horaires de la déchetterie en hiver ?",
     ):
         turn = demo_bot.answer(question)
-        assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), (question, turn.metrics)
+        assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), (question, turn.trace)
         cited = " ".join(
             " ".join([p.title, *p.headings, p.text]) for p in turn.passages if p.label in turn.cited_labels
         )
@@ -112,11 +112,11 @@ def test_every_figure_of_an_answer_is_in_its_cited_passage(demo_bot):
 
 def test_shared_slice_fiche_and_tariff_pdf(shared_bot):
     turn = shared_bot.answer("J'ai perdu ma carte d'identité, combien coûte la nouvelle ?")
-    assert turn.outcome is Outcome.ANSWERED, turn.metrics
+    assert turn.outcome is Outcome.ANSWERED, turn.trace
     assert "25 €" in turn.answer
     assert turn.citations[0].url == "https://www.service-public.fr/particuliers/vosdroits/F1344"
     turn = shared_bot.answer("A Montpellier en 2014, combien coûte un repas à l'école élémentaire au tarif général ?")
-    assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), turn.metrics
+    assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), turn.trace
     assert "3.69" in turn.answer.replace(",", ".")
     assert turn.citations[0].source == "montpellier-opendata/tarifs/VilleMTP_MTP_Tarifs_2014.pdf"
 
@@ -131,7 +131,7 @@ def test_cli_ask_json_contract(demo_index):
     result = _guichet("ask", "Quand a lieu le marché ?", "--index", str(demo_index), "--json")
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
-    assert set(reply) == {"answer", "outcome", "citations", "metrics"}
+    assert set(reply) == {"answer", "outcome", "citations", "seconds"}
     assert reply["outcome"] == "answered" and "samedi" in reply["answer"].lower()
     assert set(reply["citations"][0]) == {"title", "source", "url", "date", "quote"}
     assert reply["citations"][0]["source"] == "marche.md"
@@ -213,8 +213,8 @@ def test_the_extractive_mode_answers_with_the_official_sentences(tmp_path, setti
     assert bot.info["prompt_version"].startswith("extract-")
     drafts = []
     turn = bot.answer("Combien coûte un passeport pour un adulte ?", on_draft=drafts.append)
-    assert turn.outcome is Outcome.ANSWERED, turn.metrics
-    assert "86 €" in turn.answer and turn.metrics["extract"]["chosen"]
+    assert turn.outcome is Outcome.ANSWERED, turn.trace
+    assert "86 €" in turn.answer and turn.trace["extract"]["chosen"]
     assert all(d.strip() for d in drafts)  # chosen sentences stream, figures only once checked
     passage_text = " ".join(p.text for p in turn.passages if p.label in turn.cited_labels)
     assert all(text in passage_text for _, text in turn.extracted)  # the resident reads the official words

@@ -50,7 +50,7 @@ def test_the_model_sees_numbered_sentences_and_answers_with_numbers():
     assert "(1) Tableau : Prix des titres d'identité" in user and "(4) Le samedi : de 9 h à 12 h." in user
     assert turn.extracted == [("S1", "Titre : Passeport ; Situation : Mineur de moins de 15 ans ; Prix : 17 €")]
     assert turn.cited_labels == ["S1"]
-    assert turn.metrics["llm"]["prompt_version"] == "extract-fr-v1"
+    assert turn.trace["llm"]["prompt_version"] == "extract-fr-v1"
 
 
 def test_no_sentence_chosen_is_no_source():

@@ -72,7 +72,7 @@ def test_the_meaning_routes_only_when_the_classifier_is_sure():
     unsure = QuestionRouter(PATTERNS, ScriptedClassifier("refused_out_of_scope", 0.4), min_probability=0.6)
     turn = Turn(question="Le feu d'artifice est à quelle heure ?")
     unsure.run(turn)  # not sure: a town question, the documents decide
-    assert turn.metrics["route"]["label"] == "refused_out_of_scope" and turn.metrics["route"]["probability"] == 0.4
+    assert turn.trace["route"]["label"] == "refused_out_of_scope" and turn.trace["route"]["probability"] == 0.4
     town = QuestionRouter(PATTERNS, ScriptedClassifier("town", 0.99), min_probability=0.6)
     town.run(Turn(question="Prix du passeport ?"))
 
@@ -102,7 +102,7 @@ def test_ordinary_figures_are_not_masked():
 def test_input_guard_masks_before_anything_else():
     turn = Turn(question="Je suis au 06 12 34 56 78, combien coûte la cantine ?")
     InputGuard(600).run(turn)
-    assert "06 12" not in turn.question and turn.metrics["redacted"] == ["numéro de téléphone"]
+    assert "06 12" not in turn.question and turn.trace["redacted"] == ["numéro de téléphone"]
 
 
 @given(st.text(max_size=400))

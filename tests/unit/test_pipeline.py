@@ -21,13 +21,13 @@ def test_steps_read_like_a_table_of_contents():
 
 def test_answer_with_citation(fake_demo_index, tmp_path):
     reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
-    result = fake_answerer(fake_demo_index, reply, tmp_path).answer("prix du passeport pour un majeur").to_json()
+    result = fake_answerer(fake_demo_index, reply, tmp_path).answer("prix du passeport pour un majeur").to_trace()
     assert result["outcome"] == "answered"
     assert result["answer"] == "Le passeport d'un majeur coûte 86 €."
     [citation] = result["citations"]
     assert set(citation) == {"title", "source", "url", "date", "quote"}
     assert citation["source"] == "carte-identite-passeport.html" and "86 €" in citation["quote"]
-    assert {"retrieval", "llm", "seconds"} <= set(result["metrics"])
+    assert {"retrieval", "llm", "seconds"} <= set(result["trace"]) and result["seconds"] > 0
 
 
 def test_no_sources_routes_the_resident(fake_demo_index, tmp_path):

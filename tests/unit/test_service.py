@@ -42,11 +42,31 @@ def test_a_follow_up_is_read_with_the_previous_question(answerer, tmp_path):
         first = client.post("/api/v1/turn", json={"text": "prix du passeport majeur"}).json()
         second = client.post("/api/v1/turn", json={"text": "Et pour un mineur ?", "session_id": first["session_id"]})
         alone = client.post("/api/v1/turn", json={"text": "Et pour un mineur ?"})
-    assert second.json()["session_id"] == first["session_id"]
-    assert second.json()["metrics"]["follow_up_of"] == "prix du passeport majeur"
-    assert "follow_up_of" not in alone.json()["metrics"]  # another session knows nothing of the first
-    prompt = answerer.step(AnswerComposer).model.calls[1][-1]["content"]
-    assert "prix du passeport majeur Et pour un mineur ?" in prompt
+    assert second.json()["session_id"] == first["session_id"] != alone.json()["session_id"]
+    prompts = [call[-1]["content"] for call in answerer.step(AnswerComposer).model.calls]
+    assert "prix du passeport majeur Et pour un mineur ?" in prompts[1]
+    # Another session knows nothing of the first: only the first question and its follow-up carry it.
+    assert sum("prix du passeport majeur" in p for p in prompts) == 2
+    # The previous question is never echoed back: the public answer has no trace of how it was made.
+    assert "prix du passeport majeur" not in second.text and set(second.json()) == {
+        "answer",
+        "outcome",
+        "citations",
+        "seconds",
+        "session_id",
+        "turn_id",
+    }
+
+
+def test_session_ids_are_minted_by_the_server(answerer, tmp_path):
+    with TestClient(create_app(lambda: answerer, service(tmp_path))) as client:
+        settled(client)
+        first = client.post("/api/v1/turn", json={"text": "prix du passeport majeur", "session_id": "mine"}).json()
+        guessed = client.post("/api/v1/turn", json={"text": "Et pour un mineur ?", "session_id": "mine"}).json()
+    assert first["session_id"] != "mine" and len(first["session_id"]) >= 32
+    assert guessed["session_id"] not in ("mine", first["session_id"])
+    prompts = [call[-1]["content"] for call in answerer.step(AnswerComposer).model.calls]
+    assert sum("prix du passeport majeur" in p for p in prompts) == 1  # the guessed id reached nothing
 
 
 def test_sessions_expire_and_are_bounded():
@@ -59,8 +79,9 @@ def test_sessions_expire_and_are_bounded():
         store.record(session, RecordedTurn(str(n), f"q{n}", "answered", [], "v1"))
     assert [t["question"] for t in session.history()] == ["q1", "q2"]
     now[0] = 61
-    assert store.open(sid)[1].turns == []  # expired: a fresh session under the same id
-    store.open("b"), store.open("c")
+    fresh_id, fresh = store.open(sid)
+    assert fresh.turns == [] and fresh_id != sid  # expired: a fresh session under a new id
+    store.open(None), store.open(None)
     assert len(store) == 2
 
 

@@ -78,8 +78,8 @@ def test_retriever_keeps_few_labelled_passages(fake_demo_index):
     PassageRetriever(FakeEmbedder(), fake_demo_index, THRESHOLDS).run(turn)
     assert [p.label for p in turn.passages] == ["S1", "S2"]
     assert turn.passages[0].source == "carte-identite-passeport.html"
-    assert 0.3 <= turn.metrics["retrieval"]["coverage"] <= 1.0
-    assert len(turn.metrics["retrieval"]["ranking"]) == 10
+    assert 0.3 <= turn.trace["retrieval"]["coverage"] <= 1.0
+    assert len(turn.trace["retrieval"]["ranking"]) == 10
 
 
 def test_retriever_demotes_a_situation_the_question_does_not_mention(fake_demo_index):
@@ -121,7 +121,7 @@ def test_composer_sends_labelled_passages_and_keeps_the_cited_one():
     user = model.calls[0][1]["content"]
     assert "[S1] Carte d'identité et passeport — Tarifs" in user and "[S2] Horaires" in user
     assert user.rstrip().endswith("Question : Prix du passeport ?")
-    assert turn.metrics["llm"]["prompt_version"] == "answer-fr-v2"
+    assert turn.trace["llm"]["prompt_version"] == "answer-fr-v2"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_output_guard_replaces_an_invented_figure_by_the_official_sentence():
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
     assert "96" not in turn.answer and "01 23" not in turn.answer
     assert all(part in PASSPORT.text for part in turn.answer.split(" […] "))
-    assert turn.metrics["output_guard"]["problems"] == ["unsupported 0123456789", "unsupported 96"]
+    assert turn.trace["output_guard"]["problems"] == ["unsupported 0123456789", "unsupported 96"]
 
 
 def _passage(text: str, title: str = "Document", source: str = "doc.md") -> Passage:

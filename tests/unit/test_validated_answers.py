@@ -37,11 +37,9 @@ def test_a_validated_answer_is_served_without_the_model(fake_demo_index, evaluat
     fresh = fake_answerer(fake_demo_index, REPLY, tmp_path)  # reads the file again, as a restarted server would
     model = fresh.step(AnswerComposer).model
     turn = fresh.answer("quel est le PRIX du passeport majeur")
-    assert turn.metrics["validated_answer"] and turn.outcome == "answered" and model.calls == []
+    assert turn.trace["validated_answer"] and turn.outcome == "answered" and model.calls == []
     assert "86 €" in turn.answer and turn.citations[0].source == "carte-identite-passeport.html"
-    assert (
-        fresh.answer("Et quel est le prix du passeport majeur ? Pour ma fille").metrics.get("validated_answer") is None
-    )
+    assert fresh.answer("Et quel est le prix du passeport majeur ? Pour ma fille").trace.get("validated_answer") is None
 
 
 def test_an_evaluation_tests_the_pipeline_unless_asked_for_validated_answers(fake_demo_index, evaluated, tmp_path):
