@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import math
@@ -83,7 +84,9 @@ class FeedbackRequest(BaseModel):
 class VoiceTurnRequest(BaseModel):
     """One caller turn from any voice gateway (speech-to-text already done)."""
 
-    session_id: str = Field(max_length=64, description="The call id; never the caller's number.")
+    session_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The call id; never the caller's number."
+    )
     transcript: str = Field(default="", max_length=MAX_TEXT_CHARS)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     dtmf: str = Field(default="", max_length=8)
@@ -129,7 +132,9 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     def _load() -> None:
         try:
             answerer = load_answerer()
-            state["dialog"] = VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {}))
+            state["dialog"] = VoiceDialog(
+                answerer, answerer.messages, answerer.town.get("voice", {}), max_calls=settings.max_sessions
+            )
             state["answerer"] = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
@@ -176,11 +181,11 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         forwarded = request.headers.get("x-forwarded-for") if settings.trust_proxy_headers else None
         return (forwarded or "").split(",")[0].strip() or (request.client.host if request.client else "?")
 
-    def at_the_door(request: Request) -> JSONResponse | None:
-        """Refuse at once what the server cannot take: not ready, too many from one client, full."""
+    def at_the_door(request: Request, key: str | None = None) -> JSONResponse | None:
+        """Refuse at once what the server cannot take: not ready, too many from one client (or call), full."""
         if state["answerer"] is None:
             return starting()
-        key = client_key(request)
+        key = key or client_key(request)
         wait = 0.0 if key in exempt else limiter.wait_seconds(key)
         if wait:
             metrics.rejected.labels("rate_limited").inc()
@@ -337,14 +342,30 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         async def prometheus() -> Response:
             return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
+    def voice_gateway(http: Request) -> JSONResponse | None:
+        """A gateway proves itself with ``Authorization: Bearer <GUICHET_VOICE_WEBHOOK_SECRET>``."""
+        if not settings.voice_secrets:
+            return refusal(503, "Le canal téléphonique est désactivé (GUICHET_VOICE_WEBHOOK_SECRET n'est pas défini).")
+        scheme, _, token = http.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(
+            hmac.compare_digest(token.strip().encode(), secret.encode()) for secret in settings.voice_secrets
+        ):
+            return refusal(401, "Authentification de la passerelle téléphonique manquante ou invalide.")
+        return None
+
     @app.post("/api/v1/voice/turn", response_model=VoiceTurnResponse, tags=["voice"])
-    async def voice_turn(request: VoiceTurnRequest):
-        dialog = state["dialog"]
-        if dialog is None:
-            return starting()
-        reply = await run_in_threadpool(
-            dialog.handle, request.session_id, request.transcript, request.confidence, request.dtmf
-        )
+    async def voice_turn(request: VoiceTurnRequest, http: Request):
+        """One caller turn from any voice gateway; the gateway authenticates with the phone channel's secret."""
+        # One gateway carries every call: each call is rate-limited on its own, all share the capacity.
+        if refused := voice_gateway(http) or at_the_door(http, key="call:" + request.session_id):
+            return refused
+        started = time.monotonic()
+        try:
+            reply = await run_in_threadpool(
+                state["dialog"].handle, request.session_id, request.transcript, request.confidence, request.dtmf
+            )
+        finally:
+            released(time.monotonic() - started)
         return asdict(reply)
 
     app.include_router(jambonz.router(lambda: state["dialog"], settings.voice_secrets))

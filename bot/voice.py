@@ -9,7 +9,9 @@ personal data and is never stored or logged.
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
 MAX_SPOKEN_WORDS = 40
 SESSION_TTL_S = 30 * 60
+MAX_CALLS = 1000  # calls remembered at once; beyond, the least recently heard is forgotten
 HISTORY_TURNS = 6  # earlier questions a call keeps for follow-ups
 ASKS_FOR_A_PERSON = re.compile(
     r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
@@ -121,13 +124,17 @@ def source_in_words(turn: Turn) -> str:
 class VoiceDialog:
     """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
 
-    def __init__(self, answerer: Answerer, messages: Messages, voice_settings: dict, clock=None):
-        self.answerer, self.messages = answerer, messages
+    def __init__(
+        self, answerer: Answerer, messages: Messages, voice_settings: dict, clock=None, max_calls: int = MAX_CALLS
+    ):
+        self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
         self.transfer_to = str(voice_settings.get("transfer_to", ""))
         self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
         self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
         self.clock = clock or (lambda: datetime.now(ZoneInfo("Europe/Paris")))
-        self.calls: dict[str, CallState] = {}
+        # Turns of different calls run in worker threads at once: the table of calls changes under a lock.
+        self.calls: OrderedDict[str, CallState] = OrderedDict()
+        self._calls_lock = threading.Lock()
 
     def welcome(self, call_id: str) -> VoiceReply:
         self._state(call_id)
@@ -194,7 +201,8 @@ class VoiceDialog:
         return False
 
     def end(self, call_id: str) -> None:
-        self.calls.pop(call_id, None)
+        with self._calls_lock:
+            self.calls.pop(call_id, None)
 
     def _keypad(self, state: CallState, dtmf: str) -> VoiceReply:
         if dtmf.startswith("0"):
@@ -205,9 +213,15 @@ class VoiceDialog:
         return VoiceReply(speech_text=text, display_text=text, action="repeat")
 
     def _state(self, call_id: str) -> CallState:
+        """The call's state, most recently heard last; expired and surplus calls are forgotten (never on disk)."""
         now = time.monotonic()
-        for stale in [k for k, s in self.calls.items() if now - s.touched > SESSION_TTL_S]:
-            del self.calls[stale]  # sessions expire; nothing is written to disk
-        state = self.calls.setdefault(call_id, CallState())
-        state.touched = now
-        return state
+        with self._calls_lock:
+            state = self.calls.pop(call_id, None) or CallState()
+            state.touched = now
+            self.calls[call_id] = state
+            while self.calls:
+                oldest_id, oldest = next(iter(self.calls.items()))
+                if now - oldest.touched <= SESSION_TTL_S and len(self.calls) <= self.max_calls:
+                    break
+                del self.calls[oldest_id]
+            return state

@@ -2,6 +2,7 @@
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from bot import jambonz
 from bot.api import create_app
 from bot.settings import Settings
+from bot.steps.answer_composer import AnswerComposer
 from bot.voice import VoiceDialog, speakable
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
@@ -148,12 +150,56 @@ def test_without_a_secret_the_phone_channel_is_off(answerer):
         assert _signed(client, "/voice/jambonz/call", CALL).status_code == 503
 
 
+GATEWAY = {"Authorization": f"Bearer {SECRET}"}
+
+
 def test_generic_voice_turn(answerer):
-    with TestClient(create_app(lambda: answerer)) as client:
+    with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=SECRET))) as client:
         settled(client)
-        reply = client.post("/api/v1/voice/turn", json={"session_id": "s1", "transcript": "", "confidence": 0.1})
-        bad = client.post("/api/v1/voice/turn", json={"session_id": "s1", "confidence": 7})
+        turn = {"session_id": "s1", "transcript": "", "confidence": 0.1}
+        reply = client.post("/api/v1/voice/turn", json=turn, headers=GATEWAY)
+        bad = client.post("/api/v1/voice/turn", json={"session_id": "s1", "confidence": 7}, headers=GATEWAY)
     assert reply.json()["action"] == "repeat" and bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "secret,headers,status",
+    [
+        ("", GATEWAY, 503),  # no secret set: the phone channel is off
+        (SECRET, {}, 401),
+        (SECRET, {"Authorization": "Bearer wrong"}, 401),
+        (SECRET, {"Authorization": SECRET}, 401),
+    ],
+)
+def test_the_generic_voice_turn_needs_the_gateway_secret(answerer, secret, headers, status):
+    with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=secret))) as client:
+        settled(client)
+        response = client.post(
+            "/api/v1/voice/turn", json={"session_id": "s1", "transcript": "passeport"}, headers=headers
+        )
+    assert response.status_code == status and response.json()["error"]
+    assert answerer.step(AnswerComposer).model.calls == []
+
+
+def test_the_generic_voice_turn_is_rate_limited_per_call(answerer):
+    settings = Settings(voice_webhook_secret=SECRET, rate_limit_burst=2, rate_limit_per_minute=6)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+
+        def say(call):
+            return client.post("/api/v1/voice/turn", json={"session_id": call, "transcript": ""}, headers=GATEWAY)
+
+        codes = [say("call-1").status_code for _ in range(3)]
+        other_call = say("call-2")
+    assert codes == [200, 200, 429] and other_call.status_code == 200
+
+
+def test_calls_are_bounded_and_safe_to_handle_at_once(answerer):
+    voice = VoiceDialog(answerer, answerer.messages, answerer.town["voice"], max_calls=50)
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda n: voice.handle(f"call-{n}", ""), range(2000)))
+    assert {r.action for r in replies} == {"repeat"} and len(voice.calls) == 50
+    assert "call-1999" in voice.calls and "call-0" not in voice.calls
 
 
 def test_speakable_spells_an_email_address():
