@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from bot import jambonz
-from bot.errors import GuichetError
+from bot.errors import GuichetError, explained
 from bot.feedback import REASONS_FR, FeedbackStore, Reason
 from bot.limits import BodySizeLimit, RateLimiter, TurnGate
 from bot.metrics import Metrics
@@ -85,7 +85,10 @@ class VoiceTurnRequest(BaseModel):
     """One caller turn from any voice gateway (speech-to-text already done)."""
 
     session_id: str = Field(
-        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The call id; never the caller's number."
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="The call id; never the caller's number.",
     )
     transcript: str = Field(default="", max_length=MAX_TEXT_CHARS)
     confidence: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -138,9 +141,9 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
             state["answerer"] = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
-        except GuichetError as exc:
-            state["error"] = str(exc)
-            log.error("Guichet is not ready: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
+            state["error"] = explained(exc)
+            log.error("Guichet is not ready: %s", state["error"], exc_info=not isinstance(exc, GuichetError))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

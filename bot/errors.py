@@ -31,3 +31,22 @@ class IndexError_(GuichetError):  # noqa: N801 - avoid shadowing the builtin Ind
 
 class IngestionError(GuichetError):
     """The corpus cannot be ingested at all (a single bad file is only reported)."""
+
+
+def explained(exc: BaseException) -> str:
+    """What a failed start-up tells the town's IT person: the error's own words for an expected failure,
+    otherwise what broke and what to do.
+
+    >>> explained(ModuleNotFoundError("No module named 'httpx'", name="httpx"))
+    "Python package 'httpx' is missing — install Guichet again ('pip install -e .' or rebuild the image)."
+    """
+    if isinstance(exc, GuichetError):
+        return str(exc)
+    if isinstance(exc, ModuleNotFoundError):
+        return (
+            f"Python package '{exc.name}' is missing — install Guichet again ('pip install -e .' or rebuild the image)."
+        )
+    return (
+        f"Unexpected {type(exc).__name__} while loading: {exc} — the log has the traceback; check the file it names, "
+        "or rebuild the index with 'guichet ingest'."
+    )

@@ -88,10 +88,14 @@ class Index:
 
     def __init__(self, generation: Path):
         self.generation = generation
-        self.manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-        with open(generation / CHUNKS, encoding="utf-8") as fh:
-            self.chunks = [json.loads(line) for line in fh]
-        self.dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        self.manifest = _read_json(generation / MANIFEST)
+        self.chunks = read_chunks(generation / CHUNKS)
+        try:
+            self.dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as exc:
+            raise _damaged(generation / DENSE, str(exc).strip().splitlines()[-1]) from None
+        if self.dense.ntotal != len(self.chunks):
+            raise _damaged(generation / DENSE, f"{self.dense.ntotal} vectors for {len(self.chunks)} passages")
         tokens = tokenize([_lexical_text(c) for c in self.chunks])
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
@@ -157,6 +161,37 @@ class Index:
         fused = {i: cos + lexical_weight * lexical.get(i, 0.0) / top_lexical for i, cos in dense.items()}
         best = sorted(fused, key=fused.get, reverse=True)[:k]
         return [Hit(self.chunks[i], dense[i], lexical.get(i, 0.0), fused[i]) for i in best]
+
+
+def read_chunks(path: Path) -> list[dict]:
+    """The passages of a generation; a truncated or corrupt file is an IndexError_ naming the line."""
+    chunks = []
+    try:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    chunks.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise _damaged(path, f"line {number}: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(path, str(exc)) from None
+    return chunks
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(path, str(exc)) from None
+
+
+def _damaged(path: Path, detail: str) -> IndexError_:
+    """``path`` is a file of a generation: ``<index>/gen-*/<file>``."""
+    index_dir = path.parent.parent
+    return IndexError_(
+        f"The index at {index_dir} is damaged ({path.name}: {detail}) — go back to the previous generation with "
+        f"'guichet index rollback --index {index_dir}', or rebuild it with 'guichet ingest'."
+    )
 
 
 def _lexical_text(chunk: dict) -> str:

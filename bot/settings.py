@@ -114,8 +114,8 @@ def load_yaml(path: Path) -> dict:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"Configuration file {path} not found.") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Configuration file {path} is not valid YAML: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Configuration file {path} is not valid UTF-8 YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Configuration file {path} must hold a mapping at top level.")
     return data

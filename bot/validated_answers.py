@@ -14,6 +14,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+from bot.errors import ConfigError
 from bot.textmatch import fold
 from bot.turn import Citation
 
@@ -27,6 +28,24 @@ def question_key(question: str) -> str:
     return " ".join(re.findall(r"\w+", fold(question)))
 
 
+def _entry(line: str, path: Path, number: int) -> dict:
+    """One validated answer; a damaged line stops the start with its file and line number, never silently."""
+    try:
+        entry = json.loads(line)
+        [Citation(**c) for c in entry["citations"]]
+        if isinstance(entry["key"], str) and isinstance(entry["corpus_hash"], str) and isinstance(entry["answer"], str):
+            return entry
+        problem = "a field has the wrong type"
+    except json.JSONDecodeError as exc:
+        problem = exc.msg
+    except (KeyError, TypeError) as exc:
+        problem = f"missing or bad field {exc}"
+    raise ConfigError(
+        f"Validated answers file {path}, line {number}: {problem} — correct or delete that line "
+        "(the other answers are kept), then start again."
+    )
+
+
 class ValidatedAnswers:
     """A JSON Lines file of validated answers, loaded in memory; appended to by staff."""
 
@@ -35,9 +54,9 @@ class ValidatedAnswers:
         self._lock = threading.Lock()
         self._entries: dict[tuple[str, str], dict] = {}
         if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            for number, line in enumerate(self.path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 if line.strip():
-                    entry = json.loads(line)
+                    entry = _entry(line, self.path, number)
                     self._entries[(entry["key"], entry["corpus_hash"])] = entry
 
     def lookup(self, question: str, corpus_hash: str) -> tuple[str, list[Citation]] | None:

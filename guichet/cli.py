@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.errors import GuichetError
+from bot.errors import GuichetError, explained
 from bot.settings import Settings, load_settings, load_yaml
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
@@ -34,8 +34,8 @@ def _settings(**overrides) -> Settings:
         _fail(exc)
 
 
-def _fail(exc: GuichetError):
-    err.print(f"[bold red]Erreur :[/] {exc}")
+def _fail(exc: BaseException):
+    err.print(f"[bold red]Erreur :[/] {explained(exc)}")
     raise typer.Exit(2)
 
 
@@ -120,7 +120,9 @@ def _answerer(index: Path | None, **overrides):
     settings = _settings(index_dir=index, **overrides)
     try:
         return Answerer.from_settings(settings)
-    except GuichetError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure to load ends in one line and exit status 2
+        if not isinstance(exc, GuichetError):
+            logging.getLogger("guichet").debug("loading failed", exc_info=True)
         _fail(exc)
 
 

@@ -1,0 +1,72 @@
+"""Whatever breaks while loading ends in a clear /readyz reason and a non-zero exit, never "loading" forever."""
+
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from bot.api import create_app
+from bot.errors import ConfigError, IndexError_
+from bot.index import Index, live_generation
+from bot.settings import Settings
+from bot.validated_answers import ValidatedAnswers
+from guichet.cli import app
+from tests.conftest import write
+from tests.unit.test_api import settled
+
+
+def _copy_of_index(fake_demo_index, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(fake_demo_index.generation.parent, index_dir)
+    return index_dir, live_generation(index_dir)
+
+
+def test_a_truncated_chunk_file_names_the_line_and_the_fix(fake_demo_index, tmp_path):
+    index_dir, generation = _copy_of_index(fake_demo_index, tmp_path)
+    chunks = (generation / "chunks.jsonl").read_bytes()
+    (generation / "chunks.jsonl").write_bytes(chunks[: len(chunks) // 2])
+    with pytest.raises(IndexError_, match=r"damaged \(chunks.jsonl: line \d+.*guichet index rollback"):
+        Index.open(index_dir)
+
+
+def test_a_damaged_vector_file_is_an_index_error(fake_demo_index, tmp_path):
+    index_dir, generation = _copy_of_index(fake_demo_index, tmp_path)
+    (generation / "dense.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexError_, match="dense.faiss"):
+        Index.open(index_dir)
+
+
+def test_a_corrupt_validated_answer_names_its_line(tmp_path):
+    path = write(
+        tmp_path / "validated.jsonl", '{"key": "a", "corpus_hash": "h", "answer": "x", "citations": []}\n{"key": \n'
+    )
+    with pytest.raises(ConfigError, match=r"line 2: .*correct or delete that line"):
+        ValidatedAnswers(path)
+
+
+@pytest.mark.parametrize(
+    "failure, reason",
+    [
+        (ConfigError("Validated answers file v.jsonl, line 2: bad"), "line 2"),
+        (ModuleNotFoundError("No module named 'httpx'", name="httpx"), "Python package 'httpx' is missing"),
+        (RuntimeError("Error in faiss::FileIOReader"), "Unexpected RuntimeError while loading"),
+    ],
+)
+def test_any_loading_failure_ends_in_a_clear_readyz_reason(tmp_path, caplog, failure, reason):
+    def load():
+        raise failure
+
+    with TestClient(create_app(load, Settings(feedback_dir=tmp_path / "feedback"))) as client:
+        ready = settled(client)
+        turn = client.post("/api/v1/turn", json={"text": "bonjour"})
+    assert ready.status_code == 503 and reason in ready.json()["reason"]
+    assert turn.status_code == 503 and "Guichet is not ready" in caplog.text
+
+
+def test_ask_exits_non_zero_with_one_line_when_the_index_is_damaged(fake_demo_index, tmp_path, monkeypatch):
+    index_dir, generation = _copy_of_index(fake_demo_index, tmp_path)
+    (generation / "chunks.jsonl").write_text('{"broken": ', encoding="utf-8")
+    monkeypatch.setenv("GUICHET_MODELS_DIR", str(tmp_path / "no-models"))
+    result = CliRunner().invoke(app, ["ask", "horaires de la mairie", "--index", str(index_dir)])
+    assert result.exit_code == 2 and "damaged" in result.output and "Traceback" not in result.output
