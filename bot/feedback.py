@@ -49,7 +49,10 @@ class FeedbackStore:
         return record
 
     def purge(self) -> list[Path]:
-        """Delete the monthly files whose whole month is older than the retention period."""
+        """Delete the monthly files whose whole month is older than the retention period.
+
+        Every worker purges at start-up, possibly at the same moment: a file another one deleted first is fine.
+        """
         limit = self.today() - dt.timedelta(days=self.retention_days)
         removed = []
         for path in sorted(self.folder.glob("feedback-*.jsonl")):
@@ -59,6 +62,6 @@ class FeedbackStore:
                 continue
             month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
             if month_end < limit:
-                path.unlink()
+                path.unlink(missing_ok=True)
                 removed.append(path)
         return removed

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,17 +84,16 @@ class RouteClassifier:
         cached = cache_dir / f"route-examples-{key}.npy" if cache_dir else None
         vectors = None
         if cached and cached.exists():
-            vectors = np.load(cached, allow_pickle=False)
-            if vectors.shape != (len(texts), embedder.dimension):
+            try:
+                vectors = np.load(cached, allow_pickle=False)
+            except (OSError, ValueError) as exc:  # damaged: computed again below
+                log.warning("route examples' cache %s unreadable (%s): computing it again", cached, exc)
+            if vectors is not None and vectors.shape != (len(texts), embedder.dimension):
                 vectors = None
         if vectors is None:
             vectors = embedder.embed_for_classification(texts)
             if cached:
-                try:
-                    cached.parent.mkdir(parents=True, exist_ok=True)
-                    np.save(cached, vectors, allow_pickle=False)
-                except OSError as exc:  # a read-only deployment just retrains from scratch next time
-                    log.warning("route examples not cached at %s: %s", cached, exc)
+                _save_atomically(cached, vectors)
         return cls.train(examples, embedder, vectors, str(data.get("version", "")))
 
     def guess(self, question: str) -> RouteGuess:
@@ -120,3 +121,14 @@ class FakeRouteClassifier:
         folded = question.lower()
         label = next((label for words, label in self.routes.items() if words in folded), TOWN)
         return RouteGuess(label, 1.0)
+
+
+def _save_atomically(path: Path, vectors: np.ndarray) -> None:
+    """Write then rename: workers starting together never read each other's half-written file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as out:
+            np.save(out, vectors, allow_pickle=False)
+        os.replace(out.name, path)
+    except OSError as exc:  # a read-only deployment just computes them again next time
+        log.warning("route examples not cached at %s: %s", path, exc)

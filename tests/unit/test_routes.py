@@ -40,6 +40,16 @@ def test_the_examples_file_trains_a_classifier_and_caches_its_vectors(tmp_path):
     assert again.guess("prix du passeport").label == "town"
 
 
+def test_a_half_written_vector_cache_is_computed_again(tmp_path):
+    """Workers start together: one may read the cache while another writes it."""
+    examples = write(tmp_path / "examples.yaml", "version: t\nlabels:\n  town: [a]\n  refused_out_of_scope: [b]\n")
+    RouteClassifier.load(examples, FakeEmbedder(), tmp_path / "cache")
+    [cached] = (tmp_path / "cache").glob("route-examples-*.npy")
+    cached.write_bytes(cached.read_bytes()[:40])
+    assert RouteClassifier.load(examples, FakeEmbedder(), tmp_path / "cache").guess("b").label == "refused_out_of_scope"
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [cached.name]  # rewritten whole, no temporary left
+
+
 def test_an_examples_file_with_an_unknown_label_says_so(tmp_path):
     bad = write(tmp_path / "examples.yaml", "labels:\n  town: [a]\n  nonsense: [b]\n")
     with pytest.raises(ConfigError, match="unknown: nonsense"):

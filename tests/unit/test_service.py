@@ -213,3 +213,22 @@ def test_the_widget_and_its_demo_page_are_served_from_the_service(answerer, tmp_
     assert "01 99 00 12 34" in config["contact"] and config["max_question_chars"] == 600
     for text in (script.text, style.text, demo.text):  # no third-party asset or CDN
         assert "https://" not in text.replace("https://assistant.example.fr", "")
+
+
+def test_workers_starting_together_purge_feedback_without_crashing(tmp_path, monkeypatch):
+    import datetime as dt
+    from pathlib import Path
+
+    from bot.feedback import FeedbackStore
+
+    old = tmp_path / "feedback-2020-01.jsonl"
+    old.write_text("{}\n")
+    listed = Path.glob
+
+    def another_worker_was_faster(self, pattern):
+        found = list(listed(self, pattern))
+        old.unlink(missing_ok=True)  # the other worker deletes it between our listing and our delete
+        return found
+
+    monkeypatch.setattr(Path, "glob", another_worker_was_faster)
+    assert FeedbackStore(tmp_path, 60, today=lambda: dt.date(2026, 11, 22)).purge() == [old]
