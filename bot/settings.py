@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     route_examples_file: Path = REPO_ROOT / "config" / "route-examples.fr.yaml"
     cache_dir: Path = REPO_ROOT / "var" / "cache"  # derived data safe to delete (route examples' vectors)
 
+    # Ingestion of untrusted files: a size cap per file, a time cap per PDF (parsed in a child process).
+    ingest_max_file_mb: float = Field(default=20.0, gt=0)
+    ingest_pdf_seconds: float = Field(default=60.0, gt=0)
+    ingest_pdf_max_pages: int = Field(default=1000, gt=0)
+
     max_question_chars: int = 600
     # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
     validated_answers_file: Path = REPO_ROOT / "var" / "validated-answers.jsonl"
@@ -92,6 +97,16 @@ class Settings(BaseSettings):
     @property
     def rate_limit_exempt_addresses(self) -> set[str]:
         return set(comma_list(self.rate_limit_exempt))
+
+    @property
+    def ingest_limits(self):
+        from ingestion.loaders import Limits
+
+        return Limits(
+            max_file_bytes=int(self.ingest_max_file_mb * 1e6),
+            pdf_seconds=self.ingest_pdf_seconds,
+            pdf_max_pages=self.ingest_pdf_max_pages,
+        )
 
     @cached_property
     def thresholds(self) -> dict:

@@ -100,7 +100,9 @@ def ingest(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            report = build(paths, settings.index_dir, embedder, exclude=exclude, progress=progress)
+            report = build(
+                paths, settings.index_dir, embedder, exclude=exclude, progress=progress, limits=settings.ingest_limits
+            )
     except GuichetError as exc:
         _fail(exc)
     out.print(
@@ -111,6 +113,11 @@ def ingest(
         table = Table("fichier", "problème", "détail", title=f"{len(report.problems)} fichier(s) non indexé(s)")
         for p in report.problems:
             table.add_row(p["source"], p["problem"], p["detail"])
+        out.print(table)
+    if report.notes:
+        table = Table("fichier", "remarque", title=f"{len(report.notes)} remarque(s) sur des fichiers indexés")
+        for note in report.notes:
+            table.add_row(note["source"], note["detail"])
         out.print(table)
 
 

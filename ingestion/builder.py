@@ -27,7 +27,7 @@ from bot.embedder import Embedder
 from bot.errors import IngestionError
 from bot.index import CHUNKS, CURRENT, DENSE, FORMAT_VERSION, MANIFEST, REPORT, live_generation
 from ingestion.chunker import Chunk, split_document
-from ingestion.loaders import SUPPORTED, Unusable, load
+from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
 
 EMBED_BATCH = 32
 
@@ -41,7 +41,8 @@ class Report:
     embedded: int = 0
     reused: int = 0
     removed: int = 0
-    problems: list[dict] = field(default_factory=list)  # {"source", "problem", "detail"}
+    problems: list[dict] = field(default_factory=list)  # {"source", "problem", "detail"}: not indexed
+    notes: list[dict] = field(default_factory=list)  # {"source", "detail"}: indexed, with a caveat
     seconds: float = 0.0
     generation: str = ""
 
@@ -64,7 +65,8 @@ def discover(roots: list[Path], exclude: list[str]) -> tuple[Path, list[Path]]:
         base = base.parent
     files = []
     for root in roots:
-        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        # Broken or looping links are kept: loading them fails, and the report says so.
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() or not p.exists())
         for path in candidates:
             rel = path.relative_to(base).as_posix()
             if any(part.startswith(".") for part in Path(rel).parts):
@@ -81,6 +83,7 @@ def build(
     embedder: Embedder,
     exclude: list[str] = (),
     progress: Callable[[str, int, int], None] = lambda *_: None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Report:
     """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build."""
     started = time.monotonic()
@@ -88,7 +91,7 @@ def build(
     base, files = discover(roots, list(exclude))
     index_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(index_dir):
-        chunks = _load_and_split(files, base, report, progress)
+        chunks = _load_and_split(files, base, report, progress, limits)
         previous = _previous_vectors(index_dir, embedder)
         vectors = _vectors_for(chunks, previous, embedder, report, progress)
         report.removed = len(set(previous) - {c.hash for c in chunks})
@@ -108,7 +111,7 @@ def build(
     return report
 
 
-def _load_and_split(files: list[Path], base: Path, report: Report, progress) -> list[Chunk]:
+def _load_and_split(files: list[Path], base: Path, report: Report, progress, limits: Limits) -> list[Chunk]:
     seen: dict[str, str] = {}
     chunks: list[Chunk] = []
     for n, path in enumerate(files, 1):
@@ -118,10 +121,10 @@ def _load_and_split(files: list[Path], base: Path, report: Report, progress) -> 
             report.add(source, "unsupported", f"file type {path.suffix or '(none)'} is not ingested")
             continue
         try:
-            doc = load(path, base)
+            doc = load(path, base, limits)
             pieces = split_document(doc)
         except Unusable as exc:
-            report.add(source, "needs_ocr" if "OCR" in str(exc) else "unusable", str(exc))
+            report.add(source, exc.kind, str(exc))
             continue
         except Exception as exc:  # a damaged file of any kind is reported, never fatal
             report.add(source, "unreadable", f"{type(exc).__name__}: {exc}")
@@ -134,6 +137,7 @@ def _load_and_split(files: list[Path], base: Path, report: Report, progress) -> 
             report.add(source, "empty", "no text left after parsing")
             continue
         seen[digest] = source
+        report.notes.extend({"source": source, "detail": note} for note in doc.notes)
         report.documents += 1
         chunks.extend(pieces)
     return chunks

@@ -69,7 +69,7 @@ def test_bad_files_are_reported_not_fatal(corpus, tmp_path, fake_embedder):
     report = builder.build([corpus], tmp_path / "index", fake_embedder)
     problems = {p["source"]: p["problem"] for p in report.problems}
     assert problems == {
-        "vide.md": "unusable",
+        "vide.md": "empty",
         "casse.pdf": "unusable",
         "zz-copie.md": "duplicate",
         "photo.jpg": "unsupported",

@@ -59,3 +59,20 @@ def test_markdown_pipe_table_rows_keep_their_header(demo_corpus):
     doc = load(demo_corpus / "cimetiere.md", demo_corpus)
     assert "- Durée : 30 ans ; Concession de 2 m² : 400 € ; Case de columbarium : 550 €" in doc.markdown
     assert "| --- |" not in doc.markdown
+
+
+def test_html_text_outside_block_elements_is_kept_in_order(tmp_path):
+    page = (
+        "<html><body><div>Accueil du public <a href='#'>sans rendez-vous</a></div><p>Le mardi.</p>"
+        "<section><div>Fermé en août.</div></section><!-- note interne --></body></html>"
+    )
+    doc = load(write(tmp_path / "page.html", page), tmp_path)
+    assert doc.markdown == "Accueil du public sans rendez-vous\n\nLe mardi.\n\nFermé en août."
+
+
+def test_front_matter_that_is_not_yaml_is_read_line_by_line_with_a_note(tmp_path):
+    doc = load(
+        write(tmp_path / "n.md", "---\r\ntitle: Cimetière : tarifs\r\ndate: 2026-01-02\r\n---\r\nTexte."), tmp_path
+    )
+    assert (doc.title, doc.date, doc.markdown) == ("Cimetière : tarifs", "2026-01-02", "Texte.")
+    assert doc.notes and "not valid YAML" in doc.notes[0]
