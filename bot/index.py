@@ -6,7 +6,7 @@ Layout of an index directory::
     gen-<stamp>/         manifest.json, chunks.jsonl, dense.faiss, report.json
 
 A build writes a whole new generation, then swaps ``CURRENT``: a build killed midway leaves the previous
-generation live.
+generation live. The last few generations are kept, so a bad corpus update can be undone (``switch_to``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -67,6 +68,48 @@ def live_generation(index_dir: Path) -> Path | None:
         return None
     generation = index_dir / pointer.read_text(encoding="utf-8").strip()
     return generation if (generation / MANIFEST).exists() else None
+
+
+def generations(index_dir: Path) -> list[dict]:
+    """The complete generations, oldest first: name, build date, corpus hash, counts, and which one is live."""
+    live = live_generation(index_dir)
+    found = []
+    for path in sorted(index_dir.glob("gen-*")):
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # incomplete or damaged: not a generation one can go back to
+        found.append(
+            {
+                "name": path.name,
+                "built_at": manifest.get("built_at", ""),
+                "corpus_hash": manifest.get("corpus_hash", ""),
+                "documents": manifest.get("document_count"),
+                "passages": manifest.get("chunk_count"),
+                "live": live is not None and path.name == live.name,
+            }
+        )
+    return found
+
+
+def switch_to(index_dir: Path, name: str) -> None:
+    """Make generation ``name`` live: the pointer is written, flushed to disk, then renamed over ``CURRENT``."""
+    pointer = index_dir / f".{CURRENT}.tmp"
+    with open(pointer, "w", encoding="utf-8") as out:
+        out.write(name)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(pointer, index_dir / CURRENT)  # the atomic switch
+    fsync_dir(index_dir)
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory's entries (a rename is durable only once its directory is)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     ingest_max_file_mb: float = Field(default=20.0, gt=0)
     ingest_pdf_seconds: float = Field(default=60.0, gt=0)
     ingest_pdf_max_pages: int = Field(default=1000, gt=0)
+    index_keep_generations: int = Field(default=3, ge=1)  # kept on disk for `guichet index rollback`
 
     max_question_chars: int = 600
     # Answers staff validated (guichet eval validate), served while the corpus is unchanged.

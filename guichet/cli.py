@@ -21,6 +21,8 @@ models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the o
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question sets and gate releases.")
 app.add_typer(eval_app, name="eval")
+index_app = typer.Typer(no_args_is_help=True, help="The index's generations: list them, go back to the previous one.")
+app.add_typer(index_app, name="index")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -101,7 +103,13 @@ def ingest(
                 bar.update(tasks[stage], completed=done, total=total)
 
             report = build(
-                paths, settings.index_dir, embedder, exclude=exclude, progress=progress, limits=settings.ingest_limits
+                paths,
+                settings.index_dir,
+                embedder,
+                exclude=exclude,
+                progress=progress,
+                limits=settings.ingest_limits,
+                keep=settings.index_keep_generations,
             )
     except GuichetError as exc:
         _fail(exc)
@@ -119,6 +127,49 @@ def ingest(
         for note in report.notes:
             table.add_row(note["source"], note["detail"])
         out.print(table)
+
+
+@index_app.command("list")
+def index_list(index: IndexOpt = None):
+    """The generations kept on disk: name, build date, corpus hash, documents, passages; * marks the live one."""
+    from bot.index import generations
+
+    settings = _settings(index_dir=index)
+    found = generations(settings.index_dir)
+    if not found:
+        _fail(GuichetError(f"No index at {settings.index_dir} — run 'guichet ingest' first."))
+    table = Table("", "génération", "construite le", "empreinte du corpus", "documents", "passages")
+    for g in found:
+        table.add_row(
+            "*" if g["live"] else "",
+            g["name"],
+            g["built_at"],
+            g["corpus_hash"][:12],
+            str(g["documents"]),
+            str(g["passages"]),
+        )
+    out.print(table)
+
+
+@index_app.command("rollback")
+def index_rollback(
+    index: IndexOpt = None,
+    to: Annotated[str | None, typer.Option("--to", help="Generation to make live (default: the one before).")] = None,
+):
+    """Serve the previous generation again (after a bad corpus update); restart `guichet serve` to load it."""
+    from bot.index import generations, switch_to
+
+    settings = _settings(index_dir=index)
+    found = generations(settings.index_dir)
+    names = [g["name"] for g in found]
+    live = next((i for i, g in enumerate(found) if g["live"]), None)
+    if to is None and (live is None or live == 0):
+        _fail(GuichetError(f"No earlier generation to go back to in {settings.index_dir} ('guichet index list')."))
+    target = to or names[live - 1]
+    if target not in names:
+        _fail(GuichetError(f"No generation {target} in {settings.index_dir} ('guichet index list' shows them)."))
+    switch_to(settings.index_dir, target)
+    out.print(f"Génération servie : {target}. Redémarrez « guichet serve » pour la charger.")
 
 
 def _answerer(index: Path | None, **overrides):

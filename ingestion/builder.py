@@ -1,8 +1,9 @@
 """Incremental, atomic index builds with an ingestion report.
 
 Only chunks whose content hash is new are embedded; vectors of unchanged chunks are copied from the live
-generation; documents that disappeared simply are not carried over. The new generation becomes live in
-one atomic rename of the ``CURRENT`` pointer.
+generation, read from its memory-mapped file as they are written (the previous index is never loaded whole);
+documents that disappeared simply are not carried over. The new generation becomes live in one atomic rename of
+the ``CURRENT`` pointer; the last ``keep`` generations stay on disk for ``guichet index rollback``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import faiss
@@ -25,11 +27,13 @@ import numpy as np
 
 from bot.embedder import Embedder
 from bot.errors import IngestionError
-from bot.index import CHUNKS, CURRENT, DENSE, FORMAT_VERSION, MANIFEST, REPORT, live_generation
+from bot.index import CHUNKS, DENSE, FORMAT_VERSION, MANIFEST, REPORT, fsync_dir, live_generation, switch_to
 from ingestion.chunker import Chunk, split_document
 from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
 
 EMBED_BATCH = 32
+WRITE_BATCH = 1024  # vectors copied into the new generation at a time
+KEEP_GENERATIONS = 3
 
 
 @dataclass
@@ -84,6 +88,7 @@ def build(
     exclude: list[str] = (),
     progress: Callable[[str, int, int], None] = lambda *_: None,
     limits: Limits = DEFAULT_LIMITS,
+    keep: int = KEEP_GENERATIONS,
 ) -> Report:
     """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build."""
     started = time.monotonic()
@@ -92,9 +97,9 @@ def build(
     index_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(index_dir):
         chunks = _load_and_split(files, base, report, progress, limits)
-        previous = _previous_vectors(index_dir, embedder)
-        vectors = _vectors_for(chunks, previous, embedder, report, progress)
-        report.removed = len(set(previous) - {c.hash for c in chunks})
+        previous = Previous.of(index_dir, embedder)
+        fresh = _embed_new(chunks, previous, embedder, report, progress)
+        report.removed = len(set(previous.rows) - {c.hash for c in chunks})
         report.chunks = len(chunks)
         report.seconds = round(time.monotonic() - started, 2)
         manifest = {
@@ -107,7 +112,8 @@ def build(
             "roots": [str(r) for r in roots],
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        report.generation = _write_generation(index_dir, chunks, vectors, manifest, report)
+        report.generation = _write_generation(index_dir, chunks, fresh, previous, manifest, report)
+        _keep_newest(index_dir, keep)
     return report
 
 
@@ -143,25 +149,37 @@ def _load_and_split(files: list[Path], base: Path, report: Report, progress, lim
     return chunks
 
 
-def _previous_vectors(index_dir: Path, embedder: Embedder) -> dict[str, np.ndarray]:
-    """Vectors of the live generation by chunk hash, if it was built with the same embedder."""
-    generation = live_generation(index_dir)
-    if generation is None:
-        return {}
-    manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
-    if (manifest.get("embedder"), manifest.get("dimension")) != (embedder.name, embedder.dimension):
-        return {}
-    dense = faiss.read_index(str(generation / DENSE))
-    with open(generation / CHUNKS, encoding="utf-8") as fh:
-        hashes = [json.loads(line)["hash"] for line in fh]
-    if not hashes:
-        return {}
-    matrix = dense.reconstruct_n(0, len(hashes))
-    return dict(zip(hashes, matrix, strict=True))
+@dataclass
+class Previous:
+    """The live generation's vectors by chunk hash, read from its memory-mapped file when needed."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    dense: faiss.Index | None = None
+
+    @classmethod
+    def of(cls, index_dir: Path, embedder: Embedder) -> Previous:
+        """Nothing to reuse without a live generation built with the same embedder (or a damaged one)."""
+        generation = live_generation(index_dir)
+        if generation is None:
+            return cls()
+        try:
+            manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+            if (manifest.get("embedder"), manifest.get("dimension")) != (embedder.name, embedder.dimension):
+                return cls()
+            with open(generation / CHUNKS, encoding="utf-8") as lines:
+                rows = {json.loads(line)["hash"]: row for row, line in enumerate(lines)}
+            dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        except (OSError, ValueError, KeyError, RuntimeError):
+            return cls()  # a damaged live generation: everything is embedded again
+        return cls(rows, dense) if dense.ntotal >= len(rows) else cls()
+
+    def vector(self, chunk_hash: str) -> np.ndarray:
+        return self.dense.reconstruct(self.rows[chunk_hash])
 
 
-def _vectors_for(chunks: list[Chunk], previous: dict, embedder: Embedder, report: Report, progress) -> np.ndarray:
-    todo = sorted({c.hash: c for c in chunks if c.hash not in previous}.values(), key=lambda c: c.id)
+def _embed_new(chunks: list[Chunk], previous: Previous, embedder: Embedder, report: Report, progress) -> dict:
+    """Vectors of the chunks the live generation does not have, by hash."""
+    todo = sorted({c.hash: c for c in chunks if c.hash not in previous.rows}.values(), key=lambda c: c.id)
     fresh: dict[str, np.ndarray] = {}
     for start in range(0, len(todo), EMBED_BATCH):
         batch = todo[start : start + EMBED_BATCH]
@@ -170,46 +188,53 @@ def _vectors_for(chunks: list[Chunk], previous: dict, embedder: Embedder, report
             fresh[chunk.hash] = vector
     progress("Calcul des vecteurs", len(todo), len(todo))
     report.embedded = len(fresh)
-    report.reused = sum(1 for c in chunks if c.hash in previous)
-    if not chunks:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.stack([fresh.get(c.hash, previous.get(c.hash)) for c in chunks]).astype(np.float32)
+    report.reused = sum(1 for c in chunks if c.hash in previous.rows)
+    return fresh
 
 
-def _write_generation(index_dir: Path, chunks: list[Chunk], vectors: np.ndarray, manifest: dict, report: Report) -> str:
-    name = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+def _write_generation(
+    index_dir: Path, chunks: list[Chunk], fresh: dict, previous: Previous, manifest: dict, report: Report
+) -> str:
+    name = f"gen-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:4]}"  # sorts by build time
     tmp = index_dir / f".{name}.partial"
     tmp.mkdir()
     with open(tmp / CHUNKS, "w", encoding="utf-8") as fh:
         for chunk in chunks:
             fh.write(json.dumps(chunk.to_json(), ensure_ascii=False) + "\n")
     dense = faiss.IndexFlatIP(manifest["dimension"])
-    if len(vectors):
-        dense.add(vectors)
+    for start in range(0, len(chunks), WRITE_BATCH):
+        batch = chunks[start : start + WRITE_BATCH]
+        vectors = [fresh[c.hash] if c.hash in fresh else previous.vector(c.hash) for c in batch]
+        dense.add(np.stack(vectors).astype(np.float32))
     faiss.write_index(dense, str(tmp / DENSE))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     report.generation = name
     (tmp / REPORT).write_text(json.dumps(report.__dict__, indent=2, ensure_ascii=False), encoding="utf-8")
-    _fsync_dir(tmp)
+    _fsync_files(tmp)
     tmp.rename(index_dir / name)
-    pointer = index_dir / f".{CURRENT}.tmp"
-    pointer.write_text(name, encoding="utf-8")
-    os.replace(pointer, index_dir / CURRENT)  # the atomic switch
-    _fsync_dir(index_dir)
-    for old in index_dir.iterdir():
-        if old.name != name and (old.name.startswith("gen-") or old.name.endswith(".partial")):
-            shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(index_dir)
+    switch_to(index_dir, name)
     return name
 
 
-def _fsync_dir(path: Path) -> None:
-    for file in [*path.iterdir(), path]:
-        if file.is_file() or file == path:
-            fd = os.open(file, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+def _keep_newest(index_dir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest generations (the live one always stays) and leftovers of killed builds."""
+    live = live_generation(index_dir)
+    kept = sorted(p.name for p in index_dir.glob("gen-*"))[-max(1, keep) :]
+    for old in index_dir.iterdir():
+        stale = old.name.startswith("gen-") and old.name not in kept and (live is None or old.name != live.name)
+        if stale or (old.name.startswith(".gen-") and old.name.endswith(".partial")):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_files(path: Path) -> None:
+    for file in path.iterdir():
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    fsync_dir(path)
 
 
 @contextmanager
