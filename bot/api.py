@@ -26,6 +26,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot import jambonz
 from bot.errors import GuichetError, explained
@@ -102,6 +103,20 @@ class VoiceTurnResponse(BaseModel):
     handoff_target: str | None = None
 
 
+MALFORMED = {
+    "/api/v1/turn": "La requête est mal formée : il faut un champ « text » contenant votre question.",
+    "/api/v1/turn/stream": "La requête est mal formée : il faut un champ « text » contenant votre question.",
+    "/api/v1/feedback": "Votre avis est mal formé : il faut session_id, turn_id et useful (vrai ou faux).",
+    "/api/v1/voice/turn": "La requête du canal téléphonique est mal formée : il faut session_id et transcript.",
+}
+HTTP_ERRORS_FR = {
+    400: "La requête est mal formée : son contenu n'est pas du JSON valide.",
+    404: "Cette adresse n'existe pas sur le service.",
+    405: "Cette méthode n'est pas acceptée à cette adresse.",
+    415: "Le contenu de la requête doit être du JSON.",
+}
+
+
 def refusal(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
     """A quick French refusal; ``Retry-After`` tells clients (and the widget) when to try again."""
     headers = {"Retry-After": str(retry_after)} if retry_after else None
@@ -171,14 +186,23 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         )
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError):
-        too_long = any(e.get("type") == "string_too_long" for e in exc.errors())
-        message = (
-            "Votre message est trop long. Merci de poser votre question en quelques phrases."
-            if too_long
-            else "La requête est mal formée : il faut un champ « text » contenant votre question."
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        too_long = any(
+            e.get("type") == "string_too_long" and tuple(e.get("loc", ()))[-1:] == ("text",) for e in exc.errors()
         )
+        if too_long:
+            message = "Votre message est trop long. Merci de poser votre question en quelques phrases."
+        else:
+            message = MALFORMED.get(request.url.path, "La requête est mal formée.")
         return JSONResponse(status_code=422, content={"error": message})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """French for every client; the gateway's webhooks keep their technical detail for the IT person."""
+        if request.url.path.startswith("/voice/jambonz"):
+            return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
+        message = HTTP_ERRORS_FR.get(exc.status_code, "La requête n'a pas pu être traitée.")
+        return JSONResponse(status_code=exc.status_code, content={"error": message}, headers=exc.headers)
 
     def client_key(request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for") if settings.trust_proxy_headers else None
