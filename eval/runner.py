@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.outcomes import EndTurn
 from bot.pipeline import Answerer
+from bot.redaction import redact
 from bot.settings import load_yaml
 from bot.turn import Turn
 from eval.dataset import Case
@@ -95,7 +96,7 @@ def run_case(target, case: Case) -> dict:
     ranking = retrieval.get("ranking", [])
     return {
         "id": case.id,
-        "question": case.question,
+        "question": redact(case.question)[0],  # results are kept and shared: personal data stays masked
         "kind": case.kind,
         "category": case.category,
         "expected": case.must_include,
