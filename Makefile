@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser test test-unit shared-index eval-test eval-dev loadcheck lint clean
+.PHONY: install models index run serve browser test test-unit shared-index eval-test eval-dev loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 
@@ -60,3 +60,6 @@ lint: install
 
 clean:
 	rm -rf var $(VENV)
+
+soak: index  ## 30 minutes at the capacity limit, web + phone + staff traffic; memory, descriptors, statuses in var/soak/
+	$(BIN)/python -m tools.soak --index $(INDEX)

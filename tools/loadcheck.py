@@ -87,11 +87,12 @@ async def level(url: str, clients: int, seconds: float, questions: list[str], pr
     }
 
 
-def start_server(index: Path, port: int, capacity: int) -> subprocess.Popen:
+def start_server(index: Path, port: int, capacity: int, extra_env: dict | None = None) -> subprocess.Popen:
     env = os.environ | {
         "GUICHET_INDEX_DIR": str(index),
         "GUICHET_TRUST_PROXY_HEADERS": "true",
         "GUICHET_MAX_TURNS_IN_PROGRESS": str(capacity),
+        **(extra_env or {}),
     }
     command = [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

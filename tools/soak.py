@@ -1,0 +1,188 @@
+"""Soak run: the service at its capacity limit for a long time, with web, phone and staff traffic mixed.
+
+Starts ``guichet serve`` on the index, then keeps ``--capacity`` clients busy for ``--minutes``: residents on the
+web (JSON and streamed turns, a vote now and then), callers on the phone channel (``/api/v1/voice/turn``), staff
+(question-set turns on the eval channel, ``/metrics`` and ``/readyz``). Every 5 s it samples the server's resident
+memory and open file descriptors. What it reports, not asserts: memory at the end against memory after warm-up,
+descriptor growth, and the count of each status (5xx other than 503 are errors). Figures go to
+``var/soak/soak.json`` and ``.md``.
+
+    python -m tools.soak --index var/index/demo --minutes 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tools.loadcheck import ROOT, percentile, start_server
+
+SECRET = "soak-voice-secret"
+
+
+async def web_resident(client: httpx.AsyncClient, n: int, questions: list[str], until: float, seen: list) -> None:
+    rng, headers = random.Random(n), {"X-Forwarded-For": f"10.1.0.{n + 1}"}
+    while time.monotonic() < until:
+        body, streamed, response = {"text": rng.choice(questions)}, rng.random() < 0.5, None
+        started = time.monotonic()
+        try:
+            if streamed:
+                response = await client.post("/api/v1/turn/stream", json=body, headers=headers)
+                final = [line for line in response.text.splitlines() if line.startswith("data:")][-1:]
+                reply = json.loads(final[0][5:]) if final and response.status_code == 200 else {}
+            else:
+                response = await client.post("/api/v1/turn", json=body, headers=headers)
+                reply = response.json() if response.status_code == 200 else {}
+            seen.append(("web", response.status_code, time.monotonic() - started))
+            if reply.get("turn_id") and rng.random() < 0.3:
+                vote = {"session_id": reply["session_id"], "turn_id": reply["turn_id"], "useful": rng.random() < 0.7}
+                voted = await client.post("/api/v1/feedback", json=vote, headers=headers)
+                seen.append(("feedback", voted.status_code, 0.0))
+        except (httpx.HTTPError, ValueError, IndexError) as exc:
+            seen.append(("web", type(exc).__name__, time.monotonic() - started))
+        await _polite_wait(response)
+
+
+async def caller(client: httpx.AsyncClient, n: int, questions: list[str], until: float, seen: list) -> None:
+    rng, call = random.Random(100 + n), 0
+    headers = {"Authorization": f"Bearer {SECRET}", "X-Forwarded-For": "10.2.0.1"}
+    while time.monotonic() < until:
+        call += 1
+        for _ in range(rng.randint(1, 4)):  # a few questions per call
+            body = {"session_id": f"soak-{n}-{call}", "transcript": rng.choice(questions), "confidence": 0.9}
+            started = time.monotonic()
+            try:
+                response = await client.post("/api/v1/voice/turn", json=body, headers=headers)
+                seen.append(("phone", response.status_code, time.monotonic() - started))
+            except httpx.HTTPError as exc:
+                seen.append(("phone", type(exc).__name__, time.monotonic() - started))
+                response = None
+            await _polite_wait(response)
+
+
+async def staff(client: httpx.AsyncClient, questions: list[str], until: float, seen: list) -> None:
+    rng, headers = random.Random(7), {"X-Forwarded-For": "10.3.0.1"}
+    while time.monotonic() < until:
+        started = time.monotonic()
+        try:
+            response = await client.post(
+                "/api/v1/turn", json={"text": rng.choice(questions), "channel": "eval"}, headers=headers
+            )
+            seen.append(("staff", response.status_code, time.monotonic() - started))
+            for path in ("/metrics", "/readyz", "/api/v1/widget/config"):
+                seen.append(("staff", (await client.get(path)).status_code, 0.0))
+        except httpx.HTTPError as exc:
+            seen.append(("staff", type(exc).__name__, time.monotonic() - started))
+            response = None
+        await _polite_wait(response)
+
+
+async def _polite_wait(response: httpx.Response | None) -> None:
+    retry = response.headers.get("Retry-After") if response is not None else None
+    await asyncio.sleep(min(float(retry), 5.0) if retry else 0.1)
+
+
+async def soak(url: str, capacity: int, seconds: float, warm_up: float, questions: list[str], pid: int) -> dict:
+    process, seen, samples = psutil.Process(pid), [], []
+    started = time.monotonic()
+    until = started + seconds
+
+    async def sample():
+        while time.monotonic() < until + 5:
+            samples.append((round(time.monotonic() - started), process.memory_info().rss, process.num_fds()))
+            await asyncio.sleep(5)
+
+    web_clients, callers = max(1, capacity // 2), max(1, capacity - capacity // 2 - 1)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=httpx.Limits(max_connections=capacity + 8)) as c:
+        await asyncio.gather(
+            sample(),
+            staff(c, questions, until, seen),
+            *(web_resident(c, n, questions, until, seen) for n in range(web_clients)),
+            *(caller(c, n, questions, until, seen) for n in range(callers)),
+        )
+    after_warm_up = next((s for s in samples if s[0] >= warm_up), samples[0])
+    end = samples[-1]
+    statuses = Counter(f"{kind} {status}" for kind, status, _ in seen)
+    answered = [s for kind, status, s in seen if status == 200 and kind in ("web", "phone", "staff") and s]
+    return {
+        "minutes": round(seconds / 60, 1),
+        "clients": {"web": web_clients, "phone": callers, "staff": 1},
+        "requests": len(seen),
+        "status": dict(sorted(statuses.items())),
+        "server_errors": sum(n for key, n in statuses.items() if key.split()[1].startswith("5") and "503" not in key),
+        "client_errors_other_than_429": sum(
+            n for key, n in statuses.items() if key.split()[1].startswith("4") and "429" not in key
+        ),
+        "turn_p50_s": percentile(answered, 0.5),
+        "turn_p95_s": percentile(answered, 0.95),
+        "rss_after_warm_up_mb": round(after_warm_up[1] / 2**20, 1),
+        "rss_end_mb": round(end[1] / 2**20, 1),
+        "rss_max_mb": round(max(s[1] for s in samples) / 2**20, 1),
+        "rss_end_vs_warm_up_pct": round(100 * (end[1] - after_warm_up[1]) / after_warm_up[1], 2),
+        "fds_after_warm_up": after_warm_up[2],
+        "fds_end": end[2],
+        "fds_max": max(s[2] for s in samples),
+        "samples": samples,
+    }
+
+
+def markdown(r: dict) -> str:
+    status = ", ".join(f"{k}: {v}" for k, v in r["status"].items())
+    return (
+        "\n".join(
+            [
+                f"Soak run: {r['minutes']} min at the capacity limit, clients {r['clients']}.",
+                "",
+                "| requests | 5xx other than 503 | 4xx other than 429 | turn p50 / p95 (s) "
+                "| RSS after warm-up / end / max (MB) | end vs warm-up | fds after warm-up / end / max |",
+                "|---|---|---|---|---|---|---|",
+                f"| {r['requests']} | {r['server_errors']} | {r['client_errors_other_than_429']} "
+                f"| {r['turn_p50_s']} / {r['turn_p95_s']} | {r['rss_after_warm_up_mb']} / {r['rss_end_mb']} / "
+                f"{r['rss_max_mb']} | {r['rss_end_vs_warm_up_pct']} % | {r['fds_after_warm_up']} / {r['fds_end']} / "
+                f"{r['fds_max']} |",
+                "",
+                f"Status counts: {status}.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, default=ROOT / "var" / "index" / "demo")
+    parser.add_argument("--capacity", type=int, default=4, help="GUICHET_MAX_TURNS_IN_PROGRESS of the server")
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--warm-up-minutes", type=float, default=2)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "soak")
+    args = parser.parse_args()
+
+    cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(line)["question"] for line in cases]
+    env = {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_FEEDBACK_DIR": str(args.out / "feedback")}
+    server = start_server(args.index, args.port, args.capacity, env)
+    try:
+        url = f"http://127.0.0.1:{args.port}"
+        result = asyncio.run(
+            soak(url, args.capacity, args.minutes * 60, args.warm_up_minutes * 60, questions, server.pid)
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "soak.json").write_text(json.dumps(result, indent=2))
+    (args.out / "soak.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
