@@ -13,7 +13,7 @@ from bot.index import Index, generations
 from bot.settings import REPO_ROOT
 from guichet.cli import app
 from ingestion.builder import build
-from tests.conftest import write
+from tests.conftest import fake_answerer, write
 
 BUILD = """
 import sys
@@ -79,7 +79,9 @@ def test_rollback_serves_the_previous_generation_again(tmp_path):
     rolled = CliRunner().invoke(app, ["index", "rollback", "--index", str(index_dir)])
     assert listed.exit_code == 0 and listed.output.count("gen-") == 2, listed.output
     assert rolled.exit_code == 0, rolled.output
-    assert "9 h" in Index.open(index_dir).chunks[0]["text"] and "19 h" not in Index.open(index_dir).chunks[0]["text"]
+    reply = json.dumps({"source": "S1", "reponse": "La piscine ouvre à 9 h."})
+    turn = fake_answerer(Index.open(index_dir), reply, tmp_path).answer("La piscine ouvre quand ?")
+    assert turn.outcome == "answered" and "ouvre à 9 h" in turn.citations[0].quote  # the previous answer again
     [live] = [g for g in generations(index_dir) if g["live"]]
     assert live["name"] == generations(index_dir)[0]["name"]
     again = CliRunner().invoke(app, ["index", "rollback", "--index", str(index_dir)])
