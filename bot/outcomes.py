@@ -41,7 +41,7 @@ class Messages:
 
     >>> Messages({"answered": "", "unanswerable_no_sources": "Appelez {contact}."}, {"contact": "l'accueil"}
     ...          ).for_outcome(Outcome.UNANSWERABLE_NO_SOURCES)
-    'Appelez l\\'accueil.'
+    "Appelez l'accueil."
     """
 
     def __init__(self, texts: dict[str, str], town: dict[str, str]):

@@ -24,8 +24,8 @@ def _default_models_dir() -> Path:
 class Settings(BaseSettings):
     """Everything a town can change without touching code.
 
-    >>> Settings(top_k=2).top_k
-    2
+    >>> Settings(max_question_chars=300).max_question_chars
+    300
     """
 
     model_config = SettingsConfigDict(env_prefix="GUICHET_", env_file=".env", extra="ignore")

@@ -20,8 +20,10 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 def partial_json_string(raw: str, key: str) -> str:
     """The value of string field ``key`` in a JSON object that may still be incomplete.
 
-    >>> partial_json_string('{"source": "S1", "reponse": "Le passeport d\\\\u00e9', "reponse")
-    'Le passeport '
+    >>> partial_json_string('{"source": "S1", "reponse": "Le passeport d\\\\u00', "reponse")  # an escape cut short
+    'Le passeport d'
+    >>> partial_json_string('{"source": "S1", "reponse": "Le passeport d\\\\u00e9livr', "reponse")
+    'Le passeport délivr'
     >>> partial_json_string('{"source": "S1", "rep', "reponse")
     ''
     """
