@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
     llm_path: Path | None = None
     embedder_path: Path | None = None
-    # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.hardware)
+    # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.engines.hardware)
     embedder_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
 
     llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
@@ -98,16 +98,6 @@ class Settings(BaseSettings):
     @property
     def rate_limit_exempt_addresses(self) -> set[str]:
         return set(comma_list(self.rate_limit_exempt))
-
-    @property
-    def ingest_limits(self):
-        from ingestion.loaders import Limits
-
-        return Limits(
-            max_file_bytes=int(self.ingest_max_file_mb * 1e6),
-            pdf_seconds=self.ingest_pdf_seconds,
-            pdf_max_pages=self.ingest_pdf_max_pages,
-        )
 
     @cached_property
     def thresholds(self) -> dict:

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from bot.embedder import Embedder
-from bot.llm import ChatModel
-from bot.pipeline import Answerer
+from bot.answer.pipeline import Answerer
+from bot.answer.steps.answer_composer import AnswerComposer, answer_schema
+from bot.answer.validated_answers import ValidatedAnswers
+from bot.engines.embedder import Embedder
+from bot.engines.llm import ChatModel
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer, answer_schema
-from bot.validated_answers import ValidatedAnswers
 from eval.dataset import Case
 from eval.runner import InProcess, Observation, load_results, run
 from eval.scoring import percentile
@@ -182,7 +182,7 @@ def ingestion_figures(roots: list[Path], exclude: list[str], embedder: Embedder,
 
 def raw_embedder_chunks_per_s(index: Path, embedder: Embedder, sample: int = 256) -> float:
     """The embedder alone on the index's own passages (as formatted for it): the ceiling for ingestion."""
-    from bot.index import Index
+    from bot.engines.index import Index
 
     texts = [Chunk(**c).embedding_text() for c in Index.open(index).chunks[:sample]]
     started = time.monotonic()
@@ -223,7 +223,7 @@ def decoding_figures(answerer: Answerer, cases: list[Case], sample: int = 6) -> 
 
 def cache_figures(answerer: Answerer, run_dir: Path, out: Path) -> dict:
     """Validate every passed answer of the Guichet run, then ask those questions again."""
-    from bot.steps.validated_answer import ValidatedAnswerLookup
+    from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 
     store_path = out / "validated-answers.jsonl"
     store_path.unlink(missing_ok=True)
@@ -322,8 +322,8 @@ def bench(
     progress=print,
 ) -> dict:
     """Run everything; ``index`` reuses an existing Guichet index (skips the ingestion figures)."""
-    from bot.embedder import SentenceTransformerEmbedder
-    from bot.pipeline import resolve_embedder_path
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.engines.embedder import SentenceTransformerEmbedder
 
     memory = PeakMemory()
     out.mkdir(parents=True, exist_ok=True)

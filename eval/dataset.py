@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.answer.outcomes import Outcome
+from bot.answer.textmatch import normalize
 from bot.errors import GuichetError
-from bot.outcomes import Outcome
-from bot.textmatch import normalize
 
 KINDS = ("answer", "refuse")
 OUTCOMES = tuple(o.value for o in Outcome)

@@ -12,11 +12,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.outcomes import EndTurn
-from bot.pipeline import Answerer
-from bot.redaction import redact
+from bot.answer.outcomes import EndTurn
+from bot.answer.pipeline import Answerer
+from bot.answer.redaction import redact
+from bot.answer.turn import Turn
 from bot.settings import load_yaml
-from bot.turn import Turn
 from eval.dataset import Case
 from eval.scoring import retrieval_rank, score_case, summarise
 

@@ -6,7 +6,7 @@ import re
 import statistics
 from collections import Counter, defaultdict
 
-from bot.textmatch import EMAIL, PHONE, URL, unsupported_figures
+from bot.answer.textmatch import EMAIL, PHONE, URL, unsupported_figures
 from eval.dataset import Case, contains
 
 ANSWERED = ("answered", "answered_from_quote")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from bot.voice import VoiceDialog
+from bot.phone.dialog import VoiceDialog
 from eval.dataset import Case
 from eval.scoring import percentile
 

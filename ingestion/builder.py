@@ -25,9 +25,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from bot.embedder import Embedder
+from bot.engines.embedder import Embedder
+from bot.engines.index import CHUNKS, DENSE, FORMAT_VERSION, MANIFEST, REPORT, fsync_dir, live_generation, switch_to
 from bot.errors import IngestionError
-from bot.index import CHUNKS, DENSE, FORMAT_VERSION, MANIFEST, REPORT, fsync_dir, live_generation, switch_to
 from ingestion.chunker import Chunk, split_document
 from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.embedder import FakeEmbedder
+from bot.engines.embedder import FakeEmbedder
 from bot.settings import REPO_ROOT
 
 DEMO = REPO_ROOT / "corpora" / "demo"
@@ -33,7 +33,7 @@ answer: {max_tokens: 100}
 @pytest.fixture(scope="session")
 def fake_demo_index(tmp_path_factory):
     """The demo corpus indexed with the fake embedder."""
-    from bot.index import Index
+    from bot.engines.index import Index
     from ingestion.builder import build
 
     path = tmp_path_factory.mktemp("fake-demo-index")
@@ -53,9 +53,9 @@ FAKE_ROUTES = {
 def fake_answerer(index, reply: str, workdir: Path, **settings_overrides):
     """The real answer steps over ``index`` with the fake embedder, the fake route classifier and a model that
     always says ``reply``."""
-    from bot.llm import FakeChatModel
-    from bot.pipeline import Answerer
-    from bot.route_classifier import FakeRouteClassifier
+    from bot.answer.pipeline import Answerer
+    from bot.answer.route_classifier import FakeRouteClassifier
+    from bot.engines.llm import FakeChatModel
     from bot.settings import Settings
 
     thresholds = write(workdir / "thresholds.yaml", FAKE_THRESHOLDS)

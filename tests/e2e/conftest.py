@@ -64,8 +64,8 @@ def running_server(index: Path, env: dict | None = None, ready_within: float = 1
 @pytest.fixture(scope="session")
 def real_demo_index(tmp_path_factory) -> Path:
     """The demo corpus indexed with the real embedder, for the servers started here."""
-    from bot.embedder import SentenceTransformerEmbedder
-    from bot.pipeline import resolve_embedder_path
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.engines.embedder import SentenceTransformerEmbedder
     from bot.settings import Settings
     from ingestion.builder import build
     from tests.conftest import DEMO

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from bot.pipeline import Answerer, resolve_llm_path
+from bot.answer.pipeline import Answerer, resolve_llm_path
+from bot.answer.steps.answer_composer import AnswerComposer
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
 from tests.e2e.conftest import free_port, wait_until_up
 
 pytestmark = pytest.mark.e2e

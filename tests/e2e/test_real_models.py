@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from bot.embedder import SentenceTransformerEmbedder
-from bot.index import Index
-from bot.llm import LlamaCppModel
-from bot.outcomes import Outcome
-from bot.pipeline import Answerer, resolve_embedder_path, resolve_llm_path
+from bot.answer.outcomes import Outcome
+from bot.answer.pipeline import Answerer, resolve_embedder_path, resolve_llm_path
+from bot.engines.embedder import SentenceTransformerEmbedder
+from bot.engines.index import Index
+from bot.engines.llm import LlamaCppModel
 from bot.settings import REPO_ROOT, Settings
 from ingestion.builder import build
 from tests.conftest import DEMO, SHARED
@@ -95,7 +95,7 @@ def test_question_without_source_is_routed_to_the_reception(demo_bot):
 
 
 def test_every_figure_of_an_answer_is_in_its_cited_passage(demo_bot):
-    from bot.textmatch import unsupported_figures
+    from bot.answer.textmatch import unsupported_figures
 
     for question in (
         "Quel est le prix d'un repas à la cantine pour la tranche 2 ?",

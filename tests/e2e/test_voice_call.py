@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from bot import jambonz
+from bot.phone import jambonz
+from bot.phone.dialog import VoiceDialog
 from bot.settings import Settings, load_yaml
-from bot.voice import VoiceDialog
 from tests.e2e.conftest import running_server
 
 pytestmark = pytest.mark.e2e

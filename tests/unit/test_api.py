@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.api import create_app
 from bot.errors import IndexError_
 from bot.settings import Settings
+from bot.web.app import create_app
 from tests.conftest import fake_answerer
 
 

@@ -2,8 +2,8 @@
 
 import json
 
-from bot.embedder import FakeEmbedder
-from bot.llm import FakeChatModel
+from bot.engines.embedder import FakeEmbedder
+from bot.engines.llm import FakeChatModel
 from eval.bench import NaiveRag, latency_figures, markdown, ratios
 from eval.dataset import load_cases
 from eval.runner import run

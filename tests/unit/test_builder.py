@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from bot.index import CURRENT, Index, live_generation
+from bot.engines.index import CURRENT, Index, live_generation
 from ingestion import builder
 from tests.conftest import write
 

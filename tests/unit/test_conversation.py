@@ -2,9 +2,9 @@
 
 import pytest
 
-from bot.limits import RateLimiter
-from bot.steps.follow_up import is_follow_up
-from bot.streaming import DraftStream, partial_json_string, releasable
+from bot.answer.steps.follow_up import is_follow_up
+from bot.answer.streaming import DraftStream, partial_json_string, releasable
+from bot.web.limits import RateLimiter
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_model_calls_are_served_in_arrival_order():
     import threading
     import time
 
-    from bot.llm import FifoLock
+    from bot.engines.llm import FifoLock
 
     lock, served = FifoLock(), []
 

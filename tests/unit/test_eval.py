@@ -183,7 +183,7 @@ def test_in_process_run_writes_results_summary_and_a_french_report(fake_demo_ind
 def test_http_run_goes_through_the_api(fake_demo_index, tmp_path):
     from fastapi.testclient import TestClient
 
-    from bot.api import create_app
+    from bot.web.app import create_app
     from eval.runner import OverHttp, run
     from tests.conftest import fake_answerer
     from tests.unit.test_api import settled

@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from bot.extracts import as_answer, made_whole, number_units
-from bot.llm import FakeChatModel
-from bot.outcomes import EndTurn, Outcome
-from bot.prompt import Prompt
+from bot.answer.extracts import as_answer, made_whole, number_units
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.prompt import Prompt
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.turn import Passage, Turn
+from bot.engines.llm import FakeChatModel
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
-from bot.steps.output_guard import OutputGuard
-from bot.turn import Passage, Turn
 from tests.unit.test_steps import HOURS, PASSPORT
 
 RULE = Passage(
@@ -105,16 +105,3 @@ def test_a_lead_in_brings_its_rows_and_numbers_that_were_not_shown_are_dropped()
 def test_an_unknown_mode_is_refused_at_start():
     with pytest.raises(ValueError, match="answer mode"):
         AnswerComposer(FakeChatModel("{}"), Prompt.load(Settings().prompt_file), 10, mode="creative")
-
-
-def test_the_documented_examples_hold():
-    import doctest
-
-    import bot.extracts
-    import bot.streaming
-
-    assert doctest.testmod(bot.extracts).failed == 0
-    failures = doctest.DocTestRunner().run(
-        doctest.DocTestFinder().find(bot.streaming.ChosenStream, globs={"ChosenStream": bot.streaming.ChosenStream})[0]
-    )
-    assert failures.failed == 0

@@ -16,8 +16,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
-from bot.api import create_app
 from bot.settings import Settings
+from bot.web.app import create_app
 from tests.conftest import fake_answerer
 
 RESIDENTS = ("/api/v1/turn", "/api/v1/turn/stream", "/api/v1/feedback", "/api/v1/voice/turn")

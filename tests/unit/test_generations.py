@@ -8,8 +8,8 @@ import time
 
 from typer.testing import CliRunner
 
-from bot.embedder import FakeEmbedder
-from bot.index import Index, generations
+from bot.engines.embedder import FakeEmbedder
+from bot.engines.index import Index, generations
 from bot.settings import REPO_ROOT
 from guichet.cli import app
 from ingestion.builder import build
@@ -18,7 +18,7 @@ from tests.conftest import fake_answerer, write
 BUILD = """
 import sys
 from pathlib import Path
-from bot.embedder import FakeEmbedder
+from bot.engines.embedder import FakeEmbedder
 from ingestion.builder import build
 
 def progress(stage, done, total):

@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.outcomes import EndTurn, Outcome
-from bot.redaction import redact
-from bot.route_classifier import RouteGuess
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.redaction import redact
+from bot.answer.route_classifier import RouteGuess
+from bot.answer.steps.input_guard import InputGuard
+from bot.answer.steps.question_router import QuestionRouter, load_patterns
+from bot.answer.turn import Turn
 from bot.settings import Settings
-from bot.steps.input_guard import InputGuard
-from bot.steps.question_router import QuestionRouter, load_patterns
-from bot.turn import Turn
 
 PATTERNS, _ = load_patterns(Settings().routes_file)
 ROUTER = QuestionRouter(PATTERNS)  # the precise patterns alone

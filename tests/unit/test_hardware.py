@@ -1,6 +1,6 @@
 """The embedder's precision follows what the CPU computes natively."""
 
-from bot.hardware import cpu_flags, embedder_precision
+from bot.engines.hardware import cpu_flags, embedder_precision
 
 
 def test_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):

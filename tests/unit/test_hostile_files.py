@@ -8,8 +8,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, StreamObject
 
-from bot.embedder import FakeEmbedder
-from bot.index import Index
+from bot.engines.embedder import FakeEmbedder
+from bot.engines.index import Index
 from ingestion.builder import build
 from ingestion.isolation import Overrun, run_isolated
 from ingestion.loaders import Limits

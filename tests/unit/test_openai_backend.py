@@ -5,8 +5,8 @@ import json
 import httpx
 import pytest
 
+from bot.engines.llm import OpenAICompatibleModel
 from bot.errors import ModelError
-from bot.llm import OpenAICompatibleModel
 
 SCHEMA = {"type": "object", "properties": {"reponse": {"type": "string"}}}
 

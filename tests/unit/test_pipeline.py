@@ -2,8 +2,8 @@
 
 import json
 
-from bot.outcomes import Outcome
-from bot.pipeline import ANSWER_STEPS
+from bot.answer.outcomes import Outcome
+from bot.answer.pipeline import ANSWER_STEPS
 from tests.conftest import fake_answerer
 
 

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from bot.embedder import FakeEmbedder
+from bot.answer.route_classifier import RouteClassifier
+from bot.answer.steps.question_router import load_patterns
+from bot.answer.textmatch import fold
+from bot.engines.embedder import FakeEmbedder
 from bot.errors import ConfigError
-from bot.route_classifier import RouteClassifier
 from bot.settings import Settings
-from bot.steps.question_router import load_patterns
-from bot.textmatch import fold
 from eval.dataset import load_cases
 from tests.conftest import write
 from tests.unit.test_datasets import SPLITS

@@ -8,10 +8,10 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.api import create_app
-from bot.llm import Completion
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.engines.llm import Completion
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
+from bot.web.app import create_app
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 
@@ -70,7 +70,7 @@ def test_session_ids_are_minted_by_the_server(answerer, tmp_path):
 
 
 def test_sessions_expire_and_are_bounded():
-    from bot.sessions import RecordedTurn, SessionStore
+    from bot.web.sessions import RecordedTurn, SessionStore
 
     now = [0.0]
     store = SessionStore(ttl_seconds=60, max_turns=2, max_sessions=2, clock=lambda: now[0])
@@ -125,7 +125,7 @@ def test_feedback_is_stored_without_personal_data(answerer, tmp_path):
 def test_feedback_files_older_than_the_retention_are_deleted(tmp_path):
     import datetime as dt
 
-    from bot.feedback import FeedbackStore
+    from bot.web.feedback import FeedbackStore
 
     store = FeedbackStore(tmp_path, retention_days=60, today=lambda: dt.date(2026, 11, 22))
     for month in ("2026-07", "2026-08", "2026-09", "2026-11"):
@@ -219,7 +219,7 @@ def test_workers_starting_together_purge_feedback_without_crashing(tmp_path, mon
     import datetime as dt
     from pathlib import Path
 
-    from bot.feedback import FeedbackStore
+    from bot.web.feedback import FeedbackStore
 
     old = tmp_path / "feedback-2020-01.jsonl"
     old.write_text("{}\n")

@@ -1,7 +1,7 @@
 import pytest
 
+from bot.answer.outcomes import Messages, Outcome
 from bot.errors import ConfigError
-from bot.outcomes import Messages, Outcome
 from bot.settings import Settings, load_settings
 
 

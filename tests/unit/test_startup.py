@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from bot.api import create_app
+from bot.answer.validated_answers import ValidatedAnswers
+from bot.engines.index import Index, live_generation
 from bot.errors import ConfigError, IndexError_
-from bot.index import Index, live_generation
 from bot.settings import Settings
-from bot.validated_answers import ValidatedAnswers
+from bot.web.app import create_app
 from guichet.cli import app
 from tests.conftest import write
 from tests.unit.test_api import settled

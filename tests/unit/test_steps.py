@@ -5,15 +5,15 @@ from dataclasses import replace
 
 import pytest
 
-from bot.llm import FakeChatModel
-from bot.outcomes import EndTurn, Outcome
-from bot.prompt import Prompt
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.prompt import Prompt
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.input_guard import InputGuard, clean_text
+from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.passage_retriever import PassageRetriever
+from bot.answer.turn import Passage, Turn
+from bot.engines.llm import FakeChatModel
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
-from bot.steps.input_guard import InputGuard, clean_text
-from bot.steps.output_guard import OutputGuard
-from bot.steps.passage_retriever import PassageRetriever
-from bot.turn import Passage, Turn
 
 THRESHOLDS = {
     "candidates": 20,
@@ -72,7 +72,7 @@ def test_input_guard_refuses(question, outcome):
 
 
 def test_retriever_keeps_few_labelled_passages(fake_demo_index):
-    from bot.embedder import FakeEmbedder
+    from bot.engines.embedder import FakeEmbedder
 
     turn = Turn(question="Quel est le prix du passeport pour un majeur ?")
     PassageRetriever(FakeEmbedder(), fake_demo_index, THRESHOLDS).run(turn)
@@ -83,7 +83,7 @@ def test_retriever_keeps_few_labelled_passages(fake_demo_index):
 
 
 def test_retriever_demotes_a_situation_the_question_does_not_mention(fake_demo_index):
-    from bot.embedder import FakeEmbedder
+    from bot.engines.embedder import FakeEmbedder
 
     question = "Quel est le prix du passeport pour un majeur ?"
     thresholds = THRESHOLDS | {"min_coverage": 0.0}  # look at the ranking only
@@ -101,7 +101,7 @@ def test_retriever_demotes_a_situation_the_question_does_not_mention(fake_demo_i
 
 
 def test_retriever_ends_the_turn_when_the_topic_is_absent(fake_demo_index):
-    from bot.embedder import FakeEmbedder
+    from bot.engines.embedder import FakeEmbedder
 
     with pytest.raises(EndTurn) as end:
         PassageRetriever(FakeEmbedder(), fake_demo_index, THRESHOLDS).run(Turn(question="horaires de la piscine"))
@@ -317,7 +317,7 @@ def test_telling_ones_own_contact_is_not_asking_for_one():
 def test_an_unconstrained_reply_is_read_in_either_shape():
     import json
 
-    from bot.steps.answer_composer import _unconstrained_reply
+    from bot.answer.steps.answer_composer import _unconstrained_reply
 
     assert json.loads(_unconstrained_reply('```json\n{"source": "S2", "reponse": "Oui."}\n```'))["source"] == "S2"
     assert json.loads(_unconstrained_reply("Source: S1\nreponse: 86 €")) == {"source": "S1", "reponse": "86 €"}

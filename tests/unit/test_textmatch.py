@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.textmatch import contacts, content_terms, figures, normalize, unsupported_figures
+from bot.answer.textmatch import contacts, content_terms, figures, normalize, unsupported_figures
 
 
 def test_figures_normalise_numbers_and_contacts():

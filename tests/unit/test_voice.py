@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from bot import jambonz
-from bot.api import create_app
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.phone import jambonz
+from bot.phone.dialog import VoiceDialog, speakable
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
-from bot.voice import VoiceDialog, speakable
+from bot.web.app import create_app
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 
@@ -42,7 +42,7 @@ def test_answer_is_short_spoken_and_names_its_source(answerer):
 
 
 def test_a_follow_up_on_the_phone_is_read_with_the_previous_question(answerer):
-    from bot.steps.answer_composer import AnswerComposer
+    from bot.answer.steps.answer_composer import AnswerComposer
 
     voice = dialog(answerer)
     voice.handle("call-1", "prix du passeport majeur", 0.9)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.outcomes import Outcome
-from bot.turn import Turn
-from bot.validated_answers import ValidatedAnswers
+from bot.answer.outcomes import Outcome
+from bot.answer.turn import Turn
+from bot.answer.validated_answers import ValidatedAnswers
 
 
 class ValidatedAnswerLookup:

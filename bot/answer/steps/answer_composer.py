@@ -2,7 +2,7 @@
 
 Two modes (``answer.mode`` in ``config/thresholds.yaml``): ``extractive``, where the model is shown the passages
 as numbered sentences and answers with the numbers of those that answer (the resident reads the official
-sentences, see ``bot.extracts``), and ``generative``, where it writes a short answer and names its passage.
+sentences, see ``bot.answer.extracts``), and ``generative``, where it writes a short answer and names its passage.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import json
 import re
 from dataclasses import replace
 
-from bot.extracts import as_answer, made_whole, number_units
-from bot.llm import ChatModel
-from bot.neutraliser import neutralise
-from bot.outcomes import EndTurn, Outcome
-from bot.prompt import Prompt
-from bot.streaming import ChosenStream, DraftStream
-from bot.turn import Turn
+from bot.answer.extracts import as_answer, made_whole, number_units
+from bot.answer.neutraliser import neutralise
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.prompt import Prompt
+from bot.answer.streaming import ChosenStream, DraftStream
+from bot.answer.turn import Turn
+from bot.engines.llm import ChatModel
 
 NO_SOURCE = "aucune"
 MODES = ("extractive", "generative")

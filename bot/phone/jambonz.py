@@ -15,7 +15,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from bot.voice import VoiceDialog, VoiceReply
+from bot.phone.dialog import VoiceDialog, VoiceReply
 
 GATHER_HOOK = "/voice/jambonz/gather"
 SIGNATURE_TOLERANCE_S = 300

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from bot.claims import (
+from bot.answer.claims import (
     adds_to,
     contradicts_source,
     dates_a_future_event_from_the_past,
@@ -13,9 +13,9 @@ from bot.claims import (
     rows_for_the_situation,
     yes_or_no,
 )
-from bot.extracts import as_answer, made_whole, number_units
-from bot.outcomes import EndTurn, Outcome
-from bot.textmatch import (
+from bot.answer.extracts import as_answer, made_whole, number_units
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.textmatch import (
     EMAIL,
     MASKED,
     PHONE,
@@ -26,7 +26,7 @@ from bot.textmatch import (
     unsupported_figures,
     without_personal_clauses,
 )
-from bot.turn import Citation, Passage, Turn
+from bot.answer.turn import Citation, Passage, Turn
 
 MIN_ANSWER_WORDS = 4
 OFFICIAL_LEAD = "Le document officiel précise :"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.textmatch import fold
+from bot.answer.textmatch import fold
 
 PLACEHOLDER = "[consigne retirée du document]"
 INSTRUCTION_LIKE = re.compile(

@@ -6,11 +6,11 @@ import difflib
 import re
 import time
 
-from bot.embedder import Embedder
-from bot.index import Hit, Index
-from bot.outcomes import EndTurn, Outcome
-from bot.textmatch import content_terms, without_personal_clauses
-from bot.turn import Passage, Turn
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.textmatch import content_terms, without_personal_clauses
+from bot.answer.turn import Passage, Turn
+from bot.engines.embedder import Embedder
+from bot.engines.index import Hit, Index
 
 RANKING_DEPTH = 10
 

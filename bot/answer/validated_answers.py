@@ -14,9 +14,9 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+from bot.answer.textmatch import fold
+from bot.answer.turn import Citation
 from bot.errors import ConfigError
-from bot.textmatch import fold
-from bot.turn import Citation
 
 
 def question_key(question: str) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from bot.outcomes import Outcome
-from bot.textmatch import fold
-from bot.turn import Turn
+from bot.answer.outcomes import Outcome
+from bot.answer.textmatch import fold
+from bot.answer.turn import Turn
 
 # Only a question that was really about a procedure gives context to the next one.
 CONTEXT_OUTCOMES = {Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE, Outcome.UNANSWERABLE_NO_SOURCES}

@@ -8,23 +8,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.embedder import Embedder, SentenceTransformerEmbedder
-from bot.index import Index
-from bot.llm import ChatModel, load_chat_model
-from bot.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
-from bot.outcomes import EndTurn, Messages, Outcome
-from bot.prompt import Prompt
-from bot.route_classifier import RouteClassifier
+from bot.answer.outcomes import EndTurn, Messages, Outcome
+from bot.answer.prompt import Prompt
+from bot.answer.route_classifier import RouteClassifier
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.follow_up import FollowUpRewriter
+from bot.answer.steps.input_guard import InputGuard
+from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.passage_retriever import PassageRetriever
+from bot.answer.steps.question_router import QuestionRouter, load_patterns
+from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.answer.turn import Turn
+from bot.answer.validated_answers import ValidatedAnswers
+from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
+from bot.engines.index import Index
+from bot.engines.llm import ChatModel, load_chat_model
+from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.settings import Settings, load_yaml
-from bot.steps.answer_composer import AnswerComposer
-from bot.steps.follow_up import FollowUpRewriter
-from bot.steps.input_guard import InputGuard
-from bot.steps.output_guard import OutputGuard
-from bot.steps.passage_retriever import PassageRetriever
-from bot.steps.question_router import QuestionRouter, load_patterns
-from bot.steps.validated_answer import ValidatedAnswerLookup
-from bot.turn import Turn
-from bot.validated_answers import ValidatedAnswers
 
 log = logging.getLogger(__name__)
 

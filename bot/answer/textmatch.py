@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.index import fold_accents, stems
+from bot.engines.index import fold_accents, stems
 
 URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']+", re.I)
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.redaction
+MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.answer.redaction
 PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # Words that appear in almost every resident question and carry no topic.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from bot.outcomes import Outcome
+from bot.answer.outcomes import Outcome
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Turn:
     # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
     # evaluation, never sent to residents.
     trace: dict = field(default_factory=dict)
-    # Receives the draft answer as it is written (streaming channels); see ``bot.streaming``.
+    # Receives the draft answer as it is written (streaming channels); see ``bot.answer.streaming``.
     on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict:

@@ -28,17 +28,17 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot import jambonz
+from bot.answer.pipeline import Answerer
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.turn import Turn
 from bot.errors import GuichetError, explained
-from bot.feedback import REASONS_FR, FeedbackStore, Reason
-from bot.limits import BodySizeLimit, RateLimiter, TurnGate
-from bot.metrics import Metrics
-from bot.pipeline import Answerer
-from bot.sessions import RecordedTurn, SessionStore
+from bot.phone import jambonz
+from bot.phone.dialog import VoiceDialog
 from bot.settings import Settings
-from bot.steps.answer_composer import AnswerComposer
-from bot.turn import Turn
-from bot.voice import VoiceDialog
+from bot.web.feedback import REASONS_FR, FeedbackStore, Reason
+from bot.web.limits import BodySizeLimit, RateLimiter, TurnGate
+from bot.web.metrics import Metrics
+from bot.web.sessions import RecordedTurn, SessionStore
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"

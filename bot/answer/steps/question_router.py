@@ -2,7 +2,7 @@
 
 Two layers. First, a few hand-written patterns that are precise by construction (``config/routes.yaml``): the
 emergency numbers' own triggers, explicit instructions to the AI, and a message made only of a greeting. Then
-the meaning: a classifier over the question's embedding (``bot.route_classifier``) ends the turn only when it is
+the meaning: a classifier over the question's embedding (``bot.answer.route_classifier``) ends the turn only when it is
 confident (``routing.min_probability`` in ``config/thresholds.yaml``); when unsure, the question goes to the
 documents. Each route ends the turn with its own outcome and message.
 """
@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.route_classifier import RouteClassifier
+from bot.answer.textmatch import fold
+from bot.answer.turn import Turn
 from bot.errors import ConfigError
-from bot.outcomes import EndTurn, Outcome
-from bot.route_classifier import RouteClassifier
 from bot.settings import load_yaml
-from bot.textmatch import fold
-from bot.turn import Turn
 
 
 def load_patterns(path: Path) -> tuple[list[tuple[Outcome, re.Pattern]], str]:

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.engines.hardware import embedder_precision
 from bot.errors import IntegrityError, ModelError
-from bot.hardware import embedder_precision
 
 CHUNK = 1 << 20
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from bot.embedder import Embedder
+from bot.answer.outcomes import Outcome
+from bot.engines.embedder import Embedder
 from bot.errors import ConfigError
-from bot.outcomes import Outcome
 from bot.settings import load_yaml
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class RouteGuess:
 class RouteClassifier:
     """Multinomial logistic regression over question embeddings (scikit-learn), with a cache of example vectors.
 
-    >>> from bot.embedder import FakeEmbedder
+    >>> from bot.engines.embedder import FakeEmbedder
     >>> examples = {"town": ["prix du passeport", "horaires de la mairie"], "smalltalk_greeting": ["bonjour", "merci"]}
     >>> RouteClassifier.train(examples, FakeEmbedder()).guess("bonjour").label
     'smalltalk_greeting'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.outcomes import EndTurn, Outcome
-from bot.redaction import redact
-from bot.turn import Turn
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.redaction import redact
+from bot.answer.turn import Turn
 
 # Format characters (Cf: zero-width, bidi overrides, Unicode tag characters) and controls other than
 # whitespace can hide text from a human reader while a model still reads it.

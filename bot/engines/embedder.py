@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from bot.engines.hardware import PRECISIONS, embedder_precision
 from bot.errors import ModelError
-from bot.hardware import PRECISIONS, embedder_precision
 
 log = logging.getLogger(__name__)
 

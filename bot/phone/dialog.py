@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.outcomes import Messages, Outcome
-from bot.pipeline import Answerer
-from bot.textmatch import MASKED, fold
-from bot.turn import Turn
+from bot.answer.outcomes import Messages, Outcome
+from bot.answer.pipeline import Answerer
+from bot.answer.textmatch import MASKED, fold
+from bot.answer.turn import Turn
 
 MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
