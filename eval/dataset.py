@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.answer.outcomes import Outcome
-from bot.answer.textmatch import normalize
 from bot.errors import GuichetError
+from bot.text import normalize
 
 KINDS = ("answer", "refuse")
 OUTCOMES = tuple(o.value for o in Outcome)

@@ -53,7 +53,7 @@ class InProcess:
             passages=[
                 {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
             ],
-            evidence={p.chunk_id: " ".join([p.title, *p.headings, p.text]) for p in cited},
+            evidence={p.chunk_id: p.evidence for p in cited},
             cpu_s=round(cpu, 3),
         )
 

@@ -6,7 +6,8 @@ import re
 import statistics
 from collections import Counter, defaultdict
 
-from bot.answer.textmatch import EMAIL, PHONE, URL, unsupported_figures
+from bot.answer.textmatch import unsupported_figures
+from bot.text import EMAIL, PHONE, URL
 from eval.dataset import Case, contains
 
 ANSWERED = ("answered", "answered_from_quote")

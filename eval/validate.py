@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.answer.validated_answers import ValidatedAnswers, question_key
+from bot.answer.validated_answers import ValidatedAnswers
 from bot.errors import GuichetError
 from bot.settings import REPO_ROOT
+from bot.text import question_key
 from eval.dataset import load_cases
 from eval.runner import load_results
 

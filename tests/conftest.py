@@ -73,3 +73,12 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def routes_neutraliser():
+    """The document neutraliser built from the shipped routes file, as the pipeline builds it."""
+    from bot.answer.neutraliser import Neutraliser
+    from bot.answer.steps.question_router import load_patterns
+    from bot.settings import Settings
+
+    return Neutraliser.from_routes(load_patterns(Settings().routes_file)[0])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from bot.answer.textmatch import content_terms, fold, quantities, sentences
+from bot.answer.textmatch import content_terms, quantities, sentences
+from bot.text import fold
 
 _YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
 # Words that carry no claim of their own in a yes/no answer ("Oui, vous pouvez…").

@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.answer.textmatch import fold, sentences
+from bot.answer.textmatch import sentences
 from bot.answer.turn import Passage
+from bot.text import fold
 
 MAX_ROWS_AFTER_LEAD_IN = 6
 TABLE_CAPTION = "Tableau : "  # how ingestion opens a table (ingestion/loaders.py, ingestion/dila.py)

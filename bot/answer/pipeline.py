@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Messages, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.route_classifier import RouteClassifier
@@ -109,10 +110,11 @@ class Answerer:
             model,
             prompt,
             int(thresholds["answer"]["max_tokens"]),
-            int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
-            bool(thresholds["answer"].get("constrained", True)),
+            max_tokens_voice=int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
+            constrained=bool(thresholds["answer"].get("constrained", True)),
             mode=mode,
             extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
+            neutralise=Neutraliser.from_routes(patterns),
         )
         steps = (
             InputGuard(settings.max_question_chars),

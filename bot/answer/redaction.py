@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 
+from bot.text import EMAIL, PHONE
+
 # Order matters: longer, more specific patterns first, so an IBAN is not taken for a phone number.
 PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("courriel", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("courriel", EMAIL),
     ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[0-9A-Z]{4}){3,7}(?:[ ]?[0-9A-Z]{1,4})?\b")),
     (
         "numéro de sécurité sociale",
@@ -19,7 +21,7 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
         ),
     ),
     ("numéro de carte", re.compile(r"\b(?:\d{4}[ -]?){3}\d{1,7}\b")),
-    ("numéro de téléphone", re.compile(r"(?<!\d)(?:\+33[ .]?|0)[1-9](?:[ .-]?\d{2}){4}(?!\d)")),
+    ("numéro de téléphone", PHONE),
     (
         "date de naissance",
         re.compile(

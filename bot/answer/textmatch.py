@@ -7,14 +7,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
-from bot.engines.index import fold_accents, stems
+from bot.engines.index import stems
+from bot.text import EMAIL, PHONE, URL, normalize
 
-URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']+", re.I)
-EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.answer.redaction
-PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # Words that appear in almost every resident question and carry no topic.
 QUESTION_WORDS = set(
@@ -36,18 +33,6 @@ def sentences(text: str) -> list[str]:
     ['Tarifs :', 'Majeur : 86 €', 'Mineur : 17 €.', 'Gratuit si perdu ?', 'Non.']
     """
     return [s.strip().lstrip("-• ").strip() for s in SENTENCE_END.split(text) if len(s.strip().lstrip("-• ")) > 2]
-
-
-def normalize(text: str) -> str:
-    """NFC, lower case, no-break spaces as spaces, typographic apostrophes as ', whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u202f", " ")
-    text = text.replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", " ", text).strip().lower()
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, typographic apostrophes as ', whitespace collapsed (for patterns)."""
-    return re.sub(r"\s+", " ", fold_accents(text.replace("\u2019", "'"))).strip()
 
 
 def _join_thousands(text: str) -> str:

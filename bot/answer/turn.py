@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from bot.answer.outcomes import Outcome
+from bot.text import evidence
 
 
 @dataclass
@@ -22,6 +23,11 @@ class Passage:
     text: str
     dense_score: float
     lexical_score: float
+
+    @property
+    def evidence(self) -> str:
+        """Title, heading path and text: what the passage says, as searched and checked."""
+        return evidence(self.title, self.headings, self.text)
 
 
 @dataclass

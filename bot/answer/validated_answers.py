@@ -9,23 +9,13 @@ later run can validate it again). Only answered outcomes are stored; refusals co
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from bot.answer.textmatch import fold
 from bot.answer.turn import Citation
 from bot.errors import ConfigError
-
-
-def question_key(question: str) -> str:
-    """The question as the cache compares it: accents, case, punctuation and spacing ignored.
-
-    >>> question_key("  Combien coûte un PASSEPORT ?") == question_key("combien coute un passeport")
-    True
-    """
-    return " ".join(re.findall(r"\w+", fold(question)))
+from bot.text import question_key
 
 
 def _entry(line: str, path: Path, number: int) -> dict:

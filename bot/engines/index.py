@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import os
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import Stemmer
 
 from bot.errors import IndexError_
+from bot.text import evidence, fold_accents
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -36,12 +36,6 @@ REPORT = "report.json"
 
 _STEMMER = Stemmer.Stemmer("french")
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
-
-
-def fold_accents(text: str) -> str:
-    """Lower case without accents, so "identite" typed on a phone matches "identité"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 _STOPWORDS = sorted({fold_accents(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
@@ -238,4 +232,4 @@ def _damaged(path: Path, detail: str) -> IndexError_:
 
 
 def _lexical_text(chunk: dict) -> str:
-    return " ".join([chunk["title"], *chunk["headings"], chunk["text"]])
+    return evidence(chunk["title"], chunk["headings"], chunk["text"])

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from bot.answer.outcomes import Messages, Outcome
 from bot.answer.pipeline import Answerer
-from bot.answer.textmatch import MASKED, fold
+from bot.answer.textmatch import MASKED
 from bot.answer.turn import Turn
+from bot.text import fold
 
 MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer.validated_answers import question_key
 from bot.settings import REPO_ROOT
+from bot.text import question_key
 from eval.dataset import contains, load_cases
 from tests.conftest import DEMO, SHARED
 

@@ -12,6 +12,7 @@ from bot.answer.steps.output_guard import OutputGuard
 from bot.answer.turn import Passage, Turn
 from bot.engines.llm import FakeChatModel
 from bot.settings import Settings
+from tests.conftest import routes_neutraliser
 from tests.unit.test_steps import HOURS, PASSPORT
 
 RULE = Passage(
@@ -36,6 +37,7 @@ def _extractive(*replies):
         model,
         Prompt.load(settings.prompt_file),
         max_tokens=40,
+        neutralise=routes_neutraliser(),
         mode="extractive",
         extract_prompt=Prompt.load(settings.extract_prompt_file),
     )
@@ -104,4 +106,10 @@ def test_a_lead_in_brings_its_rows_and_numbers_that_were_not_shown_are_dropped()
 
 def test_an_unknown_mode_is_refused_at_start():
     with pytest.raises(ValueError, match="answer mode"):
-        AnswerComposer(FakeChatModel("{}"), Prompt.load(Settings().prompt_file), 10, mode="creative")
+        AnswerComposer(
+            FakeChatModel("{}"),
+            Prompt.load(Settings().prompt_file),
+            10,
+            neutralise=routes_neutraliser(),
+            mode="creative",
+        )

@@ -8,12 +8,14 @@ import pytest
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.steps.answer_composer import AnswerComposer
-from bot.answer.steps.input_guard import InputGuard, clean_text
+from bot.answer.steps.input_guard import InputGuard
 from bot.answer.steps.output_guard import OutputGuard
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Passage, Turn
 from bot.engines.llm import FakeChatModel
 from bot.settings import Settings
+from bot.text import clean_text
+from tests.conftest import routes_neutraliser
 
 THRESHOLDS = {
     "candidates": 20,
@@ -110,7 +112,9 @@ def test_retriever_ends_the_turn_when_the_topic_is_absent(fake_demo_index):
 
 def _composer(*replies):
     model = FakeChatModel(*replies)
-    return model, AnswerComposer(model, Prompt.load(Settings().prompt_file), max_tokens=100)
+    return model, AnswerComposer(
+        model, Prompt.load(Settings().prompt_file), max_tokens=100, neutralise=routes_neutraliser()
+    )
 
 
 def test_composer_sends_labelled_passages_and_keeps_the_cited_one():
@@ -147,7 +151,8 @@ def test_composer_backend_failure_is_error_llm():
             raise RuntimeError("llama_decode returned -1")
 
     with pytest.raises(EndTurn) as end:
-        AnswerComposer(Broken(), Prompt.load(Settings().prompt_file), 100).run(Turn(question="?", passages=[HOURS]))
+        composer = AnswerComposer(Broken(), Prompt.load(Settings().prompt_file), 100, neutralise=routes_neutraliser())
+        composer.run(Turn(question="?", passages=[HOURS]))
     assert end.value.outcome is Outcome.ERROR_LLM
 
 

@@ -1,7 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.answer.textmatch import contacts, content_terms, figures, normalize, unsupported_figures
+from bot.answer.textmatch import contacts, content_terms, figures, unsupported_figures
+from bot.text import normalize
 
 
 def test_figures_normalise_numbers_and_contacts():

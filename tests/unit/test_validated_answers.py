@@ -5,9 +5,10 @@ import json
 import pytest
 
 from bot.answer.steps.answer_composer import AnswerComposer
-from bot.answer.validated_answers import ValidatedAnswers, question_key
+from bot.answer.validated_answers import ValidatedAnswers
 from bot.errors import GuichetError
 from bot.settings import REPO_ROOT
+from bot.text import question_key
 from eval.dataset import load_cases
 from eval.runner import InProcess, run
 from eval.validate import validate_run

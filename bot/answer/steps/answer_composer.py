@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from bot.answer.extracts import as_answer, made_whole, number_units
-from bot.answer.neutraliser import neutralise
+from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.streaming import ChosenStream, DraftStream
@@ -72,6 +72,8 @@ class AnswerComposer:
         model: ChatModel,
         prompt: Prompt,
         max_tokens: int,
+        *,
+        neutralise: Neutraliser,
         max_tokens_voice: int | None = None,
         constrained: bool = True,
         mode: str = "generative",
@@ -82,6 +84,7 @@ class AnswerComposer:
         if mode not in MODES or (mode == "extractive" and extract_prompt is None):
             raise ValueError(f"answer mode {mode!r}: use one of {', '.join(MODES)} (extractive needs its prompt)")
         self.mode, self.extract_prompt = mode, extract_prompt
+        self.neutralise = neutralise  # built from the question router's injection patterns: one rule for both
 
     @property
     def version(self) -> str:
@@ -98,7 +101,7 @@ class AnswerComposer:
         """The model chooses the sentences that answer; the draft is those sentences, verbatim."""
         units = number_units(turn.passages)
         # Passages are data: instruction-like sentences in them are replaced before the model reads them.
-        shown = {u.number: neutralise(u.text) for u in units}
+        shown = {u.number: self.neutralise(u.text) for u in units}
         passages = [
             {
                 "label": p.label,
@@ -144,7 +147,7 @@ class AnswerComposer:
         """The model writes a short answer and names the passage it took it from."""
         labels = [p.label for p in turn.passages]
         # Passages are data: instruction-like sentences in them are replaced before the model reads them.
-        shown = [replace(p, text=neutralise(p.text)) for p in turn.passages]
+        shown = [replace(p, text=self.neutralise(p.text)) for p in turn.passages]
         messages = self.prompt.messages(question=turn.question, passages=shown)
         stream = DraftStream(turn.on_draft) if turn.on_draft else None
         schema = answer_schema(labels) if self.constrained else None

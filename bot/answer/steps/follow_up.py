@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from bot.answer.outcomes import Outcome
-from bot.answer.textmatch import fold
 from bot.answer.turn import Turn
+from bot.text import fold
 
 # Only a question that was really about a procedure gives context to the next one.
 CONTEXT_OUTCOMES = {Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE, Outcome.UNANSWERABLE_NO_SOURCES}

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.redaction import redact
 from bot.answer.turn import Turn
-
-# Format characters (Cf: zero-width, bidi overrides, Unicode tag characters) and controls other than
-# whitespace can hide text from a human reader while a model still reads it.
-_INVISIBLE = {"Cf", "Cc", "Co", "Cs"}
-
-
-def clean_text(text: str) -> str:
-    """Strip invisible and control characters, normalise to NFC and collapse whitespace.
-
-    >>> clean_text("Horaires\\u200b de la\\tmairie\\U000E0041 ?")
-    'Horaires de la mairie ?'
-    """
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(
-        " " if ch in "\t\n\r" else ch for ch in text if ch in "\t\n\r" or unicodedata.category(ch) not in _INVISIBLE
-    )
-    return re.sub(r"\s+", " ", text).strip()
+from bot.text import clean_text
 
 
 class InputGuard:

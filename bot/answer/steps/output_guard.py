@@ -76,10 +76,6 @@ def _citation(passage: Passage, quoted: list[str]) -> Citation:
     return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
 
 
-def _evidence(passage: Passage) -> str:
-    return " ".join([passage.title, *passage.headings, passage.text])
-
-
 class OutputGuard:
     """Builds the citations, then checks what the draft claims against the cited passage.
 
@@ -177,7 +173,7 @@ class OutputGuard:
 
     def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
         """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
-        return unsupported_figures(draft, " ".join([*map(_evidence, passages), self.directory]))
+        return unsupported_figures(draft, " ".join([*(p.evidence for p in passages), self.directory]))
 
     def _best_supporting(self, turn: Turn, cited: list[Passage]) -> list[Passage]:
         """The small model often cites the wrong label: if another passage it was shown holds every figure

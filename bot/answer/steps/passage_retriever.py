@@ -101,7 +101,7 @@ class PassageRetriever:
         wanted = {self._known_spelling(t) for t in content_terms(question)}
         if not wanted:
             return 1.0
-        found = set().union(*(content_terms(" ".join([p.title, *p.headings, p.text])) for p in passages))
+        found = set().union(*(content_terms(p.evidence) for p in passages))
         weights = {t: self.index.idf(t) for t in wanted}
         return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.route_classifier import RouteClassifier
-from bot.answer.textmatch import fold
 from bot.answer.turn import Turn
 from bot.errors import ConfigError
 from bot.settings import load_yaml
+from bot.text import fold
 
 
 def load_patterns(path: Path) -> tuple[list[tuple[Outcome, re.Pattern]], str]:
