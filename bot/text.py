@@ -11,10 +11,69 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import phonenumbers
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")  # French numbers, national or +33
+_FRENCH_PHONE = re.compile(r"(?<!\d)(?:\+33\s?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 URL = re.compile(r"\b(?:https?://|www\.)[^\s<>()\"']+", re.I)
+
+
+@dataclass(frozen=True)
+class PhoneMatch:
+    """A phone number found in a text: where, as written, and its digits in French national form."""
+
+    start: int
+    end: int
+    raw: str
+    digits: str
+
+    def group(self) -> str:  # what a regular expression's match gives, for callers that take either
+        return self.raw
+
+
+class PhoneNumbers:
+    """Phone numbers in a text: the phonenumbers library's matcher (French and international numbers, any
+    spacing, "+33 (0)1 …"), with the plain French pattern as a backstop, so nothing phone-like escapes a check.
+
+    Offers the three methods of a compiled pattern that callers use: ``search``, ``findall`` and ``sub``.
+
+    >>> PHONE.findall("Appelez le +33 (0)1 99 00 12 34 ou le 06.12.34.56.78.")
+    ['+33 (0)1 99 00 12 34', '06.12.34.56.78']
+    >>> [m.digits for m in PHONE.finditer("+33 (0)1 99 00 12 34")]
+    ['0199001234']
+    """
+
+    def finditer(self, text: str) -> Iterator[PhoneMatch]:
+        found: list[PhoneMatch] = []
+        for match in phonenumbers.PhoneNumberMatcher(text, "FR", leniency=phonenumbers.Leniency.POSSIBLE):
+            national = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            digits = re.sub(r"\D", "", national if match.number.country_code == 33 else match.raw_string)
+            found.append(PhoneMatch(match.start, match.end, match.raw_string, digits))
+        for match in _FRENCH_PHONE.finditer(text):
+            if not any(m.start < match.end() and match.start() < m.end for m in found):
+                digits = re.sub(r"\D", "", match.group())
+                digits = "0" + digits[2:] if match.group().startswith("+") else digits
+                found.append(PhoneMatch(match.start(), match.end(), match.group(), digits))
+        return iter(sorted(found, key=lambda m: m.start))
+
+    def search(self, text: str) -> PhoneMatch | None:
+        return next(self.finditer(text), None)
+
+    def findall(self, text: str) -> list[str]:
+        return [m.raw for m in self.finditer(text)]
+
+    def sub(self, replacement: str | Callable[[PhoneMatch], str], text: str) -> str:
+        out, at = [], 0
+        for match in self.finditer(text):
+            out += [text[at : match.start], replacement if isinstance(replacement, str) else replacement(match)]
+            at = match.end
+        return "".join(out) + text[at:]
+
+
+PHONE = PhoneNumbers()
 
 # Format characters (Cf: zero-width, bidi overrides, Unicode tag characters) and controls other than
 # whitespace can hide text from a human reader while a model still reads it.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from stdnum import luhn
+
 from bot.text import EMAIL, PHONE
 
 # Order matters: longer, more specific patterns first, so an IBAN is not taken for a phone number.
@@ -41,23 +43,13 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
 ]
 
 
-def _luhn(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def redact(text: str) -> tuple[str, list[str]]:
     """The text with each piece of personal data replaced by ``[its kind]``, and the kinds found."""
     found: list[str] = []
     for kind, pattern in PATTERNS:
 
         def mask(match: re.Match, kind=kind) -> str:
-            if kind == "numéro de carte" and not _luhn(re.sub(r"\D", "", match.group())):
+            if kind == "numéro de carte" and not luhn.is_valid(re.sub(r"\D", "", match.group())):
                 return match.group()  # a long number that is not a payment card
             if kind not in found:
                 found.append(kind)

@@ -9,9 +9,10 @@ guard has checked them against the cited passage. In extractive mode the model w
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
+
+from pydantic_core import from_json
 
 _HELD = re.compile(r"[\d€@]")  # figures, prices, dates, hours, phone numbers, e-mails
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
@@ -27,32 +28,12 @@ def partial_json_string(raw: str, key: str) -> str:
     >>> partial_json_string('{"source": "S1", "rep', "reponse")
     ''
     """
-    start = re.search(rf'"{re.escape(key)}"\s*:\s*"', raw)
-    if not start:
+    try:  # pydantic-core parses JSON cut anywhere, an escape cut short included
+        parsed = from_json(raw[raw.find("{") :], allow_partial="trailing-strings") if "{" in raw else {}
+    except ValueError:
         return ""
-    body = raw[start.end() :]
-    end = _closing_quote(body)
-    if end is not None:
-        body = body[:end]
-    # Drop a trailing, incomplete escape ("\", "\u00") before decoding.
-    while body:
-        try:
-            return json.loads(f'"{body}"')
-        except json.JSONDecodeError:
-            body = body[:-1]
-    return ""
-
-
-def _closing_quote(body: str) -> int | None:
-    escaped = False
-    for i, ch in enumerate(body):
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
-        elif ch == '"':
-            return i
-    return None
+    value = parsed.get(key, "") if isinstance(parsed, dict) else ""
+    return value if isinstance(value, str) else ""
 
 
 def releasable(text: str) -> str:

@@ -42,10 +42,7 @@ def _join_thousands(text: str) -> str:
 def contacts(text: str) -> set[str]:
     """Phone numbers (digits only), e-mails and URLs (lower case, no trailing punctuation)."""
     text = normalize(text)
-    found = {
-        re.sub(r"\D", "", m).replace("33", "0", 1) if m.startswith("+") else re.sub(r"\D", "", m)
-        for m in PHONE.findall(text)
-    }
+    found = {m.digits for m in PHONE.finditer(text)}
     found |= {m.rstrip(".,;:") for m in EMAIL.findall(text)}
     found |= {m.rstrip(".,;:").removeprefix("https://").removeprefix("http://") for m in URL.findall(text)}
     return found

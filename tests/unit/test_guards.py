@@ -82,6 +82,8 @@ def test_the_meaning_routes_only_when_the_classifier_is_sure():
     [
         ("mon mail : anne.dupont@exemple.fr", "courriel", "anne.dupont"),
         ("rappelez-moi au 06 12 34 56 78", "numéro de téléphone", "56 78"),
+        ("rappelez-moi au +33 (0)6 12 34 56 78", "numéro de téléphone", "56 78"),  # missed by a pattern alone
+        ("mon fils à Londres : +44 20 7946 0958", "numéro de téléphone", "7946"),
         ("mon numéro de sécu 2 84 12 75 115 008 42", "numéro de sécurité sociale", "115 008"),
         ("IBAN FR76 3000 6000 0112 3456 7890 189", "IBAN", "3456"),
         ("carte 4970 1012 3456 7893 refusée", "numéro de carte", "4970"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import time
+
+from rapidfuzz import fuzz, process
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.textmatch import content_terms, without_personal_clauses
@@ -108,5 +109,5 @@ class PassageRetriever:
     def _known_spelling(self, term: str) -> str:
         if term in self.index.doc_freq or len(term) < 5:
             return term
-        close = difflib.get_close_matches(term, self.index.doc_freq.keys(), n=1, cutoff=0.8)
+        close = process.extractOne(term, self.index.doc_freq.keys(), scorer=fuzz.ratio, score_cutoff=80)
         return close[0] if close else term
