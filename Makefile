@@ -54,9 +54,11 @@ test-unit: install  ## Fast tests with fakes only
 loadcheck: index  ## 2x and 10x the service's capacity on loopback; figures in var/loadcheck/
 	$(BIN)/python tools/loadcheck.py --index $(INDEX)
 
-lint: install
+lint: install  ## ruff (lint and format), mypy --strict on the answer path and the engines, the import contracts
 	$(BIN)/ruff check bot ingestion eval guichet tests tools
 	$(BIN)/ruff format --check bot ingestion eval guichet tests tools
+	$(BIN)/mypy --strict bot/answer bot/engines bot/text.py
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf var $(VENV)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         return set(comma_list(self.rate_limit_exempt))
 
     @cached_property
-    def thresholds(self) -> dict:
+    def thresholds(self) -> dict[str, Any]:
         """The versioned retrieval and guard thresholds (YAML)."""
         return load_yaml(self.thresholds_file)
 
@@ -114,7 +114,7 @@ def comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def load_yaml(path: Path) -> dict:
+def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with an error that names the file."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -127,7 +127,7 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment, turning validation errors into one readable ConfigError."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -52,11 +52,11 @@ class PhoneNumbers:
             national = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.NATIONAL)
             digits = re.sub(r"\D", "", national if match.number.country_code == 33 else match.raw_string)
             found.append(PhoneMatch(match.start, match.end, match.raw_string, digits))
-        for match in _FRENCH_PHONE.finditer(text):
-            if not any(m.start < match.end() and match.start() < m.end for m in found):
-                digits = re.sub(r"\D", "", match.group())
-                digits = "0" + digits[2:] if match.group().startswith("+") else digits
-                found.append(PhoneMatch(match.start(), match.end(), match.group(), digits))
+        for plain in _FRENCH_PHONE.finditer(text):
+            if not any(m.start < plain.end() and plain.start() < m.end for m in found):
+                digits = re.sub(r"\D", "", plain.group())
+                digits = "0" + digits[2:] if plain.group().startswith("+") else digits
+                found.append(PhoneMatch(plain.start(), plain.end(), plain.group(), digits))
         return iter(sorted(found, key=lambda m: m.start))
 
     def search(self, text: str) -> PhoneMatch | None:

@@ -23,11 +23,11 @@ SENTENCE = re.compile(r"[^.!?\n]+[.!?]?\s*")
 class Neutraliser:
     """Replaces each sentence of a text that ``instruction`` finds (on the folded sentence) by a placeholder."""
 
-    def __init__(self, instruction: re.Pattern | None):
+    def __init__(self, instruction: re.Pattern[str] | None):
         self.instruction = instruction
 
     @classmethod
-    def from_routes(cls, routes: list[tuple[Outcome, re.Pattern]]) -> Neutraliser:
+    def from_routes(cls, routes: list[tuple[Outcome, re.Pattern[str]]]) -> Neutraliser:
         """The router's own injection patterns, so questions and documents are held to the same rule."""
         found = [pattern.pattern for outcome, pattern in routes if outcome is Outcome.GUARDRAIL_INJECTION]
         return cls(re.compile("|".join(f"(?:{p})" for p in found)) if found else None)

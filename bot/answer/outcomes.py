@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from bot.errors import ConfigError
 from bot.settings import load_yaml
@@ -48,7 +49,7 @@ class Messages:
         self.texts, self.town = texts, town
 
     @classmethod
-    def load(cls, messages_file: Path, town: dict) -> Messages:
+    def load(cls, messages_file: Path, town: dict[str, Any]) -> Messages:
         texts = load_yaml(messages_file)
         missing = [o.value for o in Outcome if o.value not in texts]
         if missing:

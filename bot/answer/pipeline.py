@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Messages, Outcome
@@ -28,6 +29,7 @@ from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm
 from bot.settings import Settings, load_yaml
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 ANSWER_STEPS = (
     InputGuard,
@@ -49,15 +51,15 @@ class Answerer:
     >>> answerer.answer("Quels sont les horaires de la mairie ?").to_json()  # doctest: +SKIP
     """
 
-    steps: tuple
+    steps: tuple[Any, ...]
     messages: Messages
-    info: dict  # prompt version, models, thresholds version, index manifest: recorded by evaluations
-    town: dict = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
+    info: dict[str, Any]  # prompt version, models, thresholds version, index manifest: recorded by evaluations
+    town: dict[str, Any] = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
 
     def answer(
         self,
         question: str,
-        history: list[dict] | None = None,
+        history: list[dict[str, Any]] | None = None,
         channel: str = "web",
         on_draft: Callable[[str], None] | None = None,
     ) -> Turn:
@@ -83,7 +85,7 @@ class Answerer:
         log.info("turn outcome=%s seconds=%s", turn.outcome, turn.trace["seconds"])
         return turn
 
-    def step(self, kind: type):
+    def step(self, kind: type[S]) -> S:
         """The step of this type (to reach its collaborators, e.g. ``step(AnswerComposer).model``)."""
         return next(s for s in self.steps if isinstance(s, kind))
 
@@ -147,9 +149,8 @@ class Answerer:
         index = Index.open(settings.index_dir)
         embedder_path = resolve_embedder_path(settings)
         embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
-        in_process = settings.llm_backend == "llama_cpp"
-        llm_path = resolve_llm_path(settings) if in_process else None
-        sha = verify_llm_file(llm_path) if in_process else f"served at {settings.llm_api_url}"
+        llm_path = resolve_llm_path(settings) if settings.llm_backend == "llama_cpp" else None
+        sha = verify_llm_file(llm_path) if llm_path else f"served at {settings.llm_api_url}"
         model = load_chat_model(settings, llm_path)
         answerer = cls.build(settings, embedder, model, index)
         answerer.info["llm_sha256"] = sha

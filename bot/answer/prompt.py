@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, StrictUndefined, TemplateError
 
@@ -18,7 +19,7 @@ class Prompt:
     'Q : Horaires ?'
     """
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict[str, Any]):
         env = Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
         try:
             self.version = str(data["version"])
@@ -31,7 +32,7 @@ class Prompt:
     def load(cls, path: Path) -> Prompt:
         return cls(load_yaml(path))
 
-    def messages(self, **variables) -> list[dict]:
+    def messages(self, **variables: Any) -> list[dict[str, Any]]:
         try:
             user = self.user.render(**variables).strip()
         except TemplateError as exc:

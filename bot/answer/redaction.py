@@ -10,10 +10,10 @@ import re
 
 from stdnum import luhn
 
-from bot.text import EMAIL, PHONE
+from bot.text import EMAIL, PHONE, PhoneMatch, PhoneNumbers
 
 # Order matters: longer, more specific patterns first, so an IBAN is not taken for a phone number.
-PATTERNS: list[tuple[str, re.Pattern]] = [
+PATTERNS: list[tuple[str, re.Pattern[str] | PhoneNumbers]] = [
     ("courriel", EMAIL),
     ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[0-9A-Z]{4}){3,7}(?:[ ]?[0-9A-Z]{1,4})?\b")),
     (
@@ -48,7 +48,7 @@ def redact(text: str) -> tuple[str, list[str]]:
     found: list[str] = []
     for kind, pattern in PATTERNS:
 
-        def mask(match: re.Match, kind=kind) -> str:
+        def mask(match: re.Match[str] | PhoneMatch, kind: str = kind) -> str:
             if kind == "numéro de carte" and not luhn.is_valid(re.sub(r"\D", "", match.group())):
                 return match.group()  # a long number that is not a payment card
             if kind not in found:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from bot.answer.outcomes import Outcome
 from bot.text import evidence
@@ -50,7 +51,7 @@ class Turn:
     """
 
     question: str
-    history: list[dict] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     channel: str = "web"  # web, voice, cli, eval: the voice channel gets a smaller answer budget
     passages: list[Passage] = field(default_factory=list)
     draft: str = ""  # the model's answer before the output checks
@@ -62,11 +63,11 @@ class Turn:
     outcome: Outcome | None = None
     # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
     # evaluation, never sent to residents.
-    trace: dict = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=dict)
     # Receives the draft answer as it is written (streaming channels); see ``bot.answer.streaming``.
     on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The public answer object: what the API and ``guichet ask --json`` give a resident or a client.
 
         >>> sorted(Turn(question="q", trace={"follow_up_of": "earlier question"}).to_json())
@@ -79,6 +80,6 @@ class Turn:
             "seconds": self.trace.get("seconds"),
         }
 
-    def to_trace(self) -> dict:
+    def to_trace(self) -> dict[str, Any]:
         """The public answer object and how it was made, for staff and the evaluation runner."""
         return {**self.to_json(), "trace": self.trace}

@@ -12,16 +12,17 @@ import json
 import threading
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from bot.answer.turn import Citation
 from bot.errors import ConfigError
 from bot.text import question_key
 
 
-def _entry(line: str, path: Path, number: int) -> dict:
+def _entry(line: str, path: Path, number: int) -> dict[str, Any]:
     """One validated answer; a damaged line stops the start with its file and line number, never silently."""
     try:
-        entry = json.loads(line)
+        entry: dict[str, Any] = json.loads(line)
         [Citation(**c) for c in entry["citations"]]
         if isinstance(entry["key"], str) and isinstance(entry["corpus_hash"], str) and isinstance(entry["answer"], str):
             return entry
@@ -42,7 +43,7 @@ class ValidatedAnswers:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], dict] = {}
+        self._entries: dict[tuple[str, str], dict[str, Any]] = {}
         if self.path.exists():
             for number, line in enumerate(self.path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
                 if line.strip():
@@ -55,7 +56,9 @@ class ValidatedAnswers:
             return None
         return entry["answer"], [Citation(**c) for c in entry["citations"]]
 
-    def add(self, question: str, corpus_hash: str, answer: str, citations: list[dict], validated_by: str) -> bool:
+    def add(
+        self, question: str, corpus_hash: str, answer: str, citations: list[dict[str, Any]], validated_by: str
+    ) -> bool:
         """Store one validated answer; False if the same question is already validated on this corpus."""
         key = question_key(question)
         if not key or (key, corpus_hash) in self._entries:

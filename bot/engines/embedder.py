@@ -50,7 +50,7 @@ class SentenceTransformerEmbedder:
         import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
         if not (path / "modules.json").exists() and not (path / "config.json").exists():
             raise ModelError(
                 f"No sentence-transformers model at {path} — run 'guichet models fetch' "
@@ -65,7 +65,7 @@ class SentenceTransformerEmbedder:
             str(path), device="cpu", local_files_only=True, model_kwargs={"torch_dtype": torch_dtype}
         )
         self.name = path.name
-        self.dimension = int(self.model.get_embedding_dimension())
+        self.dimension = int(self.model.get_embedding_dimension() or 0)
         self.batch_size = batch_size
         prompts = getattr(self.model, "prompts", {}) or {}
         self._query_prompt = prompts.get("query", prompts.get("Retrieval-query", ""))
@@ -86,7 +86,8 @@ class SentenceTransformerEmbedder:
         vector = self.model.encode(
             [text], prompt=self._query_prompt, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
-        return np.asarray(vector, dtype=np.float32)[0]
+        first: np.ndarray = np.asarray(vector, dtype=np.float32)[0]
+        return first
 
     def embed_for_classification(self, texts: list[str]) -> np.ndarray:
         """Vectors for telling what kind of message a text is (the model's classification prompt)."""

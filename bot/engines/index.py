@@ -18,6 +18,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import faiss
@@ -41,7 +42,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logge
 _STOPWORDS = sorted({fold_accents(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
 
 
-def tokenize(texts: list[str]):
+def tokenize(texts: list[str]) -> Any:
     """French BM25 tokens: accents folded, French stop words removed, Snowball-stemmed."""
     return bm25s.tokenize(
         [fold_accents(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
@@ -50,9 +51,10 @@ def tokenize(texts: list[str]):
 
 def stems(text: str) -> list[str]:
     """The BM25 tokens of one text, as strings."""
-    return bm25s.tokenize(
+    tokens: list[str] = bm25s.tokenize(
         [fold_accents(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False
     )[0]
+    return tokens
 
 
 def live_generation(index_dir: Path) -> Path | None:
@@ -64,7 +66,7 @@ def live_generation(index_dir: Path) -> Path | None:
     return generation if (generation / MANIFEST).exists() else None
 
 
-def generations(index_dir: Path) -> list[dict]:
+def generations(index_dir: Path) -> list[dict[str, Any]]:
     """The complete generations, oldest first: name, build date, corpus hash, counts, and which one is live."""
     live = live_generation(index_dir)
     found = []
@@ -110,7 +112,7 @@ def fsync_dir(path: Path) -> None:
 class Hit:
     """One retrieved chunk with its scores (dense cosine, raw BM25, fused rank score)."""
 
-    chunk: dict
+    chunk: dict[str, Any]
     dense: float
     lexical: float
     fused: float
@@ -196,11 +198,11 @@ class Index:
             dense.update({i: float(s) for i, s in zip(missing, vectors @ query_vector, strict=True)})
         top_lexical = max(lexical.values(), default=0.0) or 1.0
         fused = {i: cos + lexical_weight * lexical.get(i, 0.0) / top_lexical for i, cos in dense.items()}
-        best = sorted(fused, key=fused.get, reverse=True)[:k]
+        best = sorted(fused, key=lambda i: fused[i], reverse=True)[:k]
         return [Hit(self.chunks[i], dense[i], lexical.get(i, 0.0), fused[i]) for i in best]
 
 
-def read_chunks(path: Path) -> list[dict]:
+def read_chunks(path: Path) -> list[dict[str, Any]]:
     """The passages of a generation; a truncated or corrupt file is an IndexError_ naming the line."""
     chunks = []
     try:
@@ -215,11 +217,12 @@ def read_chunks(path: Path) -> list[dict]:
     return chunks
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _damaged(path, str(exc)) from None
+    return data
 
 
 def _damaged(path: Path, detail: str) -> IndexError_:
@@ -231,5 +234,5 @@ def _damaged(path: Path, detail: str) -> IndexError_:
     )
 
 
-def _lexical_text(chunk: dict) -> str:
+def _lexical_text(chunk: dict[str, Any]) -> str:
     return evidence(chunk["title"], chunk["headings"], chunk["text"])

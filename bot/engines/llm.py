@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from bot.errors import ModelError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bot.settings import Settings
 
 
 @dataclass
@@ -31,6 +36,8 @@ class Completion:
 
 # Called with the whole text generated so far, each time it grows (for streaming to the resident).
 OnText = Callable[[str], None]
+Chat = list[dict[str, Any]]  # chat messages: role and content
+Schema = dict[str, Any]  # a JSON schema the reply must follow
 
 
 @dataclass
@@ -40,7 +47,7 @@ class _Streamed:
     first_token_seconds: float | None
 
 
-def _collect(pieces: Iterable[str], started: float, on_text: OnText | None) -> _Streamed:
+def _collect(pieces: Iterable[str | None], started: float, on_text: OnText | None) -> _Streamed:
     """Join streamed text pieces (one per generated token), timing the first and reporting the growing text."""
     text, tokens, first_token = "", 0, None
     for piece in pieces:
@@ -60,7 +67,11 @@ class ChatModel(Protocol):
     name: str
 
     def complete(
-        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+        self,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 160,
+        on_text: OnText | None = None,
     ) -> Completion: ...
 
 
@@ -68,7 +79,7 @@ class FifoLock:
     """A lock granted in arrival order: ``threading.Lock`` makes no such promise, and a resident who asked
     first should be answered first. ``waiting`` is the queue depth."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._turns = threading.Condition()
         self._issued = self._serving = 0
 
@@ -81,7 +92,7 @@ class FifoLock:
             ticket, self._issued = self._issued, self._issued + 1
             self._turns.wait_for(lambda: self._serving == ticket)
 
-    def __exit__(self, *_) -> None:
+    def __exit__(self, *_: object) -> None:
         with self._turns:
             self._serving += 1
             self._turns.notify_all()
@@ -116,14 +127,18 @@ class LlamaCppModel:
         self._lock = FifoLock()
 
     def complete(
-        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+        self,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 160,
+        on_text: OnText | None = None,
     ) -> Completion:
         response_format = {"type": "json_object", "schema": schema} if schema else None
         with self._lock:
             started = time.monotonic()
             chunks = self.llm.create_chat_completion(
-                messages=messages,
-                response_format=response_format,
+                messages=cast(Any, messages),  # llama-cpp-python's TypedDicts; these are plain role/content dicts
+                response_format=cast(Any, response_format),
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 repeat_penalty=self.repeat_penalty,
@@ -131,7 +146,8 @@ class LlamaCppModel:
                 stream=True,
             )
             # llama-cpp-python streams one chunk per generated token
-            streamed = _collect((c["choices"][0]["delta"].get("content") for c in chunks), started, on_text)
+            stream = cast(Iterator[dict[str, Any]], chunks)  # stream=True: an iterator of chunk dicts
+            streamed = _collect((c["choices"][0]["delta"].get("content") for c in stream), started, on_text)
             seconds = time.monotonic() - started
             context_tokens = self.llm.n_tokens  # prompt + generated tokens now in the context
         return Completion(
@@ -150,10 +166,14 @@ class FakeChatModel:
 
     def __init__(self, *replies: str):
         self.replies = list(replies)
-        self.calls: list[list[dict]] = []
+        self.calls: list[Chat] = []
 
     def complete(
-        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+        self,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 160,
+        on_text: OnText | None = None,
     ) -> Completion:
         self.calls.append(messages)
         text = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
@@ -183,7 +203,7 @@ class OpenAICompatibleModel:
         json_format: str = "json_schema",
         timeout: float = 120.0,
         temperature: float = 0.0,
-        client=None,
+        client: httpx.Client | None = None,
     ):
         import httpx
 
@@ -196,7 +216,11 @@ class OpenAICompatibleModel:
         self.client.close()
 
     def complete(
-        self, messages: list[dict], schema: dict | None = None, max_tokens: int = 160, on_text: OnText | None = None
+        self,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 160,
+        on_text: OnText | None = None,
     ) -> Completion:
         import httpx
 
@@ -213,9 +237,9 @@ class OpenAICompatibleModel:
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
         elif schema:
             body["response_format"] = {"type": "json_object", "schema": schema}
-        started, usage = time.monotonic(), {}
+        started, usage = time.monotonic(), cast(dict[str, int], {})
 
-        def pieces(response):
+        def pieces(response: httpx.Response) -> Iterator[str | None]:
             for line in response.iter_lines():
                 if not line.startswith("data:") or line.strip() == "data: [DONE]":
                     continue
@@ -240,7 +264,7 @@ class OpenAICompatibleModel:
         )
 
 
-def load_chat_model(settings, llm_path: Path | None) -> ChatModel:
+def load_chat_model(settings: Settings, llm_path: Path | None) -> ChatModel:
     """The backend named by ``settings.llm_backend``; ``llm_path`` is the verified GGUF for the in-process one."""
     if settings.llm_backend == "openai":
         if not settings.llm_api_url:
@@ -253,6 +277,8 @@ def load_chat_model(settings, llm_path: Path | None) -> ChatModel:
             settings.llm_api_timeout,
             settings.llm_temperature,
         )
+    if llm_path is None:
+        raise ModelError("The in-process model needs a GGUF file: set GUICHET_LLM_PATH or run 'guichet models fetch'.")
     return LlamaCppModel(
         llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature, settings.llm_repeat_penalty
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from bot.answer.extracts import as_answer, made_whole, number_units
 from bot.answer.neutraliser import Neutraliser
@@ -17,7 +19,7 @@ from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.streaming import ChosenStream, DraftStream
 from bot.answer.turn import Turn
-from bot.engines.llm import ChatModel
+from bot.engines.llm import ChatModel, Completion
 
 NO_SOURCE = "aucune"
 MODES = ("extractive", "generative")
@@ -34,7 +36,7 @@ EXTRACT_SCHEMA = {
 }
 
 
-def answer_schema(labels: list[str]) -> dict:
+def answer_schema(labels: list[str]) -> dict[str, Any]:
     """JSON schema the decoder is constrained to: a cited label (or "aucune") and the answer text."""
     return {
         "type": "object",
@@ -89,7 +91,7 @@ class AnswerComposer:
     @property
     def version(self) -> str:
         """The prompt that answers, recorded by evaluations."""
-        return self.extract_prompt.version if self.mode == "extractive" else self.prompt.version
+        return (self.extract_prompt or self.prompt).version if self.mode == "extractive" else self.prompt.version
 
     def run(self, turn: Turn) -> None:
         if self.mode == "extractive":
@@ -111,9 +113,13 @@ class AnswerComposer:
             }
             for p in turn.passages
         ]
-        messages = self.extract_prompt.messages(question=turn.question, passages=passages)
-        stream = ChosenStream(turn.on_draft, lambda chosen: as_answer([u.text for u in made_whole(chosen, units)]))
-        completion = self._complete(turn, messages, EXTRACT_SCHEMA, on_text=stream if turn.on_draft else None)
+        messages = (self.extract_prompt or self.prompt).messages(question=turn.question, passages=passages)
+        stream = (
+            ChosenStream(turn.on_draft, lambda chosen: as_answer([u.text for u in made_whole(chosen, units)]))
+            if turn.on_draft
+            else None
+        )
+        completion = self._complete(turn, messages, EXTRACT_SCHEMA, on_text=stream)
         try:
             chosen = [int(n) for n in json.loads(completion.text)["phrases"]][:MAX_CHOSEN]
         except (ValueError, KeyError, TypeError):
@@ -128,7 +134,13 @@ class AnswerComposer:
         turn.cited_labels = list(dict.fromkeys(u.label for u in whole))
         turn.draft = as_answer([u.text for u in whole])
 
-    def _complete(self, turn: Turn, messages: list[dict], schema: dict | None, on_text=None):
+    def _complete(
+        self,
+        turn: Turn,
+        messages: list[dict[str, Any]],
+        schema: dict[str, Any] | None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
         try:
             budget = self.max_tokens_voice if turn.channel == "voice" else self.max_tokens
             completion = self.model.complete(messages, schema, budget, on_text=on_text)

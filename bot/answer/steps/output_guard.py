@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from bot.answer.claims import (
@@ -16,22 +17,20 @@ from bot.answer.claims import (
 from bot.answer.extracts import as_answer, made_whole, number_units
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.textmatch import (
-    EMAIL,
     MASKED,
-    PHONE,
     content_terms,
     figures,
-    normalize,
     quantities,
     unsupported_figures,
     without_personal_clauses,
 )
 from bot.answer.turn import Citation, Passage, Turn
+from bot.text import EMAIL, PHONE, normalize
 
 MIN_ANSWER_WORDS = 4
 OFFICIAL_LEAD = "Le document officiel précise :"
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
-ASKED_FACTS = {
+ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
     "contact": (
         re.compile(
             r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\b(e-?)?mail\b|courriel"
@@ -87,7 +86,7 @@ class OutputGuard:
     hours needs a reply that holds one: otherwise the sources do not have it (``unanswerable_no_sources``).
     """
 
-    def __init__(self, directory: list[str] = (), this_year: int | None = None):
+    def __init__(self, directory: Sequence[str] = (), this_year: int | None = None):
         self.directory = " ".join(directory)  # the town's own contacts, always allowed
         self.this_year = this_year or date.today().year
 

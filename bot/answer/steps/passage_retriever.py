@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
@@ -25,7 +26,7 @@ class PassageRetriever:
     "piscine" is nowhere in it).
     """
 
-    def __init__(self, embedder: Embedder, index: Index, thresholds: dict):
+    def __init__(self, embedder: Embedder, index: Index, thresholds: dict[str, Any]):
         self.embedder, self.index = embedder, index
         self.candidates = int(thresholds["candidates"])
         self.lexical_weight = float(thresholds["lexical_weight"])

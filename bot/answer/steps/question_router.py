@@ -20,7 +20,7 @@ from bot.settings import load_yaml
 from bot.text import fold
 
 
-def load_patterns(path: Path) -> tuple[list[tuple[Outcome, re.Pattern]], str]:
+def load_patterns(path: Path) -> tuple[list[tuple[Outcome, re.Pattern[str]]], str]:
     """The precise patterns of ``routes.yaml``, in order, and the file's version."""
     data = load_yaml(path)
     routes = []
@@ -40,7 +40,7 @@ class QuestionRouter:
 
     def __init__(
         self,
-        patterns: list[tuple[Outcome, re.Pattern]],
+        patterns: list[tuple[Outcome, re.Pattern[str]]],
         classifier: RouteClassifier | None = None,
         min_probability: float = 1.0,
         version: str = "",
