@@ -67,19 +67,30 @@ class Turn:
     # Receives the draft answer as it is written (streaming channels); see ``bot.answer.streaming``.
     on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
+    def public(self) -> PublicAnswer:
+        """What a resident or a client may see of this turn; nothing of how it was made."""
+        outcome = self.outcome.value if self.outcome else None
+        return PublicAnswer(self.answer, outcome, list(self.citations), self.trace.get("seconds"))
+
     def to_json(self) -> dict[str, Any]:
         """The public answer object: what the API and ``guichet ask --json`` give a resident or a client.
 
         >>> sorted(Turn(question="q", trace={"follow_up_of": "earlier question"}).to_json())
         ['answer', 'citations', 'outcome', 'seconds']
         """
-        return {
-            "answer": self.answer,
-            "outcome": self.outcome.value if self.outcome else None,
-            "citations": [asdict(c) for c in self.citations],
-            "seconds": self.trace.get("seconds"),
-        }
+        return asdict(self.public())
 
     def to_trace(self) -> dict[str, Any]:
         """The public answer object and how it was made, for staff and the evaluation runner."""
         return {**self.to_json(), "trace": self.trace}
+
+
+@dataclass(frozen=True)
+class PublicAnswer:
+    """The answer as residents and API clients receive it. Its counterpart for staff and evaluation is
+    ``Turn.trace``, a separate object that never leaves the server through a residents' endpoint."""
+
+    answer: str
+    outcome: str | None
+    citations: list[Citation]
+    seconds: float | None
