@@ -189,14 +189,19 @@ def test_a_poisoned_document_does_not_steer_the_answer(tmp_path, settings, embed
 def test_no_network_connection_during_ingestion_and_a_full_turn(tmp_path, settings, embedder, model, monkeypatch):
     import socket
 
-    attempts = []
+    attempts, connect, connect_ex = [], socket.socket.connect, socket.socket.connect_ex
 
-    def refuse(self, address, *args, **kwargs):
-        attempts.append(address)
-        raise OSError(f"network disabled in this test: {address}")
+    def refusing(local):
+        def refuse(self, address, *args, **kwargs):
+            if self.family == socket.AF_UNIX:  # local IPC: the PDF parser's child process, not the network
+                return local(self, address, *args, **kwargs)
+            attempts.append(address)
+            raise OSError(f"network disabled in this test: {address}")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+        return refuse
+
+    monkeypatch.setattr(socket.socket, "connect", refusing(connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", refusing(connect_ex))
     build([DEMO], tmp_path / "index", embedder)
     turn = Answerer.build(settings, embedder, model, Index.open(tmp_path / "index")).answer("Quand a lieu le marché ?")
     assert turn.outcome is Outcome.ANSWERED and attempts == []
