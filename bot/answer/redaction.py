@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from stdnum import luhn
+from stdnum.fr import nir, siret
 
 from bot.text import EMAIL, PHONE, PhoneMatch, PhoneNumbers
 
@@ -43,14 +44,21 @@ PATTERNS: list[tuple[str, re.Pattern[str] | PhoneNumbers]] = [
 ]
 
 
+# Kinds whose pattern a company's SIRET (14 digits, Luhn) also fits; python-stdnum tells them apart.
+BUSINESS_LOOKALIKES = {"numéro de carte", "numéro de sécurité sociale"}
+
+
 def redact(text: str) -> tuple[str, list[str]]:
     """The text with each piece of personal data replaced by ``[its kind]``, and the kinds found."""
     found: list[str] = []
     for kind, pattern in PATTERNS:
 
         def mask(match: re.Match[str] | PhoneMatch, kind: str = kind) -> str:
-            if kind == "numéro de carte" and not luhn.is_valid(re.sub(r"\D", "", match.group())):
+            digits = re.sub(r"\D", "", match.group())
+            if kind == "numéro de carte" and not luhn.is_valid(digits):
                 return match.group()  # a long number that is not a payment card
+            if kind in BUSINESS_LOOKALIKES and siret.is_valid(digits) and not nir.is_valid(digits):
+                return match.group()  # a company's SIRET: public, and what the question is about
             if kind not in found:
                 found.append(kind)
             return f"[{kind}]"

@@ -20,7 +20,7 @@ from bot.answer.outcomes import Messages, Outcome
 from bot.answer.pipeline import Answerer
 from bot.answer.textmatch import MASKED
 from bot.answer.turn import Turn
-from bot.text import fold
+from bot.text import EMAIL, fold
 
 MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
@@ -80,10 +80,8 @@ def speakable(text: str) -> str:
     """
     text = re.sub(r"https?://(www\.)?service-public\.fr\S*", "sur service-public.fr", text)
     text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
-    text = re.sub(
-        r"\b([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)\b",
-        lambda m: f"{m[1]} arobase {m[2]}".replace(".", " point ").replace("-", " tiret "),
-        text,
+    text = EMAIL.sub(
+        lambda m: " arobase ".join(m.group().split("@", 1)).replace(".", " point ").replace("-", " tiret "), text
     )
     text = re.sub(r"[*_`#>|]+", "", text)
     text = MASKED.sub("", text)  # masked data placeholders
@@ -99,6 +97,10 @@ def speakable(text: str) -> str:
     text = re.sub(r"\b0(\d)[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})\b", r"0\1, \2, \3, \4, \5", text)
     text = text.replace("m²", " mètres carrés").replace("«", "").replace("»", "")
     return re.sub(r"\s+", " ", text).strip()
+
+
+def _spelt_address(address: str) -> str:
+    return " arobase ".join(address.split("@", 1)).replace(".", " point ").replace("-", " tiret ")
 
 
 def first_sentences(text: str, count: int = MAX_SPOKEN_SENTENCES, max_words: int = MAX_SPOKEN_WORDS) -> str:

@@ -96,6 +96,12 @@ def test_personal_data_is_masked(text, kind, secret):
     assert kind in kinds and secret not in masked and f"[{kind}]" in masked
 
 
+def test_a_company_siret_is_not_taken_for_a_card_or_a_social_security_number():
+    text = "Le SIRET de mon entreprise est 18412751210003, faut-il une autorisation pour une terrasse ?"
+    assert redact(text) == (text, [])
+    assert redact("carte 4970 1012 3456 7893 refusée")[1] == ["numéro de carte"]  # a card number still is
+
+
 def test_ordinary_figures_are_not_masked():
     text = "Combien coûte un passeport en 2024 pour 3 enfants, 86 € ou 1 000 € ?"
     assert redact(text) == (text, [])
