@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser test test-unit shared-index eval-test eval-dev loadcheck soak lint clean
+.PHONY: install models index run serve browser test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 
@@ -34,8 +34,11 @@ browser:  ## Debian's Chromium for the widget's browser tests (apt, as root)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_CHROMIUM) || { apt-get update -q && $(APT_CHROMIUM); }; }; } \
 		|| { echo "Install Chromium first: sudo apt-get install chromium chromium-driver"; exit 1; }
 
-test: models browser  ## Install everything and run all tests, end-to-end ones with the real models included
-	$(BIN)/python -m pytest
+test: models browser  ## Install everything and run the tests, end-to-end ones with the real models included
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole question set): CI runs them
+	$(BIN)/python -m pytest -m slow
 
 shared-index: models  ## Index ../shared/corpora (incremental: only changed passages are embedded again)
 	$(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'

@@ -8,7 +8,7 @@ import pytest
 
 from bot.settings import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_the_benchmark_measures_both_configurations_side_by_side(tmp_path):

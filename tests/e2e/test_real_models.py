@@ -153,6 +153,7 @@ def test_models_list_shows_hashes_and_licences():
     assert embedder["size_bytes"] > 1_000_000_000
 
 
+@pytest.mark.slow
 def test_demo_dev_set_passes_its_gate_and_a_stricter_gate_fails(demo_index, tmp_path):
     """The demo town's dev split (its questions, the red-team set, ordinary questions with trap words)."""
     out = tmp_path / "eval"
