@@ -1,0 +1,1 @@
+"""Guichet's runtime: settings, models, index reader and the answer pipeline."""

@@ -1,0 +1,137 @@
+"""What a draft answer claims beyond its figures, checked against the sentences of its source.
+
+The small model restates passages unreliably: it answers "Oui" where the official text says "Non", echoes the
+question back with a yes, reads the wrong row of a table, or dates a future event from a years-old page. Each
+function here names one such class of failure, from the meaning of the texts, never from a question's wording.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.answer.textmatch import content_terms, quantities, sentences
+from bot.text import fold
+
+_YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
+# Words that carry no claim of their own in a yes/no answer ("Oui, vous pouvez…").
+_NO_CLAIM = set(content_terms("oui non pouvez pouvons devez faut falloir possible autorisé autorisée il elle vous"))
+_UPCOMING = re.compile(
+    r"\bprochaine?s?\b|\b(aura|auront|sera|seront) lieu\b|\bà venir\b|\bcette année\b|\bbientôt\b"
+    r"|\bquand (a|aura) lieu\b",
+    re.I,
+)
+_CATEGORY = re.compile(r"\b((?:tranche|categorie|zone|quotient|q)\s*\d+)\b")
+_UNIT_WORDS = {"an": "an", "ans": "an", "annee": "an", "annees": "an", "€": "€", "euro": "€", "euros": "€",
+               "m²": "m²", "m2": "m²", "mois": "mois", "jour": "jour", "jours": "jour"}  # fmt: skip
+_RANGES_FROM_TO = re.compile(r"\bde (\d+) a (\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?)?")
+_RANGES_OPEN = re.compile(
+    r"\b(moins de|plus de|inferieure? a|superieure? a|a partir de|jusqu'a) (\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?)"
+)
+_AND_ABOVE = re.compile(r"\b(\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?) et plus\b")
+_ROW_LABEL = re.compile(r"(?:^|;)\s*[^;:]{1,40}?\s:\s")
+_WHEN = re.compile(r"\bquand\b|\bdates?\b|\bcalendrier\b|\bà quelle période\b", re.I)
+_YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
+
+
+def yes_or_no(text: str) -> str:
+    """The yes/no a text opens with ("oui", "non") or "".
+
+    >>> yes_or_no("Non, il est interdit de brûler."), yes_or_no("Le prix est de 25 €.")
+    ('non', '')
+    """
+    found = _YES_NO.match(text.strip())
+    return found.group(1).lower() if found else ""
+
+
+def echoes_the_question(draft: str, question: str) -> bool:
+    """True when the draft only says yes or no to the question in the question's own words: it claims
+    something the documents were not shown to support.
+
+    >>> echoes_the_question("Oui, vous pouvez transformer votre garage.", "Peut-on transformer son garage ?")
+    True
+    >>> echoes_the_question("Oui, avec une déclaration préalable.", "Peut-on transformer son garage ?")
+    False
+    """
+    return not (content_terms(draft) - content_terms(question) - _NO_CLAIM)
+
+
+def adds_to(quote: str, draft: str, min_new_terms: int = 2) -> bool:
+    """True when the official quote carries topic words the draft does not: a condition, a case, a place.
+
+    >>> adds_to("Le Pacs s'enregistre en mairie ou chez un notaire.", "En mairie.")
+    True
+    >>> adds_to("Titre : Passeport ; Situation : Majeur ; Prix : 86 €", "Un passeport de majeur coûte 86 €.")
+    False
+    """
+    values = _ROW_LABEL.sub(" ", quote)  # a table row's column names are not information
+    return len(content_terms(values) - content_terms(draft)) >= min_new_terms
+
+
+def contradicts_source(draft: str, support: list[str]) -> bool:
+    """True when the draft opens with yes (no) and a supporting sentence of its source opens with no (yes).
+
+    >>> contradicts_source("Oui, vous pouvez la vendre.", ["Non, il n'est pas possible de la vendre."])
+    True
+    """
+    said = yes_or_no(draft)
+    return bool(said) and any(yes_or_no(s) not in ("", said) for s in support)
+
+
+def rows_for_the_situation(question: str, text: str) -> list[str]:
+    r"""The sentences or table rows of ``text`` that apply to the situation the question gives: the same
+    quantity ("30 ans", "15 m²"), a range holding it ("17 ans" → "de 15 ans et plus"), or the same numbered
+    category ("tranche 2").
+
+    >>> rows_for_the_situation("Prix d'une concession de 30 ans ?", "Durée : 15 ans ; 180 €\nDurée : 30 ans ; 400 €")
+    ['Durée : 30 ans ; 400 €']
+    >>> rows = "Mineur de 15 ans et plus : 42 €\nMineur de moins de 15 ans : 17 €"
+    >>> rows_for_the_situation("Passeport pour mon fils de 17 ans ?", rows)
+    ['Mineur de 15 ans et plus : 42 €']
+    >>> rows_for_the_situation("Repas en tranche 1 ?", "Tranche 1 : repas 1 €\nTranche 2 : repas 2,40 €")
+    ['Tranche 1 : repas 1 €']
+    """
+    asked = {q for q in quantities(question) if q[1]}
+    categories = set(_CATEGORY.findall(fold(question)))
+    if not asked and not categories:
+        return []
+    found = sentences(text)
+    exact = [s for s in found if quantities(s) & asked or categories & set(_CATEGORY.findall(fold(s)))]
+    if exact or not asked:
+        return exact
+    return [s for s in found if any(_in_range(float(n), unit, s) for n, unit in asked)]
+
+
+def _in_range(value: float, unit: str, row: str) -> bool:
+    """Whether a row states a range of ``unit`` that holds ``value`` ("moins de 15 ans", "de 500 à 899")."""
+    text = fold(row)
+    for low, high, row_unit in _RANGES_FROM_TO.findall(text):
+        if _UNIT_WORDS.get(row_unit, unit) == unit and float(low) <= value <= float(high):
+            return True
+    for kind, bound, row_unit in _RANGES_OPEN.findall(text):
+        if _UNIT_WORDS.get(row_unit) != unit:
+            continue
+        below = kind in ("moins de", "inferieur a", "inferieure a", "jusqu'a")
+        if (below and value < float(bound)) or (not below and value >= float(bound)):
+            return True
+    for bound, row_unit in _AND_ABOVE.findall(text):
+        if _UNIT_WORDS.get(row_unit) == unit and value >= float(bound):
+            return True
+    return False
+
+
+def dates_a_future_event_from_the_past(draft: str, question: str, this_year: int, source_title: str = "") -> bool:
+    """True when the question asks about something to come and the draft's only years are past ones, or it
+    asks when something happens and the answer comes from a calendar of past years (its title's years).
+
+    >>> question = "Quand sont les prochaines élections ?"
+    >>> dates_a_future_event_from_the_past("Elles auront lieu en mars 2020.", question, 2026)
+    True
+    >>> title = "Calendrier des vacances scolaires 2019-2020"
+    >>> dates_a_future_event_from_the_past("Du 19 octobre au 4 novembre.", "Dates des vacances ?", 2026, title)
+    True
+    """
+    years = [int(y) for y in _YEAR.findall(draft)]
+    if _UPCOMING.search(question) and years and max(years) < this_year:
+        return True
+    dated = [int(y) for y in _YEAR.findall(source_title)]
+    return bool(_WHEN.search(question) and dated and max(dated) < this_year)

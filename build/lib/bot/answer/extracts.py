@@ -1,0 +1,116 @@
+"""Extractive answers: the passages as numbered sentences and table rows, and the chosen ones made whole.
+
+The small model restates passages unreliably (a "Oui" where the text says no, the wrong row, a fragment), yet it
+is good at choosing among a few numbered candidates. So the passages are shown to it as numbered units, it
+answers with numbers, and the resident reads the official sentences themselves. A chosen unit is made whole by
+rules that follow from the form of the text, never from a question: a lead-in ("Tarifs :") brings the rows it
+introduces, and a sentence that points back ("Dans ce cas, …") brings the sentence it points to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.answer.textmatch import sentences
+from bot.answer.turn import Passage
+from bot.text import fold
+
+MAX_ROWS_AFTER_LEAD_IN = 6
+TABLE_CAPTION = "Tableau : "  # how ingestion opens a table (ingestion/loaders.py, ingestion/dila.py)
+# A sentence that opens like this only makes sense after the one before it.
+_POINTS_BACK = re.compile(
+    r"^(dans (ce|ces) cas|en revanche|toutefois|cependant|sinon|par contre|de plus|en outre|pour cela|a cet effet"
+    r"|celui-ci|celle-ci|ceux-ci|celles-ci|cela|ce dernier|cette derniere|en effet|a defaut|dans le cas contraire)\b"
+)
+# A list item that goes on the one before it ("ou au tribunal", "et de la commune") is read with it.
+_GOES_ON = re.compile(r"^(ou|et|soit|ni|puis|mais)\s")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sentence or table row of a passage, numbered for the model (``number`` starts at 1 per turn)."""
+
+    number: int
+    label: str  # the passage it comes from (S1…Sn)
+    position: int  # its rank inside that passage
+    text: str
+
+    @property
+    def is_lead_in(self) -> bool:
+        """A line that introduces what follows: "Tarifs :", or a table's caption as ingestion writes it."""
+        return self.text.rstrip().endswith(":") or self.text.startswith(TABLE_CAPTION)
+
+
+def number_units(passages: list[Passage]) -> list[Unit]:
+    """Every sentence and row of the passages, numbered from 1 in the order shown.
+
+    >>> p = Passage("S1", "c#1", "T", "t.md", "", "", [], "Tarifs :\\n- Majeur : 86 €\\n- Mineur : 42 €", 0.7, 1.0)
+    >>> [(u.number, u.text) for u in number_units([p])]
+    [(1, 'Tarifs :'), (2, 'Majeur : 86 €'), (3, 'Mineur : 42 €')]
+    """
+    units, number = [], 0
+    for passage in passages:
+        for position, text in enumerate(sentences(passage.text) or [passage.text.strip()]):
+            number += 1
+            units.append(Unit(number, passage.label, position, text))
+    return units
+
+
+def made_whole(chosen: list[int], units: list[Unit]) -> list[Unit]:
+    """The chosen units plus what they need to be read alone, in the order of the passages.
+
+    >>> p = Passage("S1", "c#1", "T", "t.md", "", "", [], "Il faut un justificatif. Dans ce cas, c'est gratuit. "
+    ...             "Tarifs :\\n- Majeur : 86 €\\n- Mineur : 42 €", 0.7, 1.0)
+    >>> units = number_units([p])
+    >>> [u.text for u in made_whole([2], units)]
+    ['Il faut un justificatif.', "Dans ce cas, c'est gratuit."]
+    >>> [u.text for u in made_whole([3], units)]
+    ['Tarifs :', 'Majeur : 86 €', 'Mineur : 42 €']
+    >>> p = Passage("S1", "c#1", "T", "t.md", "", "", [], "Vous pouvez la faire :\\n- au commissariat\\n- ou à la "
+    ...             "gendarmerie\\n- ou au tribunal", 0.7, 1.0)
+    >>> [u.text for u in made_whole([4], number_units([p]))]
+    ['Vous pouvez la faire :', 'au commissariat', 'ou à la gendarmerie', 'ou au tribunal']
+    """
+    by_number = {u.number: u for u in units}
+    kept = {n for n in chosen if n in by_number}
+    for n in sorted(kept):
+        unit = by_number[n]
+        if unit.is_lead_in:  # "Tarifs :" says nothing by itself: the rows it opens do
+            for follower in (by_number.get(n + k) for k in range(1, MAX_ROWS_AFTER_LEAD_IN + 1)):
+                if not follower or follower.label != unit.label or follower.is_lead_in:
+                    break
+                kept.add(follower.number)
+        # Walk back while a sentence points back or goes on the one before it ("ou à la gendarmerie").
+        while unit.number - 1 in by_number and (_POINTS_BACK.match(fold(unit.text)) or _GOES_ON.match(unit.text)):
+            before = by_number[unit.number - 1]
+            if before.label != unit.label:
+                break
+            kept.add(before.number)
+            unit = before
+        lead_in = by_number.get(unit.number - 1)
+        if unit.number != n and lead_in and lead_in.label == unit.label and lead_in.is_lead_in:
+            kept.add(lead_in.number)  # a list read from one of its items is read with what it lists
+    whole = [by_number[n] for n in sorted(kept)]
+    # A lead-in left without the rows it opens (the passage ends there) is noise.
+    return [u for u in whole if not u.is_lead_in or any(o.label == u.label and o.position > u.position for o in whole)]
+
+
+def as_answer(texts: list[str]) -> str:
+    """Chosen sentences and rows as one text a resident reads: sentences as they are, rows closed by a full
+    stop, and a list item that goes on the one before it joined to it.
+
+    >>> as_answer(["Tarifs :", "Majeur : 86 €", "Mineur : 42 €"])
+    'Tarifs : Majeur : 86 €. Mineur : 42 €.'
+    >>> as_answer(["Vous pouvez la faire :", "au commissariat", "ou à la gendarmerie"])
+    'Vous pouvez la faire : au commissariat, ou à la gendarmerie.'
+    """
+    out, closed_by_us = "", False
+    for text in (t.strip() for t in texts):
+        if closed_by_us and text[:1].islower():
+            out = out[:-1] + ","
+        out += (" " if out else "") + text
+        closed_by_us = text[-1:] not in ".!?:"
+        if closed_by_us:
+            out += "."
+    return out

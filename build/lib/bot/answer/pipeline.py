@@ -1,0 +1,171 @@
+"""How an answer is made: the steps below, in order, over one ``Turn``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.answer.neutraliser import Neutraliser
+from bot.answer.outcomes import EndTurn, Messages, Outcome
+from bot.answer.prompt import Prompt
+from bot.answer.route_classifier import RouteClassifier
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.follow_up import FollowUpRewriter
+from bot.answer.steps.input_guard import InputGuard
+from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.passage_retriever import PassageRetriever
+from bot.answer.steps.question_router import QuestionRouter, load_patterns
+from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.answer.turn import Turn
+from bot.answer.validated_answers import ValidatedAnswers
+from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
+from bot.engines.index import Index
+from bot.engines.llm import ChatModel, load_chat_model
+from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
+from bot.settings import Settings, load_yaml
+
+log = logging.getLogger(__name__)
+S = TypeVar("S")
+
+ANSWER_STEPS = (
+    InputGuard,
+    QuestionRouter,
+    FollowUpRewriter,
+    ValidatedAnswerLookup,
+    PassageRetriever,
+    AnswerComposer,
+    OutputGuard,
+)
+
+
+@dataclass
+class Answerer:
+    """Runs the answer steps over a turn; a step ends the turn early by raising ``EndTurn`` (with that outcome's
+    message) or by setting ``turn.outcome`` itself (a validated answer).
+
+    >>> answerer = Answerer.from_settings(load_settings())  # doctest: +SKIP
+    >>> answerer.answer("Quels sont les horaires de la mairie ?").to_json()  # doctest: +SKIP
+    """
+
+    steps: tuple[Any, ...]
+    messages: Messages
+    info: dict[str, Any]  # prompt version, models, thresholds version, index manifest: recorded by evaluations
+    town: dict[str, Any] = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
+
+    def answer(
+        self,
+        question: str,
+        history: list[dict[str, Any]] | None = None,
+        channel: str = "web",
+        on_draft: Callable[[str], None] | None = None,
+    ) -> Turn:
+        """Answer one question; ``history`` holds the session's earlier turns (see ``FollowUpRewriter``)."""
+        turn = Turn(question=question, history=list(history or []), channel=channel, on_draft=on_draft)
+        started = time.monotonic()
+        try:
+            for step in self.steps:
+                step.run(turn)
+                if turn.outcome is not None:
+                    break
+        except EndTurn as end:
+            turn.outcome = end.outcome
+            turn.answer = self.messages.for_outcome(end.outcome)
+            turn.citations = []
+            turn.trace["end_reason"] = end.detail
+        if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
+            turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
+        if turn.trace.get("redacted"):
+            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.trace["redacted"]))
+            turn.answer = f"{notice} {turn.answer}"
+        turn.trace["seconds"] = round(time.monotonic() - started, 3)
+        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.trace["seconds"])
+        return turn
+
+    def step(self, kind: type[S]) -> S:
+        """The step of this type (to reach its collaborators, e.g. ``step(AnswerComposer).model``)."""
+        return next(s for s in self.steps if isinstance(s, kind))
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        embedder: Embedder,
+        model: ChatModel,
+        index: Index,
+        classifier: RouteClassifier | None = None,
+    ) -> Answerer:
+        """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
+        index.check_embedder(embedder.name, embedder.dimension)
+        thresholds = settings.thresholds
+        prompt = Prompt.load(settings.prompt_file)
+        town = load_yaml(settings.town_file)
+        patterns, routes_version = load_patterns(settings.routes_file)
+        classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
+        routing = thresholds.get("routing", {})
+        router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
+        mode = str(thresholds["answer"].get("mode", "generative"))
+        composer = AnswerComposer(
+            model,
+            prompt,
+            int(thresholds["answer"]["max_tokens"]),
+            max_tokens_voice=int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
+            constrained=bool(thresholds["answer"].get("constrained", True)),
+            mode=mode,
+            extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
+            neutralise=Neutraliser.from_routes(patterns),
+        )
+        steps = (
+            InputGuard(settings.max_question_chars),
+            router,
+            FollowUpRewriter(),
+            ValidatedAnswerLookup(
+                ValidatedAnswers(settings.validated_answers_file),
+                index.manifest["corpus_hash"],
+                settings.serve_validated_answers,
+            ),
+            PassageRetriever(embedder, index, thresholds["retrieval"]),
+            composer,
+            OutputGuard(town.get("directory", [])),
+        )
+        assert tuple(type(s) for s in steps) == ANSWER_STEPS
+        info = {
+            "routes_version": router.version,
+            "route_examples_version": classifier.version,
+            "prompt_version": composer.version,
+            "thresholds_version": str(thresholds.get("version")),
+            "llm": model.name,
+            "embedder": embedder.name,
+            "index": index.manifest,
+        }
+        return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info, town=town)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Answerer:
+        """Load the real models and the index named by the settings (several seconds)."""
+        index = Index.open(settings.index_dir)
+        embedder_path = resolve_embedder_path(settings)
+        embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
+        llm_path = resolve_llm_path(settings) if settings.llm_backend == "llama_cpp" else None
+        sha = verify_llm_file(llm_path) if llm_path else f"served at {settings.llm_api_url}"
+        model = load_chat_model(settings, llm_path)
+        answerer = cls.build(settings, embedder, model, index)
+        answerer.info["llm_sha256"] = sha
+        answerer.info["embedder_sha256"] = next(
+            (m.inner_check[1] for m in CATALOGUE if m.inner_check and m.file == embedder_path.name),
+            "not a catalogue model",
+        )
+        return answerer
+
+
+def resolve_llm_path(settings: Settings) -> Path:
+    """The GGUF that will run: the configured file, else the catalogue model in the models folder."""
+    return settings.llm_path or settings.models_dir / QWEN.file
+
+
+def resolve_embedder_path(settings: Settings) -> Path:
+    """The sentence-transformers folder that will run: the configured one, else the catalogue model."""
+    return settings.embedder_path or settings.models_dir / EMBEDDING_GEMMA.file

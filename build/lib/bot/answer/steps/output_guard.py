@@ -1,0 +1,187 @@
+"""OutputGuard: nothing reaches the resident that the cited passage does not support."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from bot.answer.claims import (
+    adds_to,
+    contradicts_source,
+    dates_a_future_event_from_the_past,
+    echoes_the_question,
+    rows_for_the_situation,
+    yes_or_no,
+)
+from bot.answer.extracts import as_answer, made_whole, number_units
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.textmatch import (
+    MASKED,
+    content_terms,
+    figures,
+    quantities,
+    unsupported_figures,
+    without_personal_clauses,
+)
+from bot.answer.turn import Citation, Passage, Turn
+from bot.text import EMAIL, PHONE, normalize
+
+MIN_ANSWER_WORDS = 4
+OFFICIAL_LEAD = "Le document officiel précise :"
+# A question that asks for one of these kinds of fact is answered only by a reply that contains one.
+ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
+    "contact": (
+        re.compile(
+            r"t[ée]l[ée]phone|num[ée]ro (de|pour) (t[ée]l|joindre|appeler)|appeler|joindre|\b(e-?)?mail\b|courriel"
+        ),
+        lambda text: bool(PHONE.search(text) or EMAIL.search(text)),
+    ),
+    "price": (
+        re.compile(r"combien (co[uû]te|ça co[uû]te|ca co[uû]te)|\bprix\b|\btarifs?\b|\bco[uû]t\b|payante?\b"),
+        lambda text: bool(re.search(r"\d\s*(€|euros?)|gratuit|payant|\d+[.,]\d{2}", text)),
+    ),
+    "hours": (
+        re.compile(r"horaires?|heures? d.ouverture|[àa] quelle heure|ouvert|ferm[ée]"),
+        lambda text: bool(re.search(r"\d\s*h|\d{1,2}:\d{2}|ferm[ée]|ouvert", text)),
+    ),
+}
+
+
+def supporting_sentences(passage: Passage, answer: str, question: str, max_sentences: int = 2) -> list[str]:
+    """The passage's sentence(s) or table row(s) that best support the answer, verbatim, in their order.
+
+    Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped. A
+    question or a lead-in line is never chosen while the passage has a statement.
+    """
+    units = number_units([passage])
+    found = [u.text for u in units]
+    # A question or a lead-in ("Tarifs :") says nothing by itself: never the supporting sentence if another is.
+    found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
+    answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
+    scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in found]
+    best = max(scores)
+    ranked = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[:max_sentences]
+    kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best]
+    if not kept:  # nothing in the passage bears on the answer: one sentence, not a whole table, is shown
+        return [found[ranked[0]]]
+    chosen = {found[i] for i in kept}
+    # Read whole: a sentence that points back comes with the one it points to, a list item with its list.
+    return [u.text for u in made_whole([u.number for u in units if u.text in chosen], units)] or [found[kept[0]]]
+
+
+def _citation(passage: Passage, quoted: list[str]) -> Citation:
+    """What the resident sees under an answer: the passage's document and the sentences quoted from it."""
+    return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
+
+
+class OutputGuard:
+    """Builds the citations, then checks what the draft claims against the cited passage.
+
+    The draft stands only if every figure and contact is in the passage (or the town directory), it does not
+    merely say yes or no in the question's own words, its yes/no agrees with the official sentence, and, when the
+    question names the resident's situation ("30 ans", "15 m²"), its figures come from the row for that
+    situation. Otherwise the resident sees the official sentence(s) instead (``answered_from_quote``). A past
+    date never answers a question about something to come, and a question asking for a phone number or opening
+    hours needs a reply that holds one: otherwise the sources do not have it (``unanswerable_no_sources``).
+    """
+
+    def __init__(self, directory: Sequence[str] = (), this_year: int | None = None):
+        self.directory = " ".join(directory)  # the town's own contacts, always allowed
+        self.this_year = this_year or date.today().year
+
+    def run(self, turn: Turn) -> None:
+        cited = [p for p in turn.passages if p.label in turn.cited_labels]
+        if not cited:
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "no cited passage")
+        title = " ".join(p.title for p in cited)
+        if dates_a_future_event_from_the_past(turn.draft, turn.question, self.this_year, title):
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "a past date cannot answer about something to come")
+        if turn.extracted:
+            self._finish_extracted(turn, cited)
+            self._check_asked_fact(turn)
+            return
+        cited = self._best_supporting(turn, cited)
+        support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]
+        problems = self._problems(turn, cited, support[0])
+        situation = rows_for_the_situation(turn.question, cited[0].text)
+        if "wrong row" in problems:
+            support[0] = situation
+        turn.citations = [_citation(p, quoted) for p, quoted in zip(cited, support, strict=True)]
+        turn.trace["output_guard"] = {"problems": problems}
+        if problems:
+            turn.answer = turn.citations[0].quote
+            turn.outcome = Outcome.ANSWERED_FROM_QUOTE
+        else:
+            turn.answer = turn.draft
+            turn.outcome = Outcome.ANSWERED
+            quote = turn.citations[0].quote
+            if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
+                turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
+            elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
+                turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {quote} »"
+        self._check_asked_fact(turn)
+
+    @staticmethod
+    def _finish_extracted(turn: Turn, cited: list[Passage]) -> None:
+        """An extractive draft is the official sentences themselves: what remains to check is that its figures
+        are those of the resident's situation, when the question gives one ("16 ans", "tranche 2")."""
+        label_of: dict[str, str] = {}  # the rows of the resident's situation, with their passage
+        for passage in cited:
+            for row in rows_for_the_situation(turn.question, passage.text):
+                label_of.setdefault(row, passage.label)
+        asked = quantities(turn.question)
+        claims = [(label, text) for label, text in turn.extracted if {q for q in quantities(text) - asked if q[1]}]
+        if label_of and claims:
+            if any(text in label_of for _, text in claims):  # keep the resident's row, drop the other cases
+                turn.extracted = [(lb, t) for lb, t in turn.extracted if t in label_of or (lb, t) not in claims]
+            else:  # the model read another row: the resident's own row answers
+                turn.extracted = [(label, text) for text, label in label_of.items()]
+                turn.trace["output_guard"] = {"problems": ["wrong row"]}
+        turn.cited_labels = list(dict.fromkeys(label for label, _ in turn.extracted))
+        turn.draft = turn.answer = as_answer([text for _, text in turn.extracted])
+        turn.citations = [
+            _citation(p, [text for label, text in turn.extracted if label == p.label])
+            for p in turn.passages
+            if p.label in turn.cited_labels
+        ]
+        turn.outcome = Outcome.ANSWERED
+
+    def _problems(self, turn: Turn, cited: list[Passage], support: list[str]) -> list[str]:
+        """Why the draft cannot be shown as it is (empty: it can)."""
+        draft, question = turn.draft, turn.question
+        problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
+        if yes_or_no(draft) and echoes_the_question(draft, question):
+            problems.append("a yes/no in the question's own words")
+        if contradicts_source(draft, support):
+            problems.append("a yes/no the official sentence contradicts")
+        situation = rows_for_the_situation(question, cited[0].text)
+        asked = quantities(question)  # "17 ans" restated is not a claim; "17 €" is
+        claimed = {number for number, unit in quantities(draft) - asked}
+        if situation and claimed and not any(claimed <= figures(row) for row in situation):
+            problems.append("wrong row")
+        return problems
+
+    @staticmethod
+    def _check_asked_fact(turn: Turn) -> None:
+        # What the resident asks, not what they told about themselves ("mon mail est [courriel]")
+        question = normalize(MASKED.sub(" ", without_personal_clauses(turn.question)))
+        for kind, (asks, holds) in ASKED_FACTS.items():
+            if asks.search(question) and not holds(normalize(turn.answer)):
+                raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
+
+    def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
+        """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
+        return unsupported_figures(draft, " ".join([*(p.evidence for p in passages), self.directory]))
+
+    def _best_supporting(self, turn: Turn, cited: list[Passage]) -> list[Passage]:
+        """The small model often cites the wrong label: if another passage it was shown holds every figure
+        of the draft and the cited one does not, that passage is the true source."""
+        if not self._unsupported(turn.draft, cited):
+            return cited
+        for passage in turn.passages:
+            if passage not in cited and not self._unsupported(turn.draft, [passage]):
+                turn.cited_labels = [passage.label]
+                turn.trace["citation_relabelled"] = True
+                return [passage]
+        return cited

@@ -1,0 +1,114 @@
+"""PassageRetriever: hybrid search, then the "do we have a source for this?" decision, outside the model."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from rapidfuzz import fuzz, process
+
+from bot.answer.outcomes import EndTurn, Outcome
+from bot.answer.textmatch import content_terms, without_personal_clauses
+from bot.answer.turn import Passage, Turn
+from bot.engines.embedder import Embedder
+from bot.engines.index import Hit, Index
+
+RANKING_DEPTH = 10
+
+
+class PassageRetriever:
+    """Puts the few best passages on the turn, or ends it when retrieval scores say nothing matches.
+
+    Two signals, calibrated on the evaluation sets (``config/thresholds.yaml``): the cosine of the best
+    passage decides alone when it is clearly low or clearly high; in between, the question's topic words
+    must also be in the passages (a pool question gets a fair cosine from a waste-collection page, but
+    "piscine" is nowhere in it).
+    """
+
+    def __init__(self, embedder: Embedder, index: Index, thresholds: dict[str, Any]):
+        self.embedder, self.index = embedder, index
+        self.candidates = int(thresholds["candidates"])
+        self.lexical_weight = float(thresholds["lexical_weight"])
+        self.passages = int(thresholds["passages"])
+        self.min_dense = float(thresholds["min_dense"])
+        self.sure_dense = float(thresholds["sure_dense"])
+        self.min_coverage = float(thresholds["min_coverage"])
+        self.demotions = [
+            (re.compile(d["heading"], re.I), re.compile(d["unless_question"], re.I), float(d["penalty"]))
+            for d in thresholds.get("demote_headings", [])
+        ]
+
+    def run(self, turn: Turn) -> None:
+        started = time.monotonic()
+        query = without_personal_clauses(turn.question)  # masked personal data is noise to the search
+        ranking = self.index.search(
+            self.embedder.embed_query(query),
+            query,
+            k=max(self.passages, RANKING_DEPTH),
+            pool=self.candidates,
+            lexical_weight=self.lexical_weight,
+        )
+        ranking = self._demote(turn.question, ranking)
+        hits = ranking[: self.passages]
+        turn.passages = [
+            Passage(
+                label=f"S{n}",
+                chunk_id=h.chunk["id"],
+                title=h.chunk["title"],
+                source=h.chunk["source"],
+                url=h.chunk["url"],
+                date=h.chunk["date"],
+                headings=h.chunk["headings"],
+                text=h.chunk["text"],
+                dense_score=round(h.dense, 4),
+                lexical_score=round(h.lexical, 4),
+            )
+            for n, h in enumerate(hits, 1)
+        ]
+        top_dense = max((p.dense_score for p in turn.passages), default=0.0)
+        coverage = self.coverage(turn.question, turn.passages)
+        turn.trace["retrieval"] = {
+            "seconds": round(time.monotonic() - started, 4),
+            "top_dense": top_dense,
+            "coverage": round(coverage, 3),
+            "sources": [p.source for p in turn.passages],
+            "scores": [p.dense_score for p in turn.passages],
+            # deeper ranking, for retrieval diagnostics (hit@k, MRR) only
+            "ranking": [h.chunk["source"] for h in ranking],
+            "ranking_scores": [round(h.fused, 5) for h in ranking],
+        }
+        if top_dense < self.min_dense or (top_dense < self.sure_dense and coverage < self.min_coverage):
+            raise EndTurn(
+                Outcome.UNANSWERABLE_NO_SOURCES,
+                f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})",
+            )
+
+    def _demote(self, question: str, ranking: list[Hit]) -> list[Hit]:
+        """Lower passages whose heading path names a situation the question does not mention (a resident
+        of the town asks about France, not about the procedure abroad, unless they say so)."""
+        for hit in ranking:
+            path = " > ".join(hit.chunk["headings"])
+            for heading, unless, penalty in self.demotions:
+                if heading.search(path) and not unless.search(question):
+                    hit.fused -= penalty
+        return sorted(ranking, key=lambda h: h.fused, reverse=True)
+
+    def coverage(self, question: str, passages: list[Passage]) -> float:
+        """IDF-weighted share of the question's topic words found in the passages (1.0 if it has none).
+
+        A word the corpus never uses ("piscine" in a corpus without a pool) weighs the most, unless it is
+        a near-spelling of a corpus word (a typo such as "pasport"), which then stands in for it.
+        """
+        wanted = {self._known_spelling(t) for t in content_terms(question)}
+        if not wanted:
+            return 1.0
+        found = set().union(*(content_terms(p.evidence) for p in passages))
+        weights = {t: self.index.idf(t) for t in wanted}
+        return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
+
+    def _known_spelling(self, term: str) -> str:
+        if term in self.index.doc_freq or len(term) < 5:
+            return term
+        close = process.extractOne(term, self.index.doc_freq.keys(), scorer=fuzz.ratio, score_cutoff=80)
+        return close[0] if close else term

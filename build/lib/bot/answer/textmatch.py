@@ -1,0 +1,134 @@
+"""Text comparisons the guards rely on: figures and contacts in a text, and content words of a question.
+
+>>> sorted(figures("Le passeport coûte 86 € (1 000 pages) ; appelez le 01 99 00 12 34."))
+['0199001234', '1000', '86']
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.engines.index import stems
+from bot.text import EMAIL, PHONE, URL, normalize
+
+MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.answer.redaction
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# Words that appear in almost every resident question and carry no topic.
+QUESTION_WORDS = set(
+    stems(
+        "comment quel quelle quels quelles combien coût coûte prix où quand faire fait faut demande demander "
+        "obtenir mairie bonjour merci svp possible puis peux peut dois doit besoin savoir voudrais aimerais "
+        "veux est-ce qu'il question renseignement information informations"
+    )
+)
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    r"""Sentences and list/table lines of a passage, verbatim but for a leading bullet.
+
+    >>> sentences("Tarifs :\n- Majeur : 86 €\n- Mineur : 17 €. Gratuit si perdu ? Non.")
+    ['Tarifs :', 'Majeur : 86 €', 'Mineur : 17 €.', 'Gratuit si perdu ?', 'Non.']
+    """
+    return [s.strip().lstrip("-• ").strip() for s in SENTENCE_END.split(text) if len(s.strip().lstrip("-• ")) > 2]
+
+
+def _join_thousands(text: str) -> str:
+    return re.sub(r"(?<=\d)[ .](?=\d{3}(?!\d))", "", text)
+
+
+def contacts(text: str) -> set[str]:
+    """Phone numbers (digits only), e-mails and URLs (lower case, no trailing punctuation)."""
+    text = normalize(text)
+    found = {m.digits for m in PHONE.finditer(text)}
+    found |= {m.rstrip(".,;:") for m in EMAIL.findall(text)}
+    found |= {m.rstrip(".,;:").removeprefix("https://").removeprefix("http://") for m in URL.findall(text)}
+    return found
+
+
+def figures(text: str) -> set[str]:
+    """Every contact plus every number (thousands joined, decimal comma as dot) in ``text``."""
+    found = contacts(text)
+    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    found |= {n.replace(",", ".") for n in NUMBER.findall(_join_thousands(stripped))}
+    return found
+
+
+# Units a figure is read with: "20 places" is not supported by "20 m²" nor by "20 €". Each maps to one form.
+_UNITS = {
+    "€": "€", "euro": "€", "euros": "€", "%": "%", "h": "h", "heure": "h", "heures": "h", "min": "min",
+    "minute": "min", "minutes": "min", "jour": "jour", "jours": "jour", "semaine": "semaine", "semaines": "semaine",
+    "mois": "mois", "an": "an", "ans": "an", "année": "an", "années": "an", "m²": "m²", "m2": "m²", "m³": "m³",
+    "m3": "m³", "m": "m", "mètre": "m", "mètres": "m", "cm": "cm", "centimètre": "cm", "centimètres": "cm",
+    "km": "km", "place": "place", "places": "place", "personne": "personne", "personnes": "personne",
+    "page": "page", "pages": "page", "objet": "objet", "objets": "objet", "enfant": "enfant", "enfants": "enfant",
+}  # fmt: skip
+_QUANTITY = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(€|%|m²|m³|[a-zéèêû0-9]+)?")
+
+
+def quantities(text: str) -> set[tuple[str, str]]:
+    """(number, unit) pairs of a text; the unit is "" for a number written without a known unit.
+
+    >>> sorted(quantities("20 places, 1 000 € et 3 jours ouvrés ; 24 heures ; tranche 2"))
+    [('1000', '€'), ('2', ''), ('20', 'place'), ('24', 'h'), ('3', 'jour')]
+    """
+    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    return {
+        (number.replace(",", "."), _UNITS.get(unit, ""))
+        for number, unit in _QUANTITY.findall(_join_thousands(stripped))
+    }
+
+
+def unsupported_figures(answer: str, evidence: str) -> set[str]:
+    """Figures of ``answer`` that ``evidence`` does not contain (contacts exactly, numbers as numbers, and a
+    number written with a unit only where the evidence has it with that unit: "20 places" is not "20 m²").
+
+    >>> sorted(unsupported_figures("Le tarif est de 25 € ou 30 €.", "Timbre fiscal de 25 €."))
+    ['30']
+    >>> sorted(unsupported_figures("Il reste 20 places.", "Un abri de 20 m² au plus."))
+    ['20 place']
+    """
+    known = figures(evidence)
+    evidence_norm = normalize(evidence)
+    missing = set()
+    for figure in figures(answer):
+        if figure in known:
+            continue
+        if "@" in figure or "/" in figure or "." in figure and not figure.replace(".", "").isdigit():
+            if figure not in evidence_norm:
+                missing.add(figure)
+        else:
+            missing.add(figure)
+    # A number the evidence writes only with other units is not this quantity (a bare number may be any).
+    known_quantities = quantities(evidence)
+    for number, unit in quantities(answer) - known_quantities:
+        if unit and number not in missing and (number, "") not in known_quantities:
+            missing.add(f"{number} {unit}")
+    return missing
+
+
+def without_personal_clauses(text: str) -> str:
+    """The question without the clauses that only carried masked personal data ("mon mail est [courriel]").
+
+    >>> without_personal_clauses("Je suis au [numéro de téléphone], quels sont les horaires ?")
+    'quels sont les horaires ?'
+    >>> without_personal_clauses("Mon téléphone est le [numéro de téléphone] et je voudrais le prix")
+    'et je voudrais le prix'
+    """
+    own = re.sub(
+        r"\b(voici |c'est )?(mon|ma|mes|notre)\b[\w' ]{0,40}?(est|c'est|:)?\s*(le |la |l')?\[[^\]]*\]",
+        " ",
+        text,
+        flags=re.I,
+    )
+    clauses = re.split(r"(?<=[,;:.!?])\s+", own)
+    kept = [c for c in clauses if "[" not in c]
+    return re.sub(r"\s+", " ", " ".join(kept)).strip(" ,;:") or text
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed topic words of a text: stop words, question words and ``[masked data]`` removed."""
+    text = MASKED.sub(" ", text)
+    return {s for s in stems(text) if len(s) > 2 and not s.isdigit()} - QUESTION_WORDS

@@ -1,0 +1,96 @@
+"""The typed state of one question going through the answer steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bot.answer.outcomes import Outcome
+from bot.text import evidence
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk as the answer steps see it; ``label`` is the token the model cites (S1…Sn)."""
+
+    label: str
+    chunk_id: str
+    title: str
+    source: str
+    url: str
+    date: str
+    headings: list[str]
+    text: str
+    dense_score: float
+    lexical_score: float
+
+    @property
+    def evidence(self) -> str:
+        """Title, heading path and text: what the passage says, as searched and checked."""
+        return evidence(self.title, self.headings, self.text)
+
+
+@dataclass
+class Citation:
+    """What the resident sees under an answer: the document and the official sentence(s) that support it."""
+
+    title: str
+    source: str
+    url: str
+    date: str
+    quote: str
+
+
+@dataclass
+class Turn:
+    """One question and everything the steps learn about it.
+
+    >>> Turn(question="Horaires ?").outcome is None
+    True
+    """
+
+    question: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    channel: str = "web"  # web, voice, cli, eval: the voice channel gets a smaller answer budget
+    passages: list[Passage] = field(default_factory=list)
+    draft: str = ""  # the model's answer before the output checks
+    # Extractive answers: the official sentences the model chose, as (passage label, sentence), in order.
+    extracted: list[tuple[str, str]] = field(default_factory=list)
+    cited_labels: list[str] = field(default_factory=list)
+    answer: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    outcome: Outcome | None = None
+    # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
+    # evaluation, never sent to residents.
+    trace: dict[str, Any] = field(default_factory=dict)
+    # Receives the draft answer as it is written (streaming channels); see ``bot.answer.streaming``.
+    on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def public(self) -> PublicAnswer:
+        """What a resident or a client may see of this turn; nothing of how it was made."""
+        outcome = self.outcome.value if self.outcome else None
+        return PublicAnswer(self.answer, outcome, list(self.citations), self.trace.get("seconds"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The public answer object: what the API and ``guichet ask --json`` give a resident or a client.
+
+        >>> sorted(Turn(question="q", trace={"follow_up_of": "earlier question"}).to_json())
+        ['answer', 'citations', 'outcome', 'seconds']
+        """
+        return asdict(self.public())
+
+    def to_trace(self) -> dict[str, Any]:
+        """The public answer object and how it was made, for staff and the evaluation runner."""
+        return {**self.to_json(), "trace": self.trace}
+
+
+@dataclass(frozen=True)
+class PublicAnswer:
+    """The answer as residents and API clients receive it. Its counterpart for staff and evaluation is
+    ``Turn.trace``, a separate object that never leaves the server through a residents' endpoint."""
+
+    answer: str
+    outcome: str | None
+    citations: list[Citation]
+    seconds: float | None

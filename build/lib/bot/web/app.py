@@ -1,0 +1,112 @@
+"""The HTTP service: one ``Service`` per worker, its routes grouped by who calls them, French errors.
+
+>>> app = create_app(lambda: Answerer.from_settings(settings), settings)  # doctest: +SKIP
+>>> uvicorn.run(app)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.answer.pipeline import Answerer
+from bot.phone import jambonz
+from bot.settings import Settings
+from bot.web.limits import BodySizeLimit
+from bot.web.routes import operations, pages, turns, voice
+from bot.web.service import Refused, Service
+
+MALFORMED = {
+    "/api/v1/turn": "La requête est mal formée : il faut un champ « text » contenant votre question.",
+    "/api/v1/turn/stream": "La requête est mal formée : il faut un champ « text » contenant votre question.",
+    "/api/v1/feedback": "Votre avis est mal formé : il faut session_id, turn_id et useful (vrai ou faux).",
+    "/api/v1/voice/turn": "La requête du canal téléphonique est mal formée : il faut session_id et transcript.",
+}
+HTTP_ERRORS_FR = {
+    400: "La requête est mal formée : son contenu n'est pas du JSON valide.",
+    404: "Cette adresse n'existe pas sur le service.",
+    405: "Cette méthode n'est pas acceptée à cette adresse.",
+    415: "Le contenu de la requête doit être du JSON.",
+}
+TOO_LONG = "Votre message est trop long. Merci de poser votre question en quelques phrases."
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, configured from ``GUICHET_*`` (``guichet serve --workers N``)."""
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    return create_app(lambda: Answerer.from_settings(settings), settings)
+
+
+def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None = None) -> FastAPI:
+    """Build the app; the models and index load in the background so /healthz answers at once."""
+    settings = settings or Settings()
+    service = Service(load_answerer, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        service.feedback.purge()
+        loading = asyncio.get_running_loop().run_in_executor(None, service.load)
+        yield
+        await loading
+
+    app = FastAPI(
+        title="Guichet",
+        version="1",
+        lifespan=lifespan,
+        description="Assistant automatique des démarches de la mairie (IA).",
+    )
+    app.state.service = service
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, on_reject=service.metrics.rejected.labels("too_large").inc
+    )
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Guichet-Session"],
+            expose_headers=["Retry-After"],
+        )
+    _french_errors(app)
+    app.include_router(turns.router)
+    app.include_router(pages.router)
+    app.include_router(operations.router)
+    if settings.metrics_enabled:
+        app.include_router(operations.metrics_router)
+    app.include_router(voice.router)
+    app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets))
+    return app
+
+
+def _french_errors(app: FastAPI) -> None:
+    """Every error a client reads is ``{"error": "<French message>"}``; the jambonz webhooks keep their
+    technical detail for the IT person."""
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused):
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return JSONResponse(status_code=exc.status, headers=headers, content={"error": exc.message})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        too_long = any(
+            e.get("type") == "string_too_long" and tuple(e.get("loc", ()))[-1:] == ("text",) for e in exc.errors()
+        )
+        message = TOO_LONG if too_long else MALFORMED.get(request.url.path, "La requête est mal formée.")
+        return JSONResponse(status_code=422, content={"error": message})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/voice/jambonz"):
+            return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers)
+        message = HTTP_ERRORS_FR.get(exc.status_code, "La requête n'a pas pu être traitée.")
+        return JSONResponse(status_code=exc.status_code, content={"error": message}, headers=exc.headers)

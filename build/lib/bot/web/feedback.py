@@ -1,0 +1,67 @@
+"""Residents' feedback on answers, stored without personal data.
+
+A record holds the day, the turn's outcome, the cited sources, the prompt version, useful or not and a reason
+from a fixed list. No question text, no session id, no address: nothing that could point back to a person.
+Files are monthly JSON Lines (``feedback-2026-11.jsonl``); months older than the retention period are deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Literal
+
+Reason = Literal["no_visit_needed", "clear", "not_clear", "wrong", "incomplete", "not_answered", "other"]
+REASONS_FR = {
+    "no_visit_needed": "J'ai ma réponse, sans appeler ni me déplacer",
+    "clear": "Réponse claire",
+    "not_clear": "Pas claire",
+    "wrong": "Fausse ou dépassée",
+    "incomplete": "Incomplète",
+    "not_answered": "Ne répond pas à ma question",
+    "other": "Autre raison",
+}
+
+
+class FeedbackStore:
+    """Appends feedback records to ``folder``; ``retention_days`` bounds how long they are kept."""
+
+    def __init__(self, folder: Path, retention_days: int, today=dt.date.today):
+        self.folder, self.retention_days, self.today = Path(folder), retention_days, today
+        self._lock = threading.Lock()
+
+    def add(self, useful: bool, reason: str | None, outcome: str | None, sources: list[str], prompt: str) -> dict:
+        day = self.today()
+        record = {
+            "day": day.isoformat(),
+            "useful": useful,
+            "reason": reason,
+            "outcome": outcome,  # None when the session had expired: the vote is still counted
+            "sources": sources,
+            "prompt_version": prompt,
+        }
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / f"feedback-{day:%Y-%m}.jsonl", "a", encoding="utf-8") as out:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return record
+
+    def purge(self) -> list[Path]:
+        """Delete the monthly files whose whole month is older than the retention period.
+
+        Every worker purges at start-up, possibly at the same moment: a file another one deleted first is fine.
+        """
+        limit = self.today() - dt.timedelta(days=self.retention_days)
+        removed = []
+        for path in sorted(self.folder.glob("feedback-*.jsonl")):
+            try:
+                year, month = map(int, path.stem.removeprefix("feedback-").split("-"))
+            except ValueError:
+                continue
+            month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+            if month_end < limit:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed

@@ -1,0 +1,148 @@
+"""The service of one worker process: what it has loaded, its stores, and who it lets in.
+
+The models and index load in the background (``load``) so ``/healthz`` answers at once. Admission refuses at
+once what the server cannot take (not ready, too many turns from one client or call, full), as a FastAPI
+dependency of the routes that run a turn.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Depends, Request
+
+from bot.answer.pipeline import Answerer
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.turn import Turn
+from bot.errors import GuichetError, explained
+from bot.phone.dialog import VoiceDialog
+from bot.settings import Settings
+from bot.web.feedback import FeedbackStore
+from bot.web.limits import RateLimiter, TurnGate
+from bot.web.metrics import Metrics
+from bot.web.schemas import VoiceTurnRequest
+from bot.web.sessions import RecordedTurn, Session, SessionStore
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A quick French refusal; ``retry_after`` tells clients (and the widget) when to try again."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.status, self.message, self.retry_after = status, message, retry_after
+
+
+STARTING = "Le service démarre, merci de réessayer dans quelques secondes."
+
+
+class Service:
+    """One worker's state: the answerer once loaded (or why it is not), sessions, feedback, limits, metrics."""
+
+    def __init__(self, load_answerer: Callable[[], Answerer], settings: Settings):
+        self.settings, self._load_answerer = settings, load_answerer
+        self.answerer: Answerer | None = None
+        self.dialog: VoiceDialog | None = None
+        self.error: str | None = None
+        self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
+        self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self.gate = TurnGate(settings.max_turns_in_progress)
+        self.metrics = Metrics()
+
+    def load(self) -> None:
+        """Load the models and index; whatever fails is kept as the reason ``/readyz`` gives."""
+        try:
+            answerer = self._load_answerer()
+            voice = answerer.town.get("voice", {})
+            self.dialog = VoiceDialog(answerer, answerer.messages, voice, max_calls=self.settings.max_sessions)
+            self.answerer = answerer
+            lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
+            self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
+            self.error = explained(exc)
+            log.error("Guichet is not ready: %s", self.error, exc_info=not isinstance(exc, GuichetError))
+
+    def client_key(self, request: Request) -> str:
+        forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy_headers else None
+        return (forwarded or "").split(",")[0].strip() or (request.client.host if request.client else "?")
+
+    def admit(self, key: str) -> Admission:
+        """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503)."""
+        if self.answerer is None:
+            raise Refused(503, STARTING, 10)
+        wait = 0.0 if key in self.settings.rate_limit_exempt_addresses else self.limiter.wait_seconds(key)
+        if wait:
+            self.metrics.rejected.labels("rate_limited").inc()
+            message = "Vous posez beaucoup de questions à la suite : merci de patienter un instant."
+            raise Refused(429, message, math.ceil(wait))
+        if not self.gate.try_enter():
+            self.metrics.rejected.labels("over_capacity").inc()
+            message = "L'assistant est très sollicité en ce moment. Merci de réessayer dans un instant."
+            raise Refused(503, message, self.gate.retry_after())
+        self.metrics.in_flight.set(self.gate.in_flight)
+        return Admission(self)
+
+    def check_gateway(self, request: Request) -> None:
+        """A voice gateway proves itself with ``Authorization: Bearer <GUICHET_VOICE_WEBHOOK_SECRET>``."""
+        secrets = self.settings.voice_secrets
+        if not secrets:
+            raise Refused(503, "Le canal téléphonique est désactivé (GUICHET_VOICE_WEBHOOK_SECRET n'est pas défini).")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not any(
+            hmac.compare_digest(token.strip().encode(), secret.encode()) for secret in secrets
+        ):
+            raise Refused(401, "Authentification de la passerelle téléphonique manquante ou invalide.")
+
+    def finished(self, channel: str, turn: Turn, session_id: str, session: Session, turn_id: str) -> dict:
+        """Record the turn in the session and the metrics; the public answer object with its ids."""
+        sources = [c.source for c in turn.citations]
+        outcome = str(turn.outcome)
+        prompt_version = self.answerer.info["prompt_version"] if self.answerer else ""
+        self.sessions.record(session, RecordedTurn(turn_id, turn.question, outcome, sources, prompt_version))
+        self.metrics.observe_turn(channel, outcome, turn.trace)
+        return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
+
+
+@dataclass
+class Admission:
+    """One admitted turn; ``release`` once the model is done with it (exactly once)."""
+
+    service: Service
+    started: float = field(default_factory=time.monotonic)
+    _released: bool = False
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self.service.gate.leave(time.monotonic() - self.started)
+        self.service.metrics.in_flight.set(self.service.gate.in_flight)
+
+
+def service_of(request: Request) -> Service:
+    return request.app.state.service
+
+
+def admitted(request: Request) -> Admission:
+    """Dependency: a resident's turn, admitted under the client's address."""
+    service = service_of(request)
+    return service.admit(service.client_key(request))
+
+
+def admitted_call(body: VoiceTurnRequest, request: Request) -> Admission:
+    """Dependency: a caller's turn from an authenticated gateway. One gateway carries every call, so each call is
+    rate-limited on its own; all share the capacity."""
+    service = service_of(request)
+    service.check_gateway(request)
+    return service.admit("call:" + body.session_id)
+
+
+Admitted = Depends(admitted)
+AdmittedCall = Depends(admitted_call)

@@ -1,0 +1,1 @@
+"""Evaluation: drives the real answer pipeline over question sets and scores it."""

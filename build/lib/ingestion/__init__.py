@@ -1,0 +1,1 @@
+"""Documents in, index out: loaders, chunker and the incremental index builder."""
