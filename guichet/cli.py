@@ -144,6 +144,8 @@ def index_list(index: IndexOpt = None):
     if not found:
         _fail(GuichetError(f"No index at {settings.index_dir} — run 'guichet ingest' first."))
     table = Table("", "génération", "construite le", "empreinte du corpus", "documents", "passages")
+    for column in table.columns[1:3]:
+        column.overflow = "fold"  # a generation's name is what `rollback --to` takes: never cut it short
     for g in found:
         table.add_row(
             "*" if g["live"] else "",
