@@ -26,8 +26,18 @@ import faiss
 import numpy as np
 
 from bot.engines.embedder import Embedder
-from bot.engines.index import CHUNKS, DENSE, FORMAT_VERSION, MANIFEST, REPORT, fsync_dir, live_generation, switch_to
-from bot.errors import IngestionError
+from bot.engines.index import (
+    CHUNKS,
+    DENSE,
+    FORMAT_VERSION,
+    MANIFEST,
+    REPORT,
+    fsync,
+    live_generation,
+    read_manifest,
+    switch_to,
+)
+from bot.errors import IndexError_, IngestionError
 from ingestion.chunker import Chunk, split_document
 from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
 
@@ -163,13 +173,13 @@ class Previous:
         if generation is None:
             return cls()
         try:
-            manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+            manifest = read_manifest(generation)
             if (manifest.get("embedder"), manifest.get("dimension")) != (embedder.name, embedder.dimension):
                 return cls()
             with open(generation / CHUNKS, encoding="utf-8") as lines:
                 rows = {json.loads(line)["hash"]: row for row, line in enumerate(lines)}
             dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except (OSError, ValueError, KeyError, RuntimeError):
+        except (IndexError_, OSError, ValueError, KeyError, RuntimeError):
             return cls()  # a damaged live generation: everything is embedded again
         return cls(rows, dense) if dense.ntotal >= len(rows) else cls()
 
@@ -212,7 +222,7 @@ def _write_generation(
     (tmp / REPORT).write_text(json.dumps(report.__dict__, indent=2, ensure_ascii=False), encoding="utf-8")
     _fsync_files(tmp)
     tmp.rename(index_dir / name)
-    fsync_dir(index_dir)
+    fsync(index_dir)
     switch_to(index_dir, name)
     return name
 
@@ -229,12 +239,8 @@ def _keep_newest(index_dir: Path, keep: int) -> None:
 
 def _fsync_files(path: Path) -> None:
     for file in path.iterdir():
-        fd = os.open(file, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    fsync_dir(path)
+        fsync(file)
+    fsync(path)
 
 
 @contextmanager

@@ -72,8 +72,8 @@ def generations(index_dir: Path) -> list[dict[str, Any]]:
     found = []
     for path in sorted(index_dir.glob("gen-*")):
         try:
-            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            manifest = read_manifest(path)
+        except IndexError_:
             continue  # incomplete or damaged: not a generation one can go back to
         found.append(
             {
@@ -96,11 +96,11 @@ def switch_to(index_dir: Path, name: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(pointer, index_dir / CURRENT)  # the atomic switch
-    fsync_dir(index_dir)
+    fsync(index_dir)
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory's entries (a rename is durable only once its directory is)."""
+def fsync(path: Path) -> None:
+    """Flush a file's content, or a directory's entries (a rename is durable only once its directory is)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -127,7 +127,7 @@ class Index:
 
     def __init__(self, generation: Path):
         self.generation = generation
-        self.manifest = _read_json(generation / MANIFEST)
+        self.manifest = read_manifest(generation)
         self.chunks = read_chunks(generation / CHUNKS)
         try:
             self.dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
@@ -217,7 +217,9 @@ def read_chunks(path: Path) -> list[dict[str, Any]]:
     return chunks
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_manifest(generation: Path) -> dict[str, Any]:
+    """A generation's manifest; a missing or corrupt one is an IndexError_ that says the fix."""
+    path = generation / MANIFEST
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,1 +1,0 @@
-"""Guichet's runtime: settings, models, index reader and the answer pipeline."""

@@ -1,1 +1,0 @@
-"""The steps of the answer path; ``bot.answer.pipeline.ANSWER_STEPS`` lists them in order."""

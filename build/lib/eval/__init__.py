@@ -1,1 +1,0 @@
-"""Evaluation: drives the real answer pipeline over question sets and scores it."""

@@ -1,1 +1,0 @@
-"""Documents in, index out: loaders, chunker and the incremental index builder."""
