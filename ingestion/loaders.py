@@ -70,8 +70,8 @@ DEFAULT_LIMITS = Limits()
 
 def load(path: Path, root: Path, limits: Limits = DEFAULT_LIMITS) -> SourceDocument:
     """Load ``path`` (inside ``root``) with the loader for its extension."""
-    suffix = path.suffix.lower()
-    size = path.stat().st_size
+    suffix, status = path.suffix.lower(), path.stat()
+    size = status.st_size
     if size > limits.max_file_bytes:
         cap = limits.max_file_bytes / 1e6
         raise Unusable(f"file is {size / 1e6:.1f} MB, over the {cap:g} MB limit per file", kind="too_large")
@@ -98,7 +98,7 @@ def load(path: Path, root: Path, limits: Limits = DEFAULT_LIMITS) -> SourceDocum
         raise Unusable("no text content", kind="empty")
     source = path.relative_to(root).as_posix()
     title = meta.get("title") or _first_heading(text) or path.stem.replace("-", " ").replace("_", " ")
-    date = meta.get("date") or datetime.fromtimestamp(path.stat().st_mtime, UTC).date().isoformat()
+    date = meta.get("date") or datetime.fromtimestamp(status.st_mtime, UTC).date().isoformat()
     return SourceDocument(
         source=source, title=title.strip(), url=meta.get("url", ""), date=str(date), markdown=text.strip(), notes=notes
     )

@@ -48,10 +48,15 @@ def contacts(text: str) -> set[str]:
     return found
 
 
+def _without_contacts(text: str) -> str:
+    """The normalised text with its e-mails, URLs and phone numbers blanked, so their digits are not numbers."""
+    return PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+
+
 def figures(text: str) -> set[str]:
     """Every contact plus every number (thousands joined, decimal comma as dot) in ``text``."""
     found = contacts(text)
-    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    stripped = _without_contacts(text)
     found |= {n.replace(",", ".") for n in NUMBER.findall(_join_thousands(stripped))}
     return found
 
@@ -74,7 +79,7 @@ def quantities(text: str) -> set[tuple[str, str]]:
     >>> sorted(quantities("20 places, 1 000 € et 3 jours ouvrés ; 24 heures ; tranche 2"))
     [('1000', '€'), ('2', ''), ('20', 'place'), ('24', 'h'), ('3', 'jour')]
     """
-    stripped = PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
+    stripped = _without_contacts(text)
     return {
         (number.replace(",", "."), _UNITS.get(unit, ""))
         for number, unit in _QUANTITY.findall(_join_thousands(stripped))

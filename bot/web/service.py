@@ -112,11 +112,17 @@ class Service:
 
 @dataclass
 class Admission:
-    """One admitted turn; ``release`` once the model is done with it (exactly once)."""
+    """One admitted turn; released once the model is done with it (``with admission:`` or ``release``; once)."""
 
     service: Service
     started: float = field(default_factory=time.monotonic)
     _released: bool = False
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
     def release(self) -> None:
         if self._released:

@@ -24,11 +24,8 @@ async def turn(body: TurnRequest, request: Request, admission: Admission = Admit
     service = service_of(request)
     session_id, session = service.sessions.open(body.session_id)
     turn_id = uuid.uuid4().hex
-    try:
-        # The model call is CPU-bound and blocking: keep it off the event loop.
+    with admission:  # the model call is CPU-bound and blocking: keep it off the event loop
         result = await run_in_threadpool(service.answerer.answer, body.text, session.history(), body.channel)
-    finally:
-        admission.release()
     return service.finished(body.channel, result, session_id, session, turn_id)
 
 

@@ -17,8 +17,6 @@ router = APIRouter(prefix="/api/v1/voice", tags=["voice"])
 async def voice_turn(body: VoiceTurnRequest, request: Request, admission: Admission = AdmittedCall):
     """One caller turn; the gateway authenticates with the phone channel's secret (Bearer)."""
     dialog = service_of(request).dialog
-    try:
+    with admission:
         reply = await run_in_threadpool(dialog.handle, body.session_id, body.transcript, body.confidence, body.dtmf)
-    finally:
-        admission.release()
     return asdict(reply)
