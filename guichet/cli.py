@@ -186,8 +186,8 @@ def _answerer(index: Path | None, **overrides):
     try:
         return Answerer.from_settings(settings)
     except Exception as exc:  # noqa: BLE001 - any failure to load ends in one line and exit status 2
-        if not isinstance(exc, GuichetError):
-            logging.getLogger("guichet").debug("loading failed", exc_info=True)
+        if not isinstance(exc, GuichetError):  # unexpected: the traceback goes to the log, as the message says
+            logging.getLogger("guichet").error("loading failed", exc_info=True)
         _fail(exc)
 
 
