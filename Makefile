@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
+.PHONY: install models index run serve browser jambonz-spec test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
+APT_NODE := apt-get install -y -q nodejs npm >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +35,15 @@ browser:  ## Debian's Chromium for the widget's browser tests (apt, as root)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_CHROMIUM) || { apt-get update -q && $(APT_CHROMIUM); }; }; } \
 		|| { echo "Install Chromium first: sudo apt-get install chromium chromium-driver"; exit 1; }
 
-test: models browser  ## Install everything and run the tests, end-to-end ones with the real models included
+jambonz-spec: tests/jambonz/node_modules/.installed  ## jambonz's own verb validator, for the phone tests (npm)
+
+tests/jambonz/node_modules/.installed: tests/jambonz/package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_NODE) || { apt-get update -q && $(APT_NODE); }; }; } \
+		|| { echo "Install Node.js and npm first: sudo apt-get install nodejs npm"; exit 1; }
+	npm ci --prefix tests/jambonz --no-audit --no-fund --silent
+	touch $@
+
+test: models browser jambonz-spec  ## Install everything and run the tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole question set): CI runs them
@@ -51,7 +60,7 @@ eval-dev: shared-index index  ## The dev split, to tune on and read case by case
 	$(BIN)/guichet eval run --dataset eval/datasets/dev/shared.jsonl --index var/index/shared --out var/eval/dev-shared
 	$(BIN)/guichet eval run --dataset eval/datasets/dev/demo.jsonl --index $(INDEX) --out var/eval/dev-demo
 
-test-unit: install  ## Fast tests with fakes only
+test-unit: install jambonz-spec  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"
 
 loadcheck: index  ## 2x and 10x the service's capacity on loopback; figures in var/loadcheck/

@@ -15,11 +15,17 @@ from collections.abc import Callable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from bot.errors import ConfigError
 from bot.phone.dialog import VoiceDialog, VoiceReply
 
 GATHER_HOOK = "/voice/jambonz/gather"
 SIGNATURE_TOLERANCE_S = 300
 LANGUAGE = "fr-FR"
+# What a town may set for each speech side in ``voice.speech`` (names as in jambonz's verb specification).
+SPEECH_KEYS = {
+    "synthesizer": ("vendor", "label", "language", "voice"),
+    "recognizer": ("vendor", "label", "language", "hints"),
+}
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -63,6 +69,39 @@ def heard(payload: dict) -> tuple[str, float | None, str]:
     )
 
 
+def opening_verbs(speech: object) -> list[dict]:
+    """The verbs that open every call: a ``config`` naming the town's speech vendors (``voice.speech`` in
+    ``config/town.yaml``), or none when the town leaves speech to the jambonz application's own settings.
+
+    jambonz rejects a ``synthesizer`` or ``recognizer`` without a ``vendor``, so a side is sent whole or not at all.
+
+    >>> opening_verbs(None)
+    []
+    >>> opening_verbs({"synthesizer": {"vendor": "google", "voice": "fr-FR-Standard-A"}})[0]["synthesizer"]
+    {'vendor': 'google', 'voice': 'fr-FR-Standard-A', 'language': 'fr-FR'}
+    """
+    if speech is None:
+        return []
+    where = "config/town.yaml, voice.speech"
+    if not isinstance(speech, dict) or not speech or set(speech) - set(SPEECH_KEYS):
+        raise ConfigError(f"{where}: expected 'synthesizer' and/or 'recognizer', each with at least a 'vendor'.")
+    config: dict = {"verb": "config"}
+    for side, value in speech.items():
+        allowed = SPEECH_KEYS[side]
+        if not isinstance(value, dict) or not isinstance(value.get("vendor"), str) or not value["vendor"].strip():
+            raise ConfigError(f"{where}.{side}: 'vendor' is required (a jambonz vendor name, e.g. 'google').")
+        if unknown := sorted(set(value) - set(allowed)):
+            raise ConfigError(f"{where}.{side}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}.")
+        if "hints" in value and not (
+            isinstance(value["hints"], list) and all(isinstance(h, str) for h in value["hints"])
+        ):
+            raise ConfigError(f"{where}.{side}.hints: expected a list of words or phrases.")
+        config[side] = {k: (v if k == "hints" else str(v)) for k, v in value.items()} | {
+            "language": str(value.get("language") or LANGUAGE)
+        }
+    return [config]
+
+
 def gather(text: str, wait_text: str) -> dict:
     """Say ``text`` and listen for speech or keypad digits; play ``wait_text`` if the answer is slow."""
     return {
@@ -95,8 +134,11 @@ def verbs_for(reply: VoiceReply, wait_text: str) -> list[dict]:
     return [gather(reply.speech_text, wait_text)]
 
 
-def router(get_dialog: Callable[[], VoiceDialog | None], secrets: list[str]) -> APIRouter:
-    """The three jambonz webhooks; every request must carry a valid ``Jambonz-Signature``."""
+def router(
+    get_dialog: Callable[[], VoiceDialog | None], secrets: list[str], get_opening: Callable[[], list[dict]]
+) -> APIRouter:
+    """The three jambonz webhooks; every request must carry a valid ``Jambonz-Signature``. ``get_opening`` gives
+    the verbs that open a call (see ``opening_verbs``)."""
     routes = APIRouter(prefix="/voice/jambonz", tags=["voice"])
 
     async def signed_payload(request: Request) -> dict:
@@ -121,8 +163,7 @@ def router(get_dialog: Callable[[], VoiceDialog | None], secrets: list[str]) -> 
         payload = await signed_payload(request)
         dialog = ready_dialog()
         reply = dialog.welcome(str(payload.get("call_sid", "")))
-        config = {"verb": "config", "synthesizer": {"language": LANGUAGE}, "recognizer": {"language": LANGUAGE}}
-        return [config, *verbs_for(reply, dialog.messages.text("voice_wait"))]
+        return [*get_opening(), *verbs_for(reply, dialog.messages.text("voice_wait"))]
 
     @routes.post("/gather")
     async def gathered(request: Request) -> list[dict]:

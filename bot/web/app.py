@@ -83,7 +83,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     if settings.metrics_enabled:
         app.include_router(operations.metrics_router)
     app.include_router(voice.router)
-    app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets))
+    app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets, lambda: service.call_opening))
     return app
 
 

@@ -20,6 +20,7 @@ from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.answer.turn import Turn
 from bot.errors import GuichetError, explained
+from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
@@ -49,6 +50,7 @@ class Service:
         self.settings, self._load_answerer = settings, load_answerer
         self.answerer: Answerer | None = None
         self.dialog: VoiceDialog | None = None
+        self.call_opening: list[dict] = []  # the jambonz verbs that open a call (the town's speech vendors)
         self.error: str | None = None
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
@@ -61,6 +63,7 @@ class Service:
         try:
             answerer = self._load_answerer()
             voice = answerer.town.get("voice", {})
+            self.call_opening = jambonz.opening_verbs(voice.get("speech"))
             self.dialog = VoiceDialog(answerer, answerer.messages, voice, max_calls=self.settings.max_sessions)
             self.answerer = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue

@@ -1,6 +1,7 @@
 """The phone channel with the fake model: dialog decisions, rendering for the ear, jambonz webhooks."""
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -10,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.answer.steps.answer_composer import AnswerComposer
+from bot.errors import ConfigError
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog, speakable
 from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import fake_answerer
+from tests.jambonz_spec import rejected
 from tests.unit.test_api import settled
 
 PASSPORT = json.dumps({"source": "S1", "reponse": "Un passeport pour un majeur coûte 86 €."})
@@ -115,20 +118,77 @@ CALL = {
 }
 
 
-def test_jambonz_call_and_gather_return_verbs(answerer, caplog):
+SPEECH = {
+    "synthesizer": {"vendor": "google", "language": "fr-FR", "voice": "fr-FR-Standard-A"},
+    "recognizer": {"vendor": "custom:guichet", "hints": ["état civil", "encombrants"]},
+}
+
+
+def _call_and_gather(answerer):
     with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=SECRET))) as client:
         settled(client)
         call = _signed(client, "/voice/jambonz/call", CALL).json()
         speech = {"alternatives": [{"transcript": "prix du passeport pour un majeur", "confidence": 0.9}]}
         answer = _signed(client, "/voice/jambonz/gather", CALL | {"reason": "speechDetected", "speech": speech}).json()
         handoff = _signed(client, "/voice/jambonz/gather", CALL | {"reason": "dtmfDetected", "digits": "0"}).json()
-    assert [v["verb"] for v in call] == ["config", "gather"]
-    assert call[0]["recognizer"]["language"] == "fr-FR" and call[0]["synthesizer"]["language"] == "fr-FR"
-    assert "assistant automatique" in call[1]["say"]["text"] and "intelligence artificielle" in call[1]["say"]["text"]
-    assert call[1]["actionHookDelayAction"]["actions"][0]["text"] == "Un instant, je cherche."
+    return call, answer, handoff
+
+
+def test_jambonz_call_and_gather_return_verbs(answerer, caplog):
+    call, answer, handoff = _call_and_gather(answerer)
+    assert [v["verb"] for v in call] == ["gather"]  # no speech vendor set: the jambonz application's apply
+    assert "assistant automatique" in call[0]["say"]["text"] and "intelligence artificielle" in call[0]["say"]["text"]
+    assert call[0]["actionHookDelayAction"]["actions"][0]["text"] == "Un instant, je cherche."
     assert answer[0]["verb"] == "gather" and "86 euros" in answer[0]["say"]["text"]
     assert [v["verb"] for v in handoff] in (["say", "dial"], ["say", "hangup"])
     assert "33612345678" not in caplog.text
+
+
+def test_a_call_opens_with_the_towns_speech_vendors(answerer):
+    answerer.town["voice"]["speech"] = SPEECH
+    call, _, _ = _call_and_gather(answerer)
+    assert call[0] == {
+        "verb": "config",
+        "synthesizer": {"vendor": "google", "language": "fr-FR", "voice": "fr-FR-Standard-A"},
+        "recognizer": {"vendor": "custom:guichet", "hints": ["état civil", "encombrants"], "language": "fr-FR"},
+    }
+
+
+def test_every_verb_array_passes_jambonzs_own_validator(answerer):
+    """What the webhooks return and every kind of dialog decision, checked with @jambonz/verb-specifications."""
+    arrays = dict(zip(("call", "answer", "handoff"), _call_and_gather(answerer), strict=True))
+    answerer.town["voice"]["speech"] = SPEECH
+    arrays["call with speech vendors"] = _call_and_gather(answerer)[0]
+    open_now, closed = dialog(answerer), dialog(answerer, now=SUNDAY)
+    decisions = {
+        "continue": open_now.handle("c-2", "prix du passeport pour un majeur", 0.9),
+        "repeat": open_now.handle("c-3", "euh", 0.1),
+        "handoff in hours": open_now.handle("c-4", "", None, "0"),
+        "end out of hours": closed.handle("c-5", "", None, "0"),
+    }
+    assert {reply.action for reply in decisions.values()} == {"continue", "repeat", "handoff", "end"}
+    arrays |= {name: jambonz.verbs_for(reply, "Un instant.") for name, reply in decisions.items()}
+    assert rejected(arrays) == {}
+
+
+def test_the_validator_rejects_what_a_real_gateway_rejects():
+    """The check can fail: the opening verb version one sent (no vendor) is refused by jambonz's validator."""
+    unnamed = [{"verb": "config", "synthesizer": {"language": "fr-FR"}, "recognizer": {"language": "fr-FR"}}]
+    assert rejected({"unnamed": unnamed}) == {"unnamed": "synthesizer: missing value for vendor"}
+
+
+@pytest.mark.parametrize(
+    "speech, complaint",
+    [
+        ({"synthesizer": {"language": "fr-FR"}}, "'vendor' is required"),
+        ({"recognizer": {"vendor": "google", "voice": "x"}}, "unknown key(s) voice"),
+        ({"tts": {"vendor": "google"}}, "expected 'synthesizer' and/or 'recognizer'"),
+        ({"recognizer": {"vendor": "google", "hints": "mairie"}}, "expected a list"),
+    ],
+)
+def test_a_bad_speech_setting_is_named_at_start_up(speech, complaint):
+    with pytest.raises(ConfigError, match=re.escape(complaint)):
+        jambonz.opening_verbs(speech)
 
 
 @pytest.mark.parametrize("tamper", ["unsigned", "wrong-secret", "stale"])
