@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GUICHET_CACHE_DIR=/data/cache
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc g++ make cmake curl \
+ && apt-get install -y --no-install-recommends gcc g++ make cmake curl espeak-ng \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -4,10 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser jambonz-spec test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
+.PHONY: install models index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 APT_NODE := apt-get install -y -q nodejs npm >/dev/null
+APT_SPEECH := apt-get install -y -q espeak-ng >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,14 +44,18 @@ tests/jambonz/node_modules/.installed: tests/jambonz/package-lock.json
 	npm ci --prefix tests/jambonz --no-audit --no-fund --silent
 	touch $@
 
-test: models browser jambonz-spec  ## Install everything and run the tests, end-to-end ones with the real models included
+speech-engine:  ## Debian's espeak-ng, the speech service's synthesizer (apt, as root)
+	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_SPEECH) || { apt-get update -q && $(APT_SPEECH); }; }; } \
+		|| { echo "Install espeak-ng first: sudo apt-get install espeak-ng"; exit 1; }
+
+test: models browser jambonz-spec speech-engine  ## Install everything and run the tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole question set): CI runs them
 	$(BIN)/python -m pytest -m slow
 
-shared-index: models  ## Index ../shared/corpora (incremental: only changed passages are embedded again)
-	$(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'
+shared-index: models  ## Index ../shared/corpora (incremental; every core: nothing serves beside this build)
+	GUICHET_INGEST_THREADS=0 $(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'
 
 eval-test: shared-index index  ## The release gate: the held-out test split, on both corpora (CI runs it)
 	$(BIN)/guichet eval run --dataset eval/datasets/test/shared.jsonl --index var/index/shared --out var/eval/test-shared

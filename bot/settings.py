@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     ingest_pdf_seconds: float = Field(default=60.0, gt=0)
     ingest_pdf_max_pages: int = Field(default=1000, gt=0)
     index_keep_generations: int = Field(default=3, ge=1)  # kept on disk for `guichet index rollback`
+    # A build beside a serving model: the ingestion's CPU priority (nice, 0-19) and embedder threads (0: one per
+    # core). Measured on 2 cores (tools/coexist.py): nice 19 and one thread keep residents' turns as fast as idle;
+    # a build with nothing serving beside it is faster with GUICHET_INGEST_THREADS=0 (make shared-index does so).
+    ingest_nice: int = Field(default=19, ge=0, le=19)
+    ingest_threads: int = Field(default=1, ge=0)
 
     max_question_chars: int = 600
     # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
@@ -87,9 +92,19 @@ class Settings(BaseSettings):
     # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.
     voice_webhook_secret: str = ""
 
+    # Guichet as the gateway's speech vendor (text-to-speech on this server): its API key(s), comma-separated,
+    # as entered for the custom vendor in the jambonz portal; empty turns it off.
+    speech_api_key: str = ""
+    speech_voice: str = "fr-fr"  # espeak-ng voice when the gateway names none
+    speech_words_per_minute: int = Field(default=160, ge=80, le=400)
+
     @property
     def voice_secrets(self) -> list[str]:
         return comma_list(self.voice_webhook_secret)
+
+    @property
+    def speech_keys(self) -> list[str]:
+        return comma_list(self.speech_api_key)
 
     @property
     def allowed_origins(self) -> list[str]:

@@ -41,7 +41,7 @@ class SentenceTransformerEmbedder:
     queries get the model's own query prompt.
     """
 
-    def __init__(self, path: Path, dtype: str = "auto", batch_size: int = 16):
+    def __init__(self, path: Path, dtype: str = "auto", batch_size: int = 16, threads: int = 0):
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder on disk never needs the hub
@@ -59,6 +59,8 @@ class SentenceTransformerEmbedder:
         if dtype not in PRECISIONS:
             raise ModelError(f"Config 'GUICHET_EMBEDDER_DTYPE' has value {dtype!r}. Use {', '.join(PRECISIONS)}.")
         self.precision = embedder_precision(dtype)
+        if threads:
+            torch.set_num_threads(threads)  # process-wide: only a process that embeds and nothing else sets it
         log.info("embedder %s in %s (%s)", path.name, self.precision.dtype, self.precision.reason)
         torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32}[self.precision.dtype]
         self.model = SentenceTransformer(

@@ -139,6 +139,11 @@ class VoiceDialog:
         self.calls: OrderedDict[str, CallState] = OrderedDict()
         self._calls_lock = threading.Lock()
 
+    def fixed_phrases(self) -> list[str]:
+        """What this dialog says word for word on many calls (a speech vendor may keep their audio)."""
+        keys = ("voice_welcome", "voice_repeat", "voice_keypad", "voice_wait", "voice_transfer", "voice_goodbye")
+        return [self.messages.text(k) for k in keys] + [self.messages.text("voice_closed", hours=self.hours_spoken)]
+
     def welcome(self, call_id: str) -> VoiceReply:
         self._state(call_id)
         text = self.messages.text("voice_welcome")

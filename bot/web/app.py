@@ -20,7 +20,7 @@ from bot.answer.pipeline import Answerer
 from bot.phone import jambonz
 from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
-from bot.web.routes import operations, pages, turns, voice
+from bot.web.routes import operations, pages, speech, turns, voice
 from bot.web.service import Refused, Service
 
 MALFORMED = {
@@ -28,6 +28,7 @@ MALFORMED = {
     "/api/v1/turn/stream": "La requête est mal formée : il faut un champ « text » contenant votre question.",
     "/api/v1/feedback": "Votre avis est mal formé : il faut session_id, turn_id et useful (vrai ou faux).",
     "/api/v1/voice/turn": "La requête du canal téléphonique est mal formée : il faut session_id et transcript.",
+    "/speech/tts": "La requête de synthèse vocale est mal formée : il faut un texte en français (language fr-FR).",
 }
 HTTP_ERRORS_FR = {
     400: "La requête est mal formée : son contenu n'est pas du JSON valide.",
@@ -83,6 +84,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     if settings.metrics_enabled:
         app.include_router(operations.metrics_router)
     app.include_router(voice.router)
+    app.include_router(speech.router)
     app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets, lambda: service.call_opening))
     return app
 

@@ -67,3 +67,12 @@ class VoiceTurnResponse(BaseModel):
     display_text: str
     action: Literal["continue", "repeat", "handoff", "end"]
     handoff_target: str | None = None
+
+
+class SynthesisRequest(BaseModel):
+    """What a gateway asks its custom text-to-speech vendor (jambonz's custom TTS API)."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    language: str = Field(default="fr-FR", pattern=r"^fr([-_][A-Za-z]{2})?$")  # French only
+    voice: str | None = Field(default=None, max_length=64)  # the engine's voice; an unknown one gets the town's
+    type: Literal["text", "ssml"] = "text"

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.answer.turn import Turn
+from bot.engines.speech import EspeakSynthesizer, PhraseCache
 from bot.errors import GuichetError, explained
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
@@ -51,6 +52,7 @@ class Service:
         self.answerer: Answerer | None = None
         self.dialog: VoiceDialog | None = None
         self.call_opening: list[dict] = []  # the jambonz verbs that open a call (the town's speech vendors)
+        self.speech: PhraseCache | None = None  # text-to-speech for the gateway, when GUICHET_SPEECH_API_KEY is set
         self.error: str | None = None
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
@@ -65,6 +67,9 @@ class Service:
             voice = answerer.town.get("voice", {})
             self.call_opening = jambonz.opening_verbs(voice.get("speech"))
             self.dialog = VoiceDialog(answerer, answerer.messages, voice, max_calls=self.settings.max_sessions)
+            if self.settings.speech_keys:
+                synthesizer = EspeakSynthesizer(self.settings.speech_voice, self.settings.speech_words_per_minute)
+                self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
             self.answerer = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
@@ -94,14 +99,17 @@ class Service:
 
     def check_gateway(self, request: Request) -> None:
         """A voice gateway proves itself with ``Authorization: Bearer <GUICHET_VOICE_WEBHOOK_SECRET>``."""
-        secrets = self.settings.voice_secrets
-        if not secrets:
+        if not self.settings.voice_secrets:
             raise Refused(503, "Le canal téléphonique est désactivé (GUICHET_VOICE_WEBHOOK_SECRET n'est pas défini).")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not any(
-            hmac.compare_digest(token.strip().encode(), secret.encode()) for secret in secrets
-        ):
+        if not bearer_matches(request, self.settings.voice_secrets):
             raise Refused(401, "Authentification de la passerelle téléphonique manquante ou invalide.")
+
+    def check_speech_client(self, request: Request) -> None:
+        """The gateway using Guichet as its speech vendor sends ``Authorization: Bearer <GUICHET_SPEECH_API_KEY>``."""
+        if not self.settings.speech_keys:
+            raise Refused(503, "Le service vocal est désactivé (GUICHET_SPEECH_API_KEY n'est pas défini).")
+        if not bearer_matches(request, self.settings.speech_keys):
+            raise Refused(401, "Clé du service vocal manquante ou invalide.")
 
     def finished(self, channel: str, turn: Turn, session_id: str, session: Session, turn_id: str) -> dict:
         """Record the turn in the session and the metrics; the public answer object with its ids."""
@@ -111,6 +119,14 @@ class Service:
         self.sessions.record(session, RecordedTurn(turn_id, turn.question, outcome, sources, prompt_version))
         self.metrics.observe_turn(channel, outcome, turn.trace)
         return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
+
+
+def bearer_matches(request: Request, secrets: list[str]) -> bool:
+    """True if the request carries ``Authorization: Bearer <one of secrets>`` (compared in constant time)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and any(
+        hmac.compare_digest(token.strip().encode(), secret.encode()) for secret in secrets
+    )
 
 
 @dataclass

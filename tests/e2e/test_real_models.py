@@ -226,3 +226,25 @@ def test_the_extractive_mode_answers_with_the_official_sentences(tmp_path, setti
     assert all(text in passage_text for _, text in turn.extracted)  # the resident reads the official words
     assert turn.citations and all(part in passage_text for part in turn.citations[0].quote.split(" […] "))
     assert bot.answer("Quels sont les horaires de la piscine municipale ?").outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+def test_a_build_yields_the_cpu_at_the_configured_priority(tmp_path):
+    """``guichet ingest`` lowers its own priority (GUICHET_INGEST_NICE) before it embeds anything."""
+    import os
+    import time
+
+    import psutil
+
+    env = os.environ | {"GUICHET_INGEST_NICE": "7", "GUICHET_INGEST_THREADS": "1"}
+    command = [sys.executable, "-m", "guichet.cli", "ingest", str(DEMO / "marche.md"), "--index", str(tmp_path / "i")]
+    seen = set()
+    with subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as build:
+        while build.poll() is None:
+            try:
+                seen.add(psutil.Process(build.pid).nice())
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        errors = build.stderr.read().decode()
+    assert build.returncode == 0, errors
+    assert max(7, os.nice(0)) in seen  # at least the configured value; a process already lower is left lower

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
@@ -15,11 +18,13 @@ from tests.jambonz_spec import rejected
 
 pytestmark = pytest.mark.e2e
 SECRET = "e2e-secret"
+SPEECH_KEY = "e2e-speech-key"
 
 
 @pytest.fixture(scope="module")
 def server(real_demo_index):
-    with running_server(real_demo_index, {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET}) as (base, output):
+    env = {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_SPEECH_API_KEY": SPEECH_KEY}
+    with running_server(real_demo_index, env) as (base, output):
         yield base
     assert "+33612345678" not in output() and "612345678" not in output()  # the caller's number is never logged
 
@@ -74,3 +79,33 @@ def test_a_call_from_welcome_to_handoff(server):
 def test_unsigned_webhook_is_rejected(server):
     response = httpx.post(f"{server}/voice/jambonz/call", json={"call_sid": "x"}, timeout=10)
     assert response.status_code == 401
+
+
+def _spoken(base, text, voice="fr-fr"):
+    """The MP3 the speech service returns for ``text``, decoded; and whether it came from the cache."""
+    response = httpx.post(
+        f"{base}/speech/tts",
+        json={"language": "fr-FR", "voice": voice, "type": "text", "text": text},
+        headers={"Authorization": f"Bearer {SPEECH_KEY}", "Accept": "audio/mpeg"},
+        timeout=60,
+    )
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg", response.text
+    samples, rate = soundfile.read(io.BytesIO(response.content))
+    return samples, rate, response.headers["x-guichet-cache"]
+
+
+def test_the_call_is_spoken_by_the_towns_own_server(server):
+    """espeak-ng on this server speaks the welcome (kept after the first call) and a real answer, as 8 kHz MP3."""
+    call = {"call_sid": "e2e-call-2", "from": "+33612345678", "to": "+33199001234", "direction": "inbound"}
+    welcome = _post(server, "/voice/jambonz/call", call | {"call_status": "ringing"})[0]["say"]["text"]
+    samples, rate, cached = _spoken(server, welcome)
+    words = len(welcome.split())
+    assert rate == 8000 and cached == "miss"
+    assert words / 4 < len(samples) / rate < words  # between 60 and 240 words a minute
+    assert np.sqrt(np.mean(samples**2)) > 0.02  # speech, not silence
+    assert _spoken(server, welcome)[2] == "hit"
+
+    answer = _post(server, "/voice/jambonz/gather", call | _speech("combien coûte un passeport pour un adulte", 0.9))
+    samples, rate, cached = _spoken(server, answer[0]["say"]["text"])
+    assert rate == 8000 and cached == "miss" and len(samples) / rate > 2
+    assert len(_spoken(server, "Bonjour.", voice="default")[0]) > 0  # a voice espeak-ng lacks: the town's voice
