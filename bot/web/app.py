@@ -20,7 +20,7 @@ from bot.answer.pipeline import Answerer
 from bot.phone import jambonz
 from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
-from bot.web.routes import operations, pages, speech, turns, voice
+from bot.web.routes import operations, pages, speech, staff, turns, voice
 from bot.web.service import Refused, Service
 
 MALFORMED = {
@@ -85,6 +85,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
         app.include_router(operations.metrics_router)
     app.include_router(voice.router)
     app.include_router(speech.router)
+    app.include_router(staff.router)
     app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets, lambda: service.call_opening))
     return app
 

@@ -87,3 +87,17 @@ def test_a_question_of_the_held_out_test_split_is_never_validated(tmp_path):
     with pytest.raises(GuichetError, match="held-out test split"):
         validate_run(run_dir, answers, ["t1"], all_passed=False, by="staff")
     assert validate_run(run_dir, answers, [], all_passed=True, by="staff") == [] and len(answers) == 0
+
+
+def test_two_workers_share_approvals_and_revocations_through_the_file(tmp_path):
+    path = tmp_path / "validated-answers.jsonl"
+    first, second = ValidatedAnswers(path), ValidatedAnswers(path)  # two workers' copies
+    citation = {"title": "T", "source": "s.md", "url": "", "date": "", "quote": "86 €"}
+    assert first.add("Prix du passeport majeur ?", "h1", "86 €.", [citation], "claire")
+    assert second.lookup("prix du passeport majeur", "h1") is not None
+    entry = second.entries()[0]
+    assert entry["validated_by"] == "claire" and entry["validated_at"]
+    assert second.revoke(entry["key"], "h1", "marc") and not second.revoke(entry["key"], "h1", "marc")
+    assert first.lookup("prix du passeport majeur", "h1") is None and len(first) == 0
+    assert "revoked_by" in path.read_text().splitlines()[-1]  # the history stays in the file
+    assert len(ValidatedAnswers(path)) == 0  # a worker starting later reads the revocation too

@@ -152,6 +152,8 @@ class AnswerComposer:
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
             "prompt_version": self.version,
+            "messages": messages,  # the prompt actually sent, and what came back: for staff trying a question
+            "output": completion.text,
         }
         return completion
 

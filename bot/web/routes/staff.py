@@ -1,0 +1,244 @@
+"""The staff console (``/staff``): log in, then try a question and see how the answer was made, step by step.
+
+Server-rendered pages (Jinja2, French), no third-party asset. Off (404) until a first account exists
+(``guichet staff add``). Every form carries a CSRF token; a try goes through the same capacity gate as residents.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import asdict
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from bot.answer.outcomes import Outcome
+from bot.answer.steps.passage_retriever import PassageRetriever
+from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.phone.dialog import first_sentences, source_in_words, speakable
+from bot.web.service import Refused, Service, service_of
+from bot.web.staff.accounts import AccountStore
+from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
+
+HERE = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/staff", include_in_schema=False)
+BAD_LOGIN = "Identifiant ou mot de passe incorrect."
+APPROVABLE = (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE)
+EXPIRED_FORM = "Le formulaire a expiré : rechargez la page et recommencez."
+
+
+@cache
+def _auth(directory: Path) -> StaffAuth:
+    return StaffAuth(AccountStore(directory), signing_key(directory))
+
+
+def auth_of(service: Service) -> StaffAuth:
+    """The console's accounts and sessions; a 404 while no account exists (the console is off)."""
+    auth = _auth(service.settings.staff_dir)
+    if not auth.store.any_enabled():
+        raise HTTPException(404)
+    return auth
+
+
+def _secure(request: Request, service: Service) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto") if service.settings.trust_proxy_headers else None
+    return (forwarded or request.url.scheme) == "https"
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"  # staff pages hold traces: never kept by a browser or proxy
+    return response
+
+
+def _signed_in(request: Request) -> tuple[StaffAuth, StaffSession | None]:
+    auth = auth_of(service_of(request))
+    return auth, auth.read(request.cookies.get(SESSION_COOKIE))
+
+
+def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: StaffSession) -> Response:
+    """Restart the idle clock: the same session, signed with the time of this request."""
+    secure = _secure(request, service_of(request))
+    response.set_cookie(
+        SESSION_COOKIE,
+        auth.issue(session.account, session.nonce),
+        max_age=IDLE_SECONDS,
+        path="/staff",
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+    )
+    return response
+
+
+@router.get("/console.css")
+async def stylesheet() -> FileResponse:
+    return FileResponse(HERE / "static" / "staff.css", media_type="text/css")
+
+
+@router.get("/connexion")
+async def login_form(request: Request, error: str = "") -> HTMLResponse:
+    auth = auth_of(service_of(request))
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+    response = _page(request, "staff/login.html", {"csrf": auth.csrf_token(nonce), "error": error})
+    response.set_cookie(LOGIN_COOKIE, nonce, path="/staff", httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/connexion")
+async def login(request: Request, name: str = Form(""), password: str = Form(""), csrf: str = Form("")):
+    service = service_of(request)
+    auth = auth_of(service)
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    if not auth.csrf_ok(nonce, csrf):
+        return _page(request, "staff/login.html", {"csrf": "", "error": EXPIRED_FORM}, 403)
+    context = {"csrf": csrf, "name": name}
+    wait = auth.login_wait(name.strip().lower(), service.client_key(request))
+    if wait:
+        minutes = max(1, math.ceil(wait / 60))
+        message = f"Trop de tentatives de connexion. Réessayez dans {minutes} minute{'s' if minutes > 1 else ''}."
+        return _page(request, "staff/login.html", context | {"error": message}, 429)
+    account = await run_in_threadpool(auth.store.verify, name.strip().lower(), password)
+    if account is None:
+        auth.store.audit(name.strip().lower()[:32] or "?", "connexion refusée")
+        return _page(request, "staff/login.html", context | {"error": BAD_LOGIN}, 401)
+    auth.store.audit(account.name, "connexion")
+    response = RedirectResponse("/staff/", status_code=303)
+    response.delete_cookie(LOGIN_COOKIE, path="/staff")
+    return _keep_alive(response, request, auth, StaffSession(account, secrets.token_urlsafe(16)))
+
+
+@router.post("/deconnexion")
+async def logout(request: Request, csrf: str = Form("")):
+    auth, session = _signed_in(request)
+    if session is not None and auth.csrf_ok(session.nonce, csrf):
+        auth.store.audit(session.account.name, "déconnexion")
+    response = RedirectResponse("/staff/connexion", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/staff")
+    return response
+
+
+@router.get("/")
+async def home(request: Request):
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    return _keep_alive(_page(request, "staff/try.html", context), request, auth, session)
+
+
+@router.post("/essayer")
+async def try_question(request: Request, question: str = Form(""), channel: str = Form("web"), csrf: str = Form("")):
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    context: dict[str, Any] = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    if not auth.csrf_ok(session.nonce, csrf):
+        return _page(request, "staff/try.html", context | {"error": EXPIRED_FORM}, 403)
+    service = service_of(request)
+    question, limit = question.strip(), service.settings.max_question_chars
+    context |= {"question": question, "channel": "voice" if channel == "voice" else "web"}
+    if not question or len(question) > limit:
+        error = f"Écrivez une question de 1 à {limit} caractères."
+        return _page(request, "staff/try.html", context | {"error": error}, 422)
+    try:
+        admission = service.admit(f"staff:{session.account.name}")  # the same queue and capacity as residents
+    except Refused as refused:
+        return _page(request, "staff/try.html", context | {"error": refused.message}, refused.status)
+    with admission:
+        turn = await run_in_threadpool(service.answerer.answer, question, [], context["channel"])
+    context |= {"turn": turn, "trace": turn.trace, "thresholds": _thresholds(service)}
+    if turn.outcome in APPROVABLE and turn.citations and not turn.trace.get("validated_answer"):
+        lookup = service.answerer.step(ValidatedAnswerLookup)
+        answer = {"question": turn.question, "answer": turn.answer, "corpus_hash": lookup.corpus_hash}
+        context["approval"] = auth.seal(answer | {"citations": [asdict(c) for c in turn.citations]})
+    context["spoken"] = _spoken(turn) if context["channel"] == "voice" else ""
+    return _keep_alive(_page(request, "staff/try.html", context), request, auth, session)
+
+
+def _thresholds(service: Service) -> dict[str, float]:
+    retriever = service.answerer.step(PassageRetriever)
+    return {
+        "min_dense": retriever.min_dense,
+        "sure_dense": retriever.sure_dense,
+        "min_coverage": retriever.min_coverage,
+    }
+
+
+def _spoken(turn) -> str:
+    """What a caller would hear: the phone dialog's rendering of the answer and its source."""
+    return " ".join(s for s in (speakable(first_sentences(turn.answer)), speakable(source_in_words(turn))) if s)
+
+
+@router.post("/approuver")
+async def approve(request: Request, approval: str = Form(""), csrf: str = Form("")):
+    """Approve the answer a try just produced: it is then served as is, until the documents change."""
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    answer = auth.unseal(approval)
+    if not auth.csrf_ok(session.nonce, csrf) or answer is None:
+        return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
+    lookup = service_of(request).answerer.step(ValidatedAnswerLookup)
+    args = (answer["question"], answer["corpus_hash"], answer["answer"], answer["citations"], session.account.name)
+    added = lookup.answers.add(*args)
+    if added:
+        auth.store.audit(session.account.name, "réponse approuvée", answer["question"])
+    return RedirectResponse(f"/staff/reponses-validees?{'approuvee' if added else 'deja'}=1", status_code=303)
+
+
+@router.post("/revoquer")
+async def revoke(request: Request, key: str = Form(""), corpus_hash: str = Form(""), csrf: str = Form("")):
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    if not auth.csrf_ok(session.nonce, csrf):
+        return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
+    answers = service_of(request).answerer.step(ValidatedAnswerLookup).answers
+    if answers.revoke(key, corpus_hash, session.account.name):
+        auth.store.audit(session.account.name, "réponse révoquée", key)
+    return RedirectResponse("/staff/reponses-validees?revoquee=1", status_code=303)
+
+
+def paris_time(iso: str) -> str:
+    """An ISO timestamp as staff read it, in the town's time.
+
+    >>> paris_time("2026-12-01T20:50:47+00:00")
+    'le 01/12/2026 à 21:50'
+    """
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Europe/Paris")).strftime("le %d/%m/%Y à %H:%M")
+
+
+NOTICES = {
+    "approuvee": "Réponse approuvée : elle est servie telle quelle tant que les documents ne changent pas.",
+    "deja": "Cette question a déjà une réponse approuvée sur ces documents.",
+    "revoquee": "Réponse révoquée : la question repassera par le chemin normal.",
+    "erreur": EXPIRED_FORM,
+}
+
+
+@router.get("/reponses-validees")
+async def validated(request: Request):
+    """Who approved what and when; answers whose documents changed since are flagged, not served."""
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    lookup = service_of(request).answerer.step(ValidatedAnswerLookup)
+    entries = [
+        e | {"served": e["corpus_hash"] == lookup.corpus_hash, "validated_at": paris_time(e.get("validated_at", ""))}
+        for e in lookup.answers.entries()
+    ]
+    notice = next((text for key, text in NOTICES.items() if key in request.query_params), "")
+    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce), "entries": entries}
+    return _keep_alive(_page(request, "staff/validated.html", context | {"notice": notice}), request, auth, session)

@@ -1,0 +1,77 @@
+"""The staff console in headless Chromium against the real server and models: log in with the keyboard, try a
+question, read how it was answered, approve the answer and revoke it. Screenshots go to
+``var/test-output/staff/``."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import REPO_ROOT
+from bot.web.staff.accounts import AccountStore
+from tests.e2e.conftest import running_server
+from tests.e2e.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, axe_violations
+
+pytestmark = pytest.mark.e2e
+SHOTS = REPO_ROOT / "var" / "test-output" / "staff"
+PASSWORD = "une phrase de passe assez longue"
+
+
+@pytest.fixture(scope="module")
+def server(real_demo_index, tmp_path_factory):
+    staff_dir = tmp_path_factory.mktemp("staff")
+    AccountStore(staff_dir).add("accueil", "reviewer", PASSWORD)
+    with running_server(real_demo_index, {"GUICHET_STAFF_DIR": str(staff_dir)}) as (base, _):
+        yield base, staff_dir
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        browser.close()
+
+
+def test_an_agent_logs_in_and_tries_a_question_with_the_keyboard(server, page):
+    base, staff_dir = server
+    page.goto(f"{base}/staff/")
+    assert page.url.endswith("/staff/connexion")
+    assert axe_violations(page) == []
+    page.keyboard.type("accueil")  # the name field has the focus on arrival
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/staff/")
+    page.get_by_label("Question").focus()
+    page.keyboard.type("Combien coûte un passeport pour un adulte ?")
+    page.get_by_role("button", name="Essayer").press("Enter")
+    page.wait_for_selector("#etapes", timeout=180_000)
+    page.screenshot(path=SHOTS / "trace.png", full_page=True)
+    answer = page.locator(".answer").inner_text()
+    assert "86" in answer
+    assert page.locator("table tbody tr").count() >= 1  # the passages with their scores
+    page.get_by_text("Consigne envoyée au modèle").click()
+    assert "S1" in page.locator("details pre").first.inner_text()
+    assert axe_violations(page) == []
+
+    page.get_by_role("button", name="Approuver cette réponse").press("Enter")
+    page.wait_for_url(f"{base}/staff/reponses-validees?approuvee=1")
+    page.screenshot(path=SHOTS / "validated.png", full_page=True)
+    assert "Servie" in page.locator("tbody").inner_text() and axe_violations(page) == []
+    page.get_by_role("button", name="Révoquer").first.press("Enter")
+    page.wait_for_url(f"{base}/staff/reponses-validees?revoquee=1")
+    assert "Aucune réponse approuvée" in page.content()
+    actions = [e["action"] for e in AccountStore(staff_dir).audit_entries()]
+    assert actions[-3:] == ["connexion", "réponse approuvée", "réponse révoquée"]
+
+
+def test_the_console_reflows_at_200_percent_zoom(server, page):
+    base, _ = server
+    page.set_viewport_size({"width": 640, "height": 900})  # 1280 px at 200 %
+    page.goto(f"{base}/staff/")
+    page.screenshot(path=SHOTS / "zoom-200.png", full_page=True)
+    overflow = page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+    assert not overflow and axe_violations(page) == []

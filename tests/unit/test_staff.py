@@ -1,0 +1,224 @@
+"""The staff console with the fake model: accounts, login, sessions, CSRF, the audit log, trying a question."""
+
+import base64
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.settings import REPO_ROOT, Settings
+from bot.web.app import create_app
+from bot.web.routes import staff as staff_routes
+from bot.web.staff.accounts import AccountError, AccountStore
+from bot.web.staff.auth import IDLE_SECONDS, StaffAuth
+from tests.conftest import fake_answerer
+from tests.unit.test_api import settled
+
+PASSWORD = "correct horse battery"
+PASSPORT = json.dumps({"source": "S1", "reponse": "Un passeport pour un majeur coûte 86 €."})
+
+
+@pytest.fixture
+def staff_dir(tmp_path):
+    staff_routes._auth.cache_clear()
+    return tmp_path / "staff"
+
+
+@pytest.fixture
+def client(fake_demo_index, tmp_path, staff_dir):
+    AccountStore(staff_dir).add("claire", "reviewer", PASSWORD)
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    with TestClient(create_app(lambda: answerer, Settings(staff_dir=staff_dir)), follow_redirects=False) as client:
+        settled(client)
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]*)"', html).group(1)
+
+
+def log_in(client, name="claire", password=PASSWORD):
+    form = client.get("/staff/connexion")
+    return client.post("/staff/connexion", data={"name": name, "password": password, "csrf": csrf_of(form.text)})
+
+
+def test_accounts_hold_argon2_hashes_and_refuse_weak_or_odd_input(staff_dir):
+    store = AccountStore(staff_dir)
+    store.add("marc", "admin", PASSWORD)
+    saved = (staff_dir / "accounts.json").read_text()
+    assert PASSWORD not in saved and "$argon2id$" in saved
+    assert oct((staff_dir / "accounts.json").stat().st_mode & 0o777) == "0o600"
+    for name, role, password, complaint in [
+        ("Marc Dupont", "admin", PASSWORD, "Nom de compte invalide"),
+        ("julie", "boss", PASSWORD, "Rôle inconnu"),
+        ("julie", "admin", "court", "trop court"),
+        ("marc", "admin", PASSWORD, "existe déjà"),
+    ]:
+        with pytest.raises(AccountError, match=complaint):
+            store.add(name, role, password)
+    assert store.verify("marc", PASSWORD).role == "admin"
+    assert store.verify("marc", "wrong password!") is None and store.verify("nobody", PASSWORD) is None
+
+
+def test_the_console_is_off_until_a_first_account_exists(fake_demo_index, tmp_path, staff_dir):
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    with TestClient(create_app(lambda: answerer, Settings(staff_dir=staff_dir))) as client:
+        settled(client)
+        assert client.get("/staff/connexion").status_code == 404
+        assert client.get("/staff/").status_code == 404
+
+
+def test_logging_in_sets_a_strict_cookie_and_opens_the_console(client):
+    assert client.get("/staff/").headers["location"] == "/staff/connexion"
+    response = log_in(client)
+    assert response.status_code == 303 and response.headers["location"] == "/staff/"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/staff" in cookie
+    assert "Secure" not in cookie  # plain HTTP in the test; behind HTTPS the cookie is Secure
+    home = client.get("/staff/")
+    assert home.status_code == 200 and "Essayer une question" in home.text and "claire" in home.text
+    assert home.headers["cache-control"] == "no-store"
+
+
+def test_a_wrong_name_or_password_gets_the_same_generic_message(client):
+    wrong_password, unknown_name = log_in(client, password="not the password"), log_in(client, name="pierre")
+    assert wrong_password.status_code == unknown_name.status_code == 401
+    for response in (wrong_password, unknown_name):
+        assert "Identifiant ou mot de passe incorrect." in response.text
+    assert client.get("/staff/").status_code == 303
+
+
+def test_login_attempts_are_limited_per_account(client):
+    statuses = [log_in(client, password=f"guess number {n}").status_code for n in range(6)]
+    assert statuses == [401] * 5 + [429]
+    assert log_in(client).status_code == 429  # even the right password waits: no oracle for a guesser
+
+
+def test_every_form_needs_its_csrf_token(client):
+    form = client.get("/staff/connexion")
+    assert client.post("/staff/connexion", data={"name": "claire", "password": PASSWORD}).status_code == 403
+    assert log_in(client).status_code == 303
+    assert (
+        client.post("/staff/essayer", data={"question": "prix du passeport", "csrf": csrf_of(form.text)}).status_code
+        == 403
+    )
+
+
+def test_trying_a_question_shows_each_step(client):
+    log_in(client)
+    csrf = csrf_of(client.get("/staff/").text)
+    page = client.post("/staff/essayer", data={"question": "prix du passeport pour un majeur", "csrf": csrf})
+    assert page.status_code == 200
+    text = page.text
+    assert "86 €" in text and "answered" in text
+    for step in ("Contrôles d'entrée", "Aiguillage", "Passages trouvés", "Score sémantique", "Consigne envoyée"):
+        assert step in text
+    assert "Sortie brute du modèle" in text and "&#34;reponse&#34;" in text  # the raw JSON, escaped
+    assert re.search(r"<textarea[^>]*>prix du passeport pour un majeur</textarea>", text)  # kept to try again
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 601])
+def test_an_empty_or_too_long_question_is_explained_and_kept(client, question):
+    log_in(client)
+    csrf = csrf_of(client.get("/staff/").text)
+    page = client.post("/staff/essayer", data={"question": question, "csrf": csrf})
+    assert page.status_code == 422 and "Écrivez une question de 1 à 600 caractères." in page.text
+
+
+def test_trying_as_the_phone_shows_what_a_caller_hears(client):
+    log_in(client)
+    csrf = csrf_of(client.get("/staff/").text)
+    page = client.post(
+        "/staff/essayer", data={"question": "prix du passeport majeur", "channel": "voice", "csrf": csrf}
+    )
+    assert "Au téléphone :" in page.text and "86 euros" in page.text
+
+
+def test_a_disabled_account_loses_its_open_session(client, staff_dir):
+    AccountStore(staff_dir).add("marc", "admin", PASSWORD)
+    log_in(client)
+    assert client.get("/staff/").status_code == 200
+    AccountStore(staff_dir).disable("claire", by="marc")
+    assert client.get("/staff/").status_code == 303
+    actions = [(e["who"], e["action"]) for e in AccountStore(staff_dir).audit_entries()]
+    assert actions == [("cli", "compte créé")] * 2 + [("claire", "connexion"), ("marc", "compte désactivé")]
+    AccountStore(staff_dir).disable("marc")
+    assert client.get("/staff/connexion").status_code == 404  # no enabled account left: the console is off
+
+
+def test_a_session_ends_after_eight_idle_hours(staff_dir):
+    store = AccountStore(staff_dir)
+    account = store.add("lea", "reviewer", PASSWORD)
+    now = [1_000_000.0]
+    auth = StaffAuth(store, b"k" * 32, clock=lambda: now[0])
+    cookie = auth.issue(account)
+    now[0] += IDLE_SECONDS - 1
+    assert auth.read(cookie).account.name == "lea"
+    now[0] += 2
+    assert auth.read(cookie) is None
+    assert auth.read(cookie[:-1] + ("0" if cookie[-1] != "0" else "1")) is None  # a forged signature
+
+
+def test_the_staff_command_line_adds_lists_and_disables(tmp_path):
+    env = {"GUICHET_STAFF_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+
+    def guichet(*args, stdin=""):
+        command = [sys.executable, "-m", "guichet.cli", "staff", *args]
+        return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+
+    assert guichet("add", "sophie", "--role", "admin", stdin=PASSWORD + "\n").returncode == 0
+    short = guichet("add", "paul", stdin="court\n")
+    assert short.returncode != 0 and "trop court" in short.stderr + short.stdout
+    assert "sophie" in guichet("list").stdout and "admin" in guichet("list").stdout
+    assert guichet("disable", "sophie").returncode == 0 and "non" in guichet("list").stdout
+
+
+def approval_of(html: str) -> str:
+    return re.search(r'name="approval" value="([^"]*)"', html).group(1)
+
+
+def test_an_answer_tried_and_approved_is_served_as_is_until_revoked(client, staff_dir):
+    log_in(client)
+    csrf = csrf_of(client.get("/staff/").text)
+    tried = client.post("/staff/essayer", data={"question": "prix du passeport pour un majeur", "csrf": csrf})
+    approved = client.post("/staff/approuver", data={"approval": approval_of(tried.text), "csrf": csrf})
+    assert approved.headers["location"].endswith("approuvee=1")
+    listing = client.get("/staff/reponses-validees").text
+    assert "Servie" in listing and "claire" in listing and "86 €" in listing
+
+    again = client.post("/staff/essayer", data={"question": "Prix du passeport pour un majeur ?", "csrf": csrf})
+    assert "Réponse validée par un agent" in again.text and 'name="approval"' not in again.text
+
+    key, corpus_hash = re.search(
+        r'name="key" value="([^"]*)".*?name="corpus_hash" value="([^"]*)"', listing, re.S
+    ).groups()
+    client.post("/staff/revoquer", data={"key": key, "corpus_hash": corpus_hash, "csrf": csrf})
+    assert "Aucune réponse approuvée" in client.get("/staff/reponses-validees").text
+    after = client.post("/staff/essayer", data={"question": "prix du passeport pour un majeur", "csrf": csrf})
+    assert "Réponse validée par un agent" not in after.text
+    actions = [e["action"] for e in AccountStore(staff_dir).audit_entries()]
+    assert actions[-2:] == ["réponse approuvée", "réponse révoquée"]
+
+
+def test_an_altered_approval_is_refused(client, staff_dir):
+    log_in(client)
+    csrf = csrf_of(client.get("/staff/").text)
+    tried = client.post("/staff/essayer", data={"question": "prix du passeport pour un majeur", "csrf": csrf})
+    payload, signature = approval_of(tried.text).rsplit(".", 1)
+    forged = base64.urlsafe_b64encode(base64.urlsafe_b64decode(payload).replace(b"86", b"12")).decode()
+    response = client.post("/staff/approuver", data={"approval": f"{forged}.{signature}", "csrf": csrf})
+    assert response.headers["location"].endswith("erreur=formulaire")
+    assert "Aucune réponse approuvée" in client.get("/staff/reponses-validees").text
+
+
+def test_answers_approved_on_older_documents_are_flagged_not_served(client, tmp_path):
+    from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+
+    answers = client.app.state.service.answerer.step(ValidatedAnswerLookup).answers
+    citation = {"title": "T", "source": "s.md", "url": "", "date": "", "quote": "q"}
+    answers.add("horaires de la mairie", "an-older-corpus", "Ouverte le lundi.", [citation], "marc")
+    log_in(client)
+    assert "les documents ont changé depuis" in client.get("/staff/reponses-validees").text
