@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     feedback_dir: Path = REPO_ROOT / "var" / "feedback"
     # Staff console (/staff): accounts, audit log and the cookie-signing key; off until `guichet staff add`.
     staff_dir: Path = REPO_ROOT / "var" / "staff"
+    stale_after_days: int = Field(default=365, ge=1)  # a document dated before this is flagged as possibly stale
     feedback_retention_days: int = 365
     metrics_enabled: bool = True
     # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.

@@ -48,6 +48,21 @@ class FeedbackStore:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return record
 
+    def records(self, since: dt.date) -> list[dict]:
+        """The feedback given on or after ``since``, oldest first (a damaged line is skipped, not fatal)."""
+        found = []
+        for path in sorted(self.folder.glob("feedback-*.jsonl")):
+            if path.stem.removeprefix("feedback-") < f"{since:%Y-%m}":
+                continue
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and str(record.get("day", "")) >= since.isoformat():
+                    found.append(record)
+        return sorted(found, key=lambda r: r["day"])
+
     def purge(self) -> list[Path]:
         """Delete the monthly files whose whole month is older than the retention period.
 

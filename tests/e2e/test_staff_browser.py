@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.settings import REPO_ROOT
+from bot.web.feedback import FeedbackStore
 from bot.web.staff.accounts import AccountStore
 from tests.e2e.conftest import running_server
 from tests.e2e.test_widget_browser import CHROMIUM, CHROMIUM_ARGS, axe_violations
@@ -18,9 +19,12 @@ PASSWORD = "une phrase de passe assez longue"
 
 @pytest.fixture(scope="module")
 def server(real_demo_index, tmp_path_factory):
-    staff_dir = tmp_path_factory.mktemp("staff")
+    staff_dir, feedback_dir = tmp_path_factory.mktemp("staff"), tmp_path_factory.mktemp("feedback")
     AccountStore(staff_dir).add("accueil", "reviewer", PASSWORD)
-    with running_server(real_demo_index, {"GUICHET_STAFF_DIR": str(staff_dir)}) as (base, _):
+    FeedbackStore(feedback_dir, 365).add(False, "wrong", "answered", ["marche.md"], "answer-fr-v2")
+    FeedbackStore(feedback_dir, 365).add(True, "clear", "answered", ["etat-civil.md"], "answer-fr-v2")
+    env = {"GUICHET_STAFF_DIR": str(staff_dir), "GUICHET_FEEDBACK_DIR": str(feedback_dir)}
+    with running_server(real_demo_index, env) as (base, _):
         yield base, staff_dir
 
 
@@ -66,6 +70,16 @@ def test_an_agent_logs_in_and_tries_a_question_with_the_keyboard(server, page):
     assert "Aucune réponse approuvée" in page.content()
     actions = [e["action"] for e in AccountStore(staff_dir).audit_entries()]
     assert actions[-3:] == ["connexion", "réponse approuvée", "réponse révoquée"]
+
+    page.get_by_role("link", name="Documents").click()
+    page.wait_for_url(f"{base}/staff/documents")
+    page.screenshot(path=SHOTS / "documents.png", full_page=True)
+    assert "carte-identite-passeport.html" in page.content() and axe_violations(page) == []
+
+    page.get_by_role("link", name="Avis des habitants").click()
+    page.wait_for_url(f"{base}/staff/avis")
+    page.screenshot(path=SHOTS / "feedback.png", full_page=True)
+    assert "marche.md" in page.content() and axe_violations(page) == []
 
 
 def test_the_console_reflows_at_200_percent_zoom(server, page):

@@ -222,3 +222,58 @@ def test_answers_approved_on_older_documents_are_flagged_not_served(client, tmp_
     answers.add("horaires de la mairie", "an-older-corpus", "Ouverte le lundi.", [citation], "marc")
     log_in(client)
     assert "les documents ont changé depuis" in client.get("/staff/reponses-validees").text
+
+
+def test_the_documents_page_lists_what_the_index_holds(client):
+    log_in(client)
+    page = client.get("/staff/documents")
+    assert page.status_code == 200
+    assert "carte-identite-passeport.html" in page.text and "Contenu de l'index" in page.text
+
+
+def test_old_or_undated_documents_are_flagged_and_problems_are_named_in_french(tmp_path):
+    from datetime import date
+
+    from bot.engines.embedder import FakeEmbedder
+    from bot.engines.index import Index
+    from ingestion.builder import build
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "recent.md").write_text("---\ntitle: Marché\ndate: 2026-11-01\n---\nLe marché a lieu le jeudi matin.\n")
+    (corpus / "old.md").write_text("---\ntitle: Piscine\ndate: 2019-06-01\n---\nLa piscine ouvre en juin.\n")
+    (corpus / "data.json").write_text("{}")
+    build([corpus], tmp_path / "index", FakeEmbedder())
+    overview = staff_routes.document_overview(Index.open(tmp_path / "index"), 365, today=date(2026, 12, 1))
+    assert {d["source"]: d["stale"] for d in overview["documents"]} == {"old.md": True, "recent.md": False}
+    assert overview["documents"][0]["source"] == "old.md"  # the ones to check first
+    assert [(p["source"], p["label"]) for p in overview["problems"]] == [("data.json", "format non pris en charge")]
+
+
+def test_feedback_is_counted_by_week_reason_outcome_and_document(tmp_path):
+    from datetime import date
+
+    from bot.web.feedback import FeedbackStore
+
+    days = iter([date(2026, 11, 2), date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 30)])
+    store = FeedbackStore(tmp_path, 365, today=lambda: next(days))
+    store.add(True, "clear", "answered", ["etat-civil.md"], "v2")
+    store.add(False, "wrong", "answered", ["marche.md"], "v2")
+    store.add(False, "incomplete", None, ["marche.md", "cimetiere.md"], "v2")
+    store.add(True, None, "answered", [], "v2")
+    overview = staff_routes.feedback_overview(store.records(date(2026, 9, 1)), today=date(2026, 12, 1))
+    assert overview["total"] == 4 and overview["useful"] == 2
+    assert len(overview["weeks"]) == 12 and overview["weeks"][-1]["label"] == "30/11"  # Monday of this week
+    weeks = {w["label"]: (w["useful"], w["not_useful"]) for w in overview["weeks"]}
+    assert weeks["02/11"] == (1, 0) and weeks["23/11"] == (0, 2) and weeks["30/11"] == (1, 0)
+    assert overview["by_document"][0] == ("marche.md", 2)
+    assert dict(overview["by_reason"]) == {"Réponse claire": 1, "Fausse ou dépassée": 1, "Incomplète": 1}
+    assert dict(overview["by_outcome"]) == {"answered": 3, "session expirée": 1}
+    assert [r["reason"] for r in overview["flagged"]] == ["incomplete", "wrong"]  # most recent first
+    assert "question" not in json.dumps(overview["flagged"])  # nothing about what a resident asked
+
+
+def test_the_feedback_page_shows_a_chart_with_its_table(client):
+    log_in(client)
+    page = client.get("/staff/avis")
+    assert page.status_code == 200 and '<svg role="img"' in page.text and "Avis par semaine" in page.text

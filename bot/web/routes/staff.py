@@ -6,10 +6,12 @@ Server-rendered pages (Jinja2, French), no third-party asset. Off (404) until a 
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
+from collections import Counter
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from bot.answer.outcomes import Outcome
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.phone.dialog import first_sentences, source_in_words, speakable
+from bot.web.feedback import REASONS_FR
 from bot.web.service import Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
 from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
@@ -242,3 +245,115 @@ async def validated(request: Request):
     notice = next((text for key, text in NOTICES.items() if key in request.query_params), "")
     context = {"account": session.account, "csrf": auth.csrf_token(session.nonce), "entries": entries}
     return _keep_alive(_page(request, "staff/validated.html", context | {"notice": notice}), request, auth, session)
+
+
+PROBLEMS_FR = {
+    "unreadable": "illisible",
+    "needs_ocr": "PDF scanné : à passer en reconnaissance de caractères (OCR)",
+    "empty": "vide",
+    "duplicate": "doublon",
+    "unsupported": "format non pris en charge",
+    "too_large": "trop volumineux",
+    "over_limit": "lecture interrompue (trop longue ou trop lourde)",
+    "bad_encoding": "encodage du texte non reconnu",
+}
+
+
+@router.get("/documents")
+async def documents(request: Request):
+    """What the index holds, the last ingestion's report, and the documents that may be out of date."""
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    service = service_of(request)
+    index = service.answerer.step(PassageRetriever).index
+    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context |= document_overview(index, service.settings.stale_after_days)
+    return _keep_alive(_page(request, "staff/documents.html", context), request, auth, session)
+
+
+def document_overview(index, stale_after_days: int, today: date | None = None) -> dict[str, Any]:
+    """The served generation, one row per document (title, date, passages, stale or not), the build's report."""
+    today = today or date.today()
+    by_source: dict[str, dict[str, Any]] = {}
+    for chunk in index.chunks:
+        row = by_source.setdefault(
+            chunk["source"], {"source": chunk["source"], "title": chunk["title"], "url": chunk["url"], "passages": 0}
+        )
+        row["passages"] += 1
+        row["date"] = chunk["date"]
+    for row in by_source.values():
+        try:
+            age = (today - date.fromisoformat(row["date"][:10])).days
+        except ValueError:
+            age = None
+        row["stale"] = age is None or age > stale_after_days
+    rows = sorted(by_source.values(), key=lambda r: (not r["stale"], r["date"] or "", r["source"]))
+    try:
+        report = json.loads((index.generation / "report.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        report = {}
+    problems = [p | {"label": PROBLEMS_FR.get(p["problem"], p["problem"])} for p in report.get("problems", [])]
+    return {
+        "manifest": index.manifest,
+        "generation": index.generation.name,
+        "documents": rows,
+        "stale_count": sum(r["stale"] for r in rows),
+        "stale_after_days": stale_after_days,
+        "report": report,
+        "problems": problems,
+        "notes": report.get("notes", []),
+    }
+
+
+WEEKS_SHOWN = 12
+
+
+@router.get("/avis")
+async def feedback(request: Request):
+    """Residents' feedback over the last weeks: a chart by week, counts by reason, outcome and document, and the
+    answers said to be wrong or incomplete (never who said it: nothing about a resident is stored)."""
+    auth, session = _signed_in(request)
+    if session is None:
+        return RedirectResponse("/staff/connexion", status_code=303)
+    service = service_of(request)
+    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
+    return _keep_alive(_page(request, "staff/feedback.html", context), request, auth, session)
+
+
+def feedback_overview(records: list[dict], today: date | None = None) -> dict[str, Any]:
+    """Counts for the feedback page; ``weeks`` has one entry per week (Monday first), empty weeks included."""
+    today = today or date.today()
+    monday = today - timedelta(days=today.weekday())
+    weeks = [
+        {"start": monday - timedelta(weeks=n), "useful": 0, "not_useful": 0} for n in range(WEEKS_SHOWN - 1, -1, -1)
+    ]
+    by_reason: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    by_document: Counter[str] = Counter()
+    for record in records:
+        day = date.fromisoformat(record["day"])
+        index = (day - weeks[0]["start"]).days // 7
+        if 0 <= index < len(weeks):
+            weeks[index]["useful" if record.get("useful") else "not_useful"] += 1
+        if record.get("reason"):
+            by_reason[REASONS_FR.get(record["reason"], record["reason"])] += 1
+        by_outcome[record.get("outcome") or "session expirée"] += 1
+        if not record.get("useful"):
+            by_document.update(record.get("sources") or [])
+    tallest = max((w["useful"] + w["not_useful"] for w in weeks), default=0) or 1
+    for week in weeks:
+        week["label"] = f"{week['start']:%d/%m}"
+        week["useful_height"] = round(120 * week["useful"] / tallest)
+        week["not_useful_height"] = round(120 * week["not_useful"] / tallest)
+    flagged = [r for r in reversed(records) if r.get("reason") in ("wrong", "incomplete")]
+    return {
+        "total": len(records),
+        "useful": sum(1 for r in records if r.get("useful")),
+        "weeks": weeks,
+        "by_reason": by_reason.most_common(),
+        "by_outcome": by_outcome.most_common(),
+        "by_document": by_document.most_common(10),
+        "flagged": [r | {"reason_fr": REASONS_FR[r["reason"]]} for r in flagged[:50]],
+    }
