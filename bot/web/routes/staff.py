@@ -68,6 +68,14 @@ def _signed_in(request: Request) -> tuple[StaffAuth, StaffSession | None]:
     return auth, auth.read(request.cookies.get(SESSION_COOKIE))
 
 
+def signed_in(request: Request) -> tuple[StaffAuth, StaffSession]:
+    """The console and the agent's session; without one, the browser is sent to the login page."""
+    auth, session = _signed_in(request)
+    if session is None:
+        raise HTTPException(303, headers={"Location": "/staff/connexion"})
+    return auth, session
+
+
 def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: StaffSession) -> Response:
     """Restart the idle clock: the same session, signed with the time of this request."""
     secure = _secure(request, service_of(request))
@@ -132,18 +140,14 @@ async def logout(request: Request, csrf: str = Form("")):
 
 @router.get("/")
 async def home(request: Request):
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
     return _keep_alive(_page(request, "staff/try.html", context), request, auth, session)
 
 
 @router.post("/essayer")
 async def try_question(request: Request, question: str = Form(""), channel: str = Form("web"), csrf: str = Form("")):
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     context: dict[str, Any] = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
     if not auth.csrf_ok(session.nonce, csrf):
         return _page(request, "staff/try.html", context | {"error": EXPIRED_FORM}, 403)
@@ -185,9 +189,7 @@ def _spoken(turn) -> str:
 @router.post("/approuver")
 async def approve(request: Request, approval: str = Form(""), csrf: str = Form("")):
     """Approve the answer a try just produced: it is then served as is, until the documents change."""
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     answer = auth.unseal(approval)
     if not auth.csrf_ok(session.nonce, csrf) or answer is None:
         return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
@@ -201,9 +203,7 @@ async def approve(request: Request, approval: str = Form(""), csrf: str = Form("
 
 @router.post("/revoquer")
 async def revoke(request: Request, key: str = Form(""), corpus_hash: str = Form(""), csrf: str = Form("")):
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     if not auth.csrf_ok(session.nonce, csrf):
         return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
     answers = service_of(request).answerer.step(ValidatedAnswerLookup).answers
@@ -234,9 +234,7 @@ NOTICES = {
 @router.get("/reponses-validees")
 async def validated(request: Request):
     """Who approved what and when; answers whose documents changed since are flagged, not served."""
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     lookup = service_of(request).answerer.step(ValidatedAnswerLookup)
     entries = [
         e | {"served": e["corpus_hash"] == lookup.corpus_hash, "validated_at": paris_time(e.get("validated_at", ""))}
@@ -262,9 +260,7 @@ PROBLEMS_FR = {
 @router.get("/documents")
 async def documents(request: Request):
     """What the index holds, the last ingestion's report, and the documents that may be out of date."""
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     service = service_of(request)
     index = service.answerer.step(PassageRetriever).index
     context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
@@ -313,9 +309,7 @@ WEEKS_SHOWN = 12
 async def feedback(request: Request):
     """Residents' feedback over the last weeks: a chart by week, counts by reason, outcome and document, and the
     answers said to be wrong or incomplete (never who said it: nothing about a resident is stored)."""
-    auth, session = _signed_in(request)
-    if session is None:
-        return RedirectResponse("/staff/connexion", status_code=303)
+    auth, session = signed_in(request)
     service = service_of(request)
     context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
     context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
