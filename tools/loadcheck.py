@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -87,7 +89,9 @@ async def level(url: str, clients: int, seconds: float, questions: list[str], pr
     }
 
 
-def start_server(index: Path, port: int, capacity: int, extra_env: dict | None = None) -> subprocess.Popen:
+@contextmanager
+def served(index: Path, port: int, capacity: int, extra_env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """``guichet serve`` on ``index``, ready (``/readyz`` 200) inside the block, stopped after it."""
     env = os.environ | {
         "GUICHET_INDEX_DIR": str(index),
         "GUICHET_TRUST_PROXY_HEADERS": "true",
@@ -96,17 +100,33 @@ def start_server(index: Path, port: int, capacity: int, extra_env: dict | None =
     }
     command = [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_until_ready(process, port)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_ready(process: subprocess.Popen, port: int) -> None:
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return process
+                return
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
             raise SystemExit("the server exited while starting")
         time.sleep(1)
-    process.kill()
     raise SystemExit("the server was not ready after 300 s")
+
+
+def write_report(out: Path, name: str, data: dict, text: str) -> None:
+    """``<name>.json`` and ``<name>.md`` in ``out``; the Markdown is printed too."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2))
+    (out / f"{name}.md").write_text(text)
+    print(text)
 
 
 def markdown(results: list[dict], capacity: int) -> str:
@@ -139,8 +159,7 @@ def main() -> None:
 
     dev_cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text().splitlines()
     questions = [json.loads(line)["question"] for line in dev_cases]
-    server = start_server(args.index, args.port, args.capacity)
-    try:
+    with served(args.index, args.port, args.capacity) as server:
         results = []
         for multiple in map(int, args.levels.split(",")):
             clients = multiple * args.capacity
@@ -148,13 +167,8 @@ def main() -> None:
             url = f"http://127.0.0.1:{args.port}"
             results.append(asyncio.run(level(url, clients, args.seconds, questions, psutil.Process(server.pid))))
             print(json.dumps(results[-1]), flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "loadcheck.json").write_text(json.dumps({"capacity": args.capacity, "levels": results}, indent=2))
-    (args.out / "loadcheck.md").write_text(markdown(results, args.capacity))
-    print(markdown(results, args.capacity))
+    report = {"capacity": args.capacity, "levels": results}
+    write_report(args.out, "loadcheck", report, markdown(results, args.capacity))
     print("median answer latency across levels:", statistics.median(r["answer_p50_s"] or 0 for r in results))
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tools.loadcheck import ROOT, percentile, start_server
+from tools.loadcheck import ROOT, percentile, served, write_report
 
 SECRET = "soak-voice-secret"
 
@@ -169,19 +169,12 @@ def main() -> None:
     cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in cases]
     env = {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_FEEDBACK_DIR": str(args.out / "feedback")}
-    server = start_server(args.index, args.port, args.capacity, env)
-    try:
+    with served(args.index, args.port, args.capacity, env) as server:
         url = f"http://127.0.0.1:{args.port}"
         result = asyncio.run(
             soak(url, args.capacity, args.minutes * 60, args.warm_up_minutes * 60, questions, server.pid)
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(json.dumps(result, indent=2))
-    (args.out / "soak.md").write_text(markdown(result))
-    print(markdown(result))
+    write_report(args.out, "soak", result, markdown(result))
 
 
 if __name__ == "__main__":
