@@ -80,9 +80,7 @@ def speakable(text: str) -> str:
     """
     text = re.sub(r"https?://(www\.)?service-public\.fr\S*", "sur service-public.fr", text)
     text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
-    text = EMAIL.sub(
-        lambda m: " arobase ".join(m.group().split("@", 1)).replace(".", " point ").replace("-", " tiret "), text
-    )
+    text = EMAIL.sub(lambda m: _spelt_address(m.group()), text)
     text = re.sub(r"[*_`#>|]+", "", text)
     text = MASKED.sub("", text)  # masked data placeholders
     text = re.sub(r"(\d)\s*€", r"\1 euros", text)
@@ -100,6 +98,7 @@ def speakable(text: str) -> str:
 
 
 def _spelt_address(address: str) -> str:
+    """An e-mail address as a synthesizer should read it: "arobase", "point", "tiret"."""
     return " arobase ".join(address.split("@", 1)).replace(".", " point ").replace("-", " tiret ")
 
 
