@@ -203,7 +203,7 @@ def staff_add(
     try:
         account = AccountStore(_settings().staff_dir).add(name, role, password)
     except AccountError as exc:
-        _fail(GuichetError(str(exc)))
+        _fail(exc)
     out.print(f"Compte « {account.name} » créé ({account.role}). Console : /staff/connexion")
 
 
@@ -226,7 +226,7 @@ def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compt
     try:
         AccountStore(_settings().staff_dir).disable(name)
     except AccountError as exc:
-        _fail(GuichetError(str(exc)))
+        _fail(exc)
     out.print(f"Compte « {name} » désactivé.")
 
 

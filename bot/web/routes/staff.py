@@ -64,8 +64,18 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
 
 
 def _signed_in(request: Request) -> tuple[StaffAuth, StaffSession | None]:
-    auth = auth_of(service_of(request))
-    return auth, auth.read(request.cookies.get(SESSION_COOKIE))
+    """The console and the agent's session if any; a valid session proves the console is on, so the accounts
+    file is read once on that path."""
+    auth = _auth(service_of(request).settings.staff_dir)
+    session = auth.read(request.cookies.get(SESSION_COOKIE))
+    if session is None and not auth.store.any_enabled():
+        raise HTTPException(404)
+    return auth, session
+
+
+def _base(auth: StaffAuth, session: StaffSession) -> dict[str, Any]:
+    """What every signed-in page shows: the agent, and the CSRF token its forms carry."""
+    return {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
 
 
 def signed_in(request: Request) -> tuple[StaffAuth, StaffSession]:
@@ -97,10 +107,10 @@ async def stylesheet() -> FileResponse:
 
 
 @router.get("/connexion")
-async def login_form(request: Request, error: str = "") -> HTMLResponse:
+async def login_form(request: Request) -> HTMLResponse:
     auth = auth_of(service_of(request))
     nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
-    response = _page(request, "staff/login.html", {"csrf": auth.csrf_token(nonce), "error": error})
+    response = _page(request, "staff/login.html", {"csrf": auth.csrf_token(nonce)})
     response.set_cookie(LOGIN_COOKIE, nonce, path="/staff", httponly=True, samesite="strict")
     return response
 
@@ -112,15 +122,15 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     nonce = request.cookies.get(LOGIN_COOKIE)
     if not auth.csrf_ok(nonce, csrf):
         return _page(request, "staff/login.html", {"csrf": "", "error": EXPIRED_FORM}, 403)
-    context = {"csrf": csrf, "name": name}
-    wait = auth.login_wait(name.strip().lower(), service.client_key(request))
+    context, wanted = {"csrf": csrf, "name": name}, name.strip().lower()
+    wait = auth.login_wait(wanted, service.client_key(request))
     if wait:
         minutes = max(1, math.ceil(wait / 60))
         message = f"Trop de tentatives de connexion. Réessayez dans {minutes} minute{'s' if minutes > 1 else ''}."
         return _page(request, "staff/login.html", context | {"error": message}, 429)
-    account = await run_in_threadpool(auth.store.verify, name.strip().lower(), password)
+    account = await run_in_threadpool(auth.store.verify, wanted, password)
     if account is None:
-        auth.store.audit(name.strip().lower()[:32] or "?", "connexion refusée")
+        auth.store.audit(wanted[:32] or "?", "connexion refusée")
         return _page(request, "staff/login.html", context | {"error": BAD_LOGIN}, 401)
     auth.store.audit(account.name, "connexion")
     response = RedirectResponse("/staff/", status_code=303)
@@ -141,14 +151,14 @@ async def logout(request: Request, csrf: str = Form("")):
 @router.get("/")
 async def home(request: Request):
     auth, session = signed_in(request)
-    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context = _base(auth, session)
     return _keep_alive(_page(request, "staff/try.html", context), request, auth, session)
 
 
 @router.post("/essayer")
 async def try_question(request: Request, question: str = Form(""), channel: str = Form("web"), csrf: str = Form("")):
     auth, session = signed_in(request)
-    context: dict[str, Any] = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context = _base(auth, session)
     if not auth.csrf_ok(session.nonce, csrf):
         return _page(request, "staff/try.html", context | {"error": EXPIRED_FORM}, 403)
     service = service_of(request)
@@ -241,7 +251,7 @@ async def validated(request: Request):
         for e in lookup.answers.entries()
     ]
     notice = next((text for key, text in NOTICES.items() if key in request.query_params), "")
-    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce), "entries": entries}
+    context = _base(auth, session) | {"entries": entries}
     return _keep_alive(_page(request, "staff/validated.html", context | {"notice": notice}), request, auth, session)
 
 
@@ -263,7 +273,7 @@ async def documents(request: Request):
     auth, session = signed_in(request)
     service = service_of(request)
     index = service.answerer.step(PassageRetriever).index
-    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context = _base(auth, session)
     context |= document_overview(index, service.settings.stale_after_days)
     return _keep_alive(_page(request, "staff/documents.html", context), request, auth, session)
 
@@ -311,7 +321,7 @@ async def feedback(request: Request):
     answers said to be wrong or incomplete (never who said it: nothing about a resident is stored)."""
     auth, session = signed_in(request)
     service = service_of(request)
-    context = {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
+    context = _base(auth, session)
     context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
     return _keep_alive(_page(request, "staff/feedback.html", context), request, auth, session)
 

@@ -13,17 +13,20 @@ import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from bot.errors import GuichetError
 
 ROLES = ("admin", "reviewer")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 12
 
 
-class AccountError(ValueError):
+class AccountError(GuichetError):
     """A staff account cannot be created or changed; the message says why, in French."""
 
 
@@ -48,8 +51,12 @@ class AccountStore:
         self.directory = directory
         self.path, self.audit_path = directory / "accounts.json", directory / "audit.jsonl"
         self._hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))  # unknown names cost as much as known ones
         self._lock = threading.Lock()
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """Checked against for an unknown name, so it costs as much as a known one (made at the first login)."""
+        return self._hasher.hash(secrets.token_hex(16))
 
     def load(self) -> dict[str, Account]:
         try:
