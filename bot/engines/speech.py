@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import threading
 import wave
 from dataclasses import dataclass
+from math import gcd
 from typing import Literal, Protocol
 
 import numpy as np
@@ -98,9 +100,7 @@ def resampled(audio: Audio, rate: int) -> Audio:
     """
     if audio.rate == rate:
         return audio
-    from math import gcd
-
-    from scipy.signal import resample_poly
+    from scipy.signal import resample_poly  # imported on first use: only the speech service needs scipy
 
     samples = np.frombuffer(audio.pcm, dtype="<i2").astype(np.float32)
     divisor = gcd(rate, audio.rate)
@@ -142,8 +142,6 @@ class PhraseCache:
     MAX_ENTRIES = 256  # phrases x voices x formats; voices come from the gateway, so the table is bounded anyway
 
     def __init__(self, synthesizer: Synthesizer, phrases: list[str]):
-        import threading
-
         self.synthesizer, self.phrases = synthesizer, set(phrases)
         self._audio: dict[tuple[str, str | None, bool, Format], bytes] = {}
         self._lock = threading.Lock()
