@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # Staff console (/staff): accounts, audit log and the cookie-signing key; off until `guichet staff add`.
     staff_dir: Path = REPO_ROOT / "var" / "staff"
     stale_after_days: int = Field(default=365, ge=1)  # a document dated before this is flagged as possibly stale
+    staff_upload_max_bytes: int = 1_000_000  # a question set sent from the console (residents' bodies stay small)
+    gate_file: Path = REPO_ROOT / "eval" / "gate.yaml"  # the release thresholds a console run is judged by
     feedback_retention_days: int = 365
     metrics_enabled: bool = True
     # Shared secret(s) of the jambonz webhooks, comma-separated; empty disables the phone channel.

@@ -25,7 +25,7 @@ OUTCOME_EXAMPLE = Outcome.UNANSWERABLE_NO_SOURCES.value
 
 
 class DatasetError(GuichetError):
-    """A dataset line is malformed; the message names the file and line."""
+    """A dataset line is malformed; the message (in French: staff read it in the console) names the file and line."""
 
 
 @dataclass
@@ -89,29 +89,31 @@ def contains(reply: str, expected: str | list[str]) -> bool:
 
 def _case(raw: dict, where: str) -> Case:
     if not isinstance(raw, dict):
-        raise DatasetError(f"{where}: a case must be a JSON object.")
+        raise DatasetError(f"{where}: un cas doit être un objet JSON.")
     missing = [k for k in ("id", "question", "kind") if not raw.get(k)]
     if missing:
-        raise DatasetError(f"{where}: missing field(s) {', '.join(missing)}.")
+        raise DatasetError(f"{where}: champ(s) manquant(s) : {', '.join(missing)}.")
     if raw["kind"] not in KINDS:
-        raise DatasetError(f"{where}: kind must be 'answer' or 'refuse', not {raw['kind']!r}.")
+        raise DatasetError(f"{where}: kind doit valoir 'answer' ou 'refuse', pas {raw['kind']!r}.")
     must = raw.get("must_include") or []
     if not isinstance(must, list) or not all(isinstance(m, str | list) for m in must):
-        raise DatasetError(f"{where}: must_include must be a list of strings or lists of strings.")
+        raise DatasetError(f"{where}: must_include doit être une liste de textes ou de listes de textes.")
     outcomes = raw.get("outcome") or []
     outcomes = [outcomes] if isinstance(outcomes, str) else outcomes
     if raw["kind"] == "refuse" and not outcomes:
         raise DatasetError(
-            f'{where}: a refuse case must name the outcome(s) it accepts, e.g. "outcome": ["{OUTCOME_EXAMPLE}"].'
+            f'{where}: un cas à refuser doit nommer les issues acceptées, par ex. "outcome": ["{OUTCOME_EXAMPLE}"].'
         )
     unknown = [o for o in outcomes if o not in OUTCOMES]
     if unknown:
-        raise DatasetError(f"{where}: unknown outcome(s) {', '.join(map(str, unknown))}; known: {', '.join(OUTCOMES)}.")
+        raise DatasetError(
+            f"{where}: issue(s) inconnue(s) {', '.join(map(str, unknown))} ; connues : {', '.join(OUTCOMES)}."
+        )
     if raw.get("polarity", "") not in ("", "oui", "non"):
-        raise DatasetError(f"{where}: polarity must be 'oui' or 'non', not {raw['polarity']!r}.")
+        raise DatasetError(f"{where}: polarity doit valoir 'oui' ou 'non', pas {raw['polarity']!r}.")
     history = raw.get("history") or []
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-        raise DatasetError(f"{where}: history must be a list of earlier questions.")
+        raise DatasetError(f"{where}: history doit être une liste des questions précédentes.")
     known = {
         "id",
         "question",
@@ -142,37 +144,65 @@ def _case(raw: dict, where: str) -> Case:
 
 
 def load_cases(path: Path) -> list[Case]:
-    """Read a ``.jsonl`` or ``.csv`` dataset; every problem is reported with its line number."""
+    """Read a ``.jsonl`` or ``.csv`` dataset; a bad file is a ``DatasetError`` naming every bad line."""
+    cases, errors = read_cases(path)
+    if errors:
+        raise DatasetError("\n".join(errors))
+    return cases
+
+
+def read_cases(path: Path) -> tuple[list[Case], list[str]]:
+    """The valid cases of a ``.jsonl`` or ``.csv`` dataset, and one message per bad line (``file:line: why``)."""
     if not path.exists():
-        raise DatasetError(f"Dataset {path} not found.")
+        raise DatasetError(f"Jeu de questions {path} introuvable.")
     cases: list[Case] = []
+    errors: list[str] = []
+    for where, raw in _rows(path, errors):
+        try:
+            cases.append(_case(raw, where))
+        except DatasetError as exc:
+            errors.append(str(exc))
+    ids = [c.id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        errors.append(f"{path}: identifiant(s) en double : {', '.join(duplicates)}.")
+    return cases, errors
+
+
+def _rows(path: Path, errors: list[str]):
+    """``(file:line, raw case)`` for each row that parses; a row that does not is an entry of ``errors``."""
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as fh:
             for n, row in enumerate(csv.DictReader(fh), 2):
                 row = {k: v for k, v in row.items() if v not in ("", None)}  # an empty cell is an absent field
-                for key in ("must_include", "must_not_include", "history"):
-                    try:
-                        row[key] = json.loads(row[key]) if row.get(key) else []
-                    except json.JSONDecodeError:
-                        raise DatasetError(f'{path}:{n}: {key} must be a JSON list, e.g. ["25 €"].') from None
-                if str(row.get("outcome", "")).startswith("["):  # several accepted outcomes, as a JSON list
-                    row["outcome"] = json.loads(row["outcome"])
+                try:
+                    for key in ("must_include", "must_not_include", "history"):
+                        try:
+                            row[key] = json.loads(row[key]) if row.get(key) else []
+                        except json.JSONDecodeError:
+                            raise DatasetError(
+                                f'{path}:{n}: {key} doit être une liste JSON, par ex. ["25 €"].'
+                            ) from None
+                    if str(row.get("outcome", "")).startswith("["):  # several accepted outcomes, as a JSON list
+                        try:
+                            row["outcome"] = json.loads(row["outcome"])
+                        except json.JSONDecodeError:
+                            raise DatasetError(
+                                f'{path}:{n}: outcome doit être une liste JSON, par ex. ["{OUTCOME_EXAMPLE}"].'
+                            ) from None
+                except DatasetError as exc:
+                    errors.append(str(exc))
+                    continue
                 row["ordinary"] = str(row.get("ordinary", "")).lower() in ("true", "1", "oui")
-                cases.append(_case(row, f"{path}:{n}"))
-    else:
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.lstrip().startswith("//"):
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{n}: not valid JSON ({exc.msg}).") from None
-            cases.append(_case(raw, f"{path}:{n}"))
-    ids = [c.id for c in cases]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise DatasetError(f"{path}: duplicate id(s) {', '.join(duplicates)}.")
-    return cases
+                yield f"{path}:{n}", row
+        return
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            yield f"{path}:{n}", json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"{path}:{n}: ligne JSON invalide ({exc.msg}).")
 
 
 def save_cases(cases: list[Case], path: Path) -> None:

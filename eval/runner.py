@@ -51,7 +51,16 @@ class InProcess:
         return Observation(
             reply=reply,
             passages=[
-                {"label": p.label, "source": p.source, "headings": p.headings, "text": p.text} for p in turn.passages
+                {
+                    "label": p.label,
+                    "title": p.title,
+                    "source": p.source,
+                    "headings": p.headings,
+                    "text": p.text,
+                    "dense_score": p.dense_score,
+                    "lexical_score": p.lexical_score,
+                }
+                for p in turn.passages
             ],
             evidence={p.chunk_id: p.evidence for p in cited},
             cpu_s=round(cpu, 3),
@@ -161,15 +170,25 @@ def run(
 
 def gate(summary: dict, thresholds_file: Path) -> list[str]:
     """Failing metrics against the release thresholds (``min_*`` and ``max_*`` keys); empty means pass."""
-    failures = []
+    return [
+        f"{c['metric']} = {c['value']} ({'minimum' if c['bound'] == 'min' else 'maximum'} {c['limit']})"
+        for c in gate_checks(summary, thresholds_file)
+        if not c["ok"]
+    ]
+
+
+def gate_checks(summary: dict, thresholds_file: Path) -> list[dict]:
+    """Each release threshold the summary has a value for: ``metric``, ``bound`` (min/max), ``limit``, ``value``,
+    ``ok``."""
+    checks = []
     for key, limit in load_yaml(thresholds_file).get("gate", {}).items():
         bound, metric = key.split("_", 1)
         value = summary.get(metric)
         if value is None:
             continue
-        if (bound == "min" and value < limit) or (bound == "max" and value > limit):
-            failures.append(f"{metric} = {value} ({'minimum' if bound == 'min' else 'maximum'} {limit})")
-    return failures
+        ok = not ((bound == "min" and value < limit) or (bound == "max" and value > limit))
+        checks.append({"metric": metric, "bound": bound, "limit": limit, "value": value, "ok": ok})
+    return checks
 
 
 def run_retrieval(retriever, cases: list[Case]) -> dict:

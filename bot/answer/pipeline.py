@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,6 +84,12 @@ class Answerer:
         turn.trace["seconds"] = round(time.monotonic() - started, 3)
         log.info("turn outcome=%s seconds=%s", turn.outcome, turn.trace["seconds"])
         return turn
+
+    def without_validated_answers(self) -> Answerer:
+        """The same answerer with the validated answers not served: what a question set run tests is the pipeline."""
+        off = ValidatedAnswerLookup
+        steps = tuple(off(s.answers, s.corpus_hash, enabled=False) if isinstance(s, off) else s for s in self.steps)
+        return replace(self, steps=steps)
 
     def step(self, kind: type[S]) -> S:
         """The step of this type (to reach its collaborators, e.g. ``step(AnswerComposer).model``)."""

@@ -20,7 +20,7 @@ from bot.answer.pipeline import Answerer
 from bot.phone import jambonz
 from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
-from bot.web.routes import operations, pages, speech, staff, turns, voice
+from bot.web.routes import operations, pages, speech, staff, staff_sets, turns, voice
 from bot.web.service import Refused, Service
 
 MALFORMED = {
@@ -67,7 +67,10 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     )
     app.state.service = service
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, on_reject=service.metrics.rejected.labels("too_large").inc
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        on_reject=service.metrics.rejected.labels("too_large").inc,
+        larger={"/staff/jeux": settings.staff_upload_max_bytes},
     )
     if settings.allowed_origins:
         app.add_middleware(
@@ -86,6 +89,7 @@ def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None 
     app.include_router(voice.router)
     app.include_router(speech.router)
     app.include_router(staff.router)
+    app.include_router(staff_sets.router)
     app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets, lambda: service.call_opening))
     return app
 

@@ -1,7 +1,9 @@
 """Residents' feedback on answers, stored without personal data.
 
 A record holds the day, the turn's outcome, the cited sources, the prompt version, useful or not and a reason
-from a fixed list. No question text, no session id, no address: nothing that could point back to a person.
+from a fixed list. When the reason is "wrong" or "incomplete", the question is kept too, as the answer path saw
+it (personal data already masked), so staff can turn the complaint into a test case. No session id, no address,
+no time of day: nothing that points back to a person.
 Files are monthly JSON Lines (``feedback-2026-11.jsonl``); months older than the retention period are deleted.
 """
 
@@ -24,6 +26,8 @@ REASONS_FR = {
     "other": "Autre raison",
 }
 
+KEEPS_QUESTION = ("wrong", "incomplete")  # a complaint staff can turn into a test case
+
 
 class FeedbackStore:
     """Appends feedback records to ``folder``; ``retention_days`` bounds how long they are kept."""
@@ -32,7 +36,16 @@ class FeedbackStore:
         self.folder, self.retention_days, self.today = Path(folder), retention_days, today
         self._lock = threading.Lock()
 
-    def add(self, useful: bool, reason: str | None, outcome: str | None, sources: list[str], prompt: str) -> dict:
+    def add(
+        self,
+        useful: bool,
+        reason: str | None,
+        outcome: str | None,
+        sources: list[str],
+        prompt: str,
+        question: str = "",
+    ) -> dict:
+        """Record one vote; ``question`` (already masked) is kept only for an answer said wrong or incomplete."""
         day = self.today()
         record = {
             "day": day.isoformat(),
@@ -42,6 +55,8 @@ class FeedbackStore:
             "sources": sources,
             "prompt_version": prompt,
         }
+        if reason in KEEPS_QUESTION and question:
+            record["question"] = question
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(self.folder / f"feedback-{day:%Y-%m}.jsonl", "a", encoding="utf-8") as out:

@@ -66,16 +66,20 @@ class TurnGate:
 
 
 class BodySizeLimit:
-    """ASGI middleware: a request body over ``max_bytes`` gets 413 with a French message, before parsing."""
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 with a French message, before parsing.
+    ``larger`` raises the cap under some path prefixes (a question set uploaded from the staff console)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, on_reject=lambda: None):
+    def __init__(self, app: ASGIApp, max_bytes: int, on_reject=lambda: None, larger: dict[str, int] | None = None):
         self.app, self.max_bytes, self.on_reject = app, max_bytes, on_reject
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        cap = next((n for prefix, n in self.larger.items() if path.startswith(prefix)), self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared and declared.isdigit() and int(declared) > cap:
             return await self._reject(scope, receive, send)
         # Bodies here are small: read the whole body (up to the cap), then hand it on.
         body, more = [], True
@@ -85,7 +89,7 @@ class BodySizeLimit:
                 return await self.app(scope, receive, send)  # client gone: let the app see it
             body.append(message.get("body", b""))
             more = message.get("more_body", False)
-            if sum(map(len, body)) > self.max_bytes:
+            if sum(map(len, body)) > cap:
                 return await self._reject(scope, receive, send)
         replayed = False
 

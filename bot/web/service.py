@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,16 @@ class Service:
             raise Refused(503, message, self.gate.retry_after())
         self.metrics.in_flight.set(self.gate.in_flight)
         return Admission(self)
+
+    def admit_when_idle(self, stop: threading.Event) -> Admission | None:
+        """A staff run's turn: it waits until no resident's turn is in progress, then takes a place in the same gate
+        (never rate-limited: it is one agent's queue). None if ``stop`` is set while it waits."""
+        while not stop.is_set():
+            if self.answerer is not None and self.gate.in_flight == 0 and self.gate.try_enter():
+                self.metrics.in_flight.set(self.gate.in_flight)
+                return Admission(self)
+            stop.wait(0.2)
+        return None
 
     def check_gateway(self, request: Request) -> None:
         """A voice gateway proves itself with ``Authorization: Bearer <GUICHET_VOICE_WEBHOOK_SECRET>``."""

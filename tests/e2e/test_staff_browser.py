@@ -20,7 +20,7 @@ PASSWORD = "une phrase de passe assez longue"
 @pytest.fixture(scope="module")
 def server(real_demo_index, tmp_path_factory):
     staff_dir, feedback_dir = tmp_path_factory.mktemp("staff"), tmp_path_factory.mktemp("feedback")
-    AccountStore(staff_dir).add("accueil", "reviewer", PASSWORD)
+    AccountStore(staff_dir).add("accueil", "admin", PASSWORD)
     FeedbackStore(feedback_dir, 365).add(False, "wrong", "answered", ["marche.md"], "answer-fr-v2")
     FeedbackStore(feedback_dir, 365).add(True, "clear", "answered", ["etat-civil.md"], "answer-fr-v2")
     env = {"GUICHET_STAFF_DIR": str(staff_dir), "GUICHET_FEEDBACK_DIR": str(feedback_dir)}

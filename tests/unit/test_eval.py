@@ -32,10 +32,10 @@ def test_matching_rules(reply, expected, ok):
 
 def test_malformed_lines_are_reported_with_their_number(tmp_path):
     path = write(tmp_path / "d.jsonl", '{"id": "a", "question": "q", "kind": "answer"}\n{"id": "b", oops}\n')
-    with pytest.raises(DatasetError, match=r"d.jsonl:2: not valid JSON"):
+    with pytest.raises(DatasetError, match=r"d.jsonl:2: ligne JSON invalide"):
         load_cases(path)
     path = write(tmp_path / "e.jsonl", '{"id": "a", "question": "q", "kind": "maybe"}\n')
-    with pytest.raises(DatasetError, match=r"e.jsonl:1: kind must be"):
+    with pytest.raises(DatasetError, match=r"e.jsonl:1: kind doit valoir"):
         load_cases(path)
 
 
@@ -110,10 +110,10 @@ def test_a_yes_no_answer_of_the_wrong_polarity_fails():
 
 def test_a_refuse_case_must_name_what_it_accepts(tmp_path):
     path = write(tmp_path / "d.jsonl", '{"id": "r", "question": "Météo ?", "kind": "refuse"}\n')
-    with pytest.raises(DatasetError, match=r"d.jsonl:1: a refuse case must name the outcome"):
+    with pytest.raises(DatasetError, match=r"d.jsonl:1: un cas à refuser doit nommer les issues"):
         load_cases(path)
     path = write(tmp_path / "e.jsonl", '{"id": "r", "question": "q", "kind": "refuse", "outcome": "nope"}\n')
-    with pytest.raises(DatasetError, match=r"unknown outcome"):
+    with pytest.raises(DatasetError, match=r"issue\(s\) inconnue"):
         load_cases(path)
     ok = write(tmp_path / "f.jsonl", '{"id": "r", "question": "q", "kind": "refuse", "outcome": "handoff_emergency"}')
     assert load_cases(ok)[0].outcomes == ["handoff_emergency"]

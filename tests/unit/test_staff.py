@@ -29,7 +29,7 @@ def staff_dir(tmp_path):
 
 @pytest.fixture
 def client(fake_demo_index, tmp_path, staff_dir):
-    AccountStore(staff_dir).add("claire", "reviewer", PASSWORD)
+    AccountStore(staff_dir).add("claire", "admin", PASSWORD)
     answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
     with TestClient(create_app(lambda: answerer, Settings(staff_dir=staff_dir)), follow_redirects=False) as client:
         settled(client)

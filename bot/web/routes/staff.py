@@ -30,6 +30,7 @@ from bot.web.feedback import REASONS_FR
 from bot.web.service import Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
 from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
+from bot.web.staff.question_sets import QuestionSets
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -86,6 +87,19 @@ def signed_in(request: Request) -> tuple[StaffAuth, StaffSession]:
     return auth, session
 
 
+def forbidden(request: Request, auth: StaffAuth, session: StaffSession) -> HTMLResponse:
+    """What a reviewer gets for an administrator's action: a page that says so (403)."""
+    context = _base(auth, session) | {
+        "heading": "Action réservée aux administrateurs",
+        "message": "Votre compte est un compte de relecture : demandez à un administrateur de la console.",
+    }
+    return _page(request, "staff/message.html", context, 403)
+
+
+def is_admin(session: StaffSession) -> bool:
+    return session.account.role == "admin"
+
+
 def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: StaffSession) -> Response:
     """Restart the idle clock: the same session, signed with the time of this request."""
     secure = _secure(request, service_of(request))
@@ -104,6 +118,11 @@ def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: 
 @router.get("/console.css")
 async def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "staff.css", media_type="text/css")
+
+
+@router.get("/console.js")
+async def script() -> FileResponse:
+    return FileResponse(HERE / "static" / "staff.js", media_type="text/javascript")
 
 
 @router.get("/connexion")
@@ -174,7 +193,7 @@ async def try_question(request: Request, question: str = Form(""), channel: str 
     with admission:
         turn = await run_in_threadpool(service.answerer.answer, question, [], context["channel"])
     context |= {"turn": turn, "trace": turn.trace, "thresholds": _thresholds(service)}
-    if turn.outcome in APPROVABLE and turn.citations and not turn.trace.get("validated_answer"):
+    if is_admin(session) and turn.outcome in APPROVABLE and turn.citations and not turn.trace.get("validated_answer"):
         lookup = service.answerer.step(ValidatedAnswerLookup)
         answer = {"question": turn.question, "answer": turn.answer, "corpus_hash": lookup.corpus_hash}
         context["approval"] = auth.seal(answer | {"citations": [asdict(c) for c in turn.citations]})
@@ -198,8 +217,10 @@ def _spoken(turn) -> str:
 
 @router.post("/approuver")
 async def approve(request: Request, approval: str = Form(""), csrf: str = Form("")):
-    """Approve the answer a try just produced: it is then served as is, until the documents change."""
+    """Approve an answer a try or a run produced: it is then served as is, until the documents change (admins)."""
     auth, session = signed_in(request)
+    if not is_admin(session):
+        return forbidden(request, auth, session)
     answer = auth.unseal(approval)
     if not auth.csrf_ok(session.nonce, csrf) or answer is None:
         return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
@@ -214,6 +235,8 @@ async def approve(request: Request, approval: str = Form(""), csrf: str = Form("
 @router.post("/revoquer")
 async def revoke(request: Request, key: str = Form(""), corpus_hash: str = Form(""), csrf: str = Form("")):
     auth, session = signed_in(request)
+    if not is_admin(session):
+        return forbidden(request, auth, session)
     if not auth.csrf_ok(session.nonce, csrf):
         return RedirectResponse("/staff/reponses-validees?erreur=formulaire", status_code=303)
     answers = service_of(request).answerer.step(ValidatedAnswerLookup).answers
@@ -323,6 +346,11 @@ async def feedback(request: Request):
     service = service_of(request)
     context = _base(auth, session)
     context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
+    context["sets"] = QuestionSets(service.settings.staff_dir).names()
+    added = request.query_params.get("ajoutee")
+    context["notice"] = f"Question ajoutée au jeu « {added} »." if added else ""
+    if "erreur" in request.query_params:
+        context["notice"] = EXPIRED_FORM
     return _keep_alive(_page(request, "staff/feedback.html", context), request, auth, session)
 
 

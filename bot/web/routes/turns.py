@@ -85,6 +85,7 @@ async def give_feedback(body: FeedbackRequest, request: Request):
         recorded.outcome if recorded else None,
         recorded.sources if recorded else [],
         recorded.prompt_version if recorded else "",
+        recorded.question if recorded else "",  # masked by the input guard; kept only for "wrong"/"incomplete"
     )
     service.metrics.feedback.labels(str(body.useful).lower()).inc()
     return {"message": "Merci pour votre avis."}
