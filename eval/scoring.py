@@ -50,7 +50,7 @@ def contradicts(reply: str, polarity: str) -> bool:
 def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
     """Pass/fail of one reply, with the reasons; ``passages_text`` maps cited source → passage text.
 
-    Strict by design: an error never passes, a refusal passes only with an outcome the case accepts and a way
+    The reasons are in French: staff read them in the console and the report. Strict by design: an error never passes, a refusal passes only with an outcome the case accepts and a way
     forward, an answer only with every expected fact (whole words, whole numbers), the right yes/no, and a
     citation whose quote is in the passages.
     """
@@ -58,35 +58,35 @@ def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
     answered = outcome in ANSWERED
     reasons = []
     if outcome == "error_llm" or outcome is None:
-        reasons.append(f"error ({outcome})")
+        reasons.append(f"erreur ({outcome})")
     if case.kind == "answer":
         if not answered:
-            reasons.append(f"refused ({outcome}) but an answer was expected")
+            reasons.append(f"refus ({outcome}) alors qu'une réponse était attendue")
         elif contradicts(answer, case.polarity):
-            reasons.append(f"answers the yes/no question the wrong way (expected {case.polarity})")
+            reasons.append(f"répond à l'envers à la question oui/non (attendu : {case.polarity})")
     else:
         if answered:
-            reasons.append(f"answered ({outcome}) but a refusal was expected")
+            reasons.append(f"réponse ({outcome}) alors qu'un refus était attendu")
         elif outcome not in case.outcomes:
-            reasons.append(f"outcome {outcome}, expected {' or '.join(case.outcomes)}")
+            reasons.append(f"issue {outcome}, attendu : {' ou '.join(case.outcomes)}")
         if not answered and outcome not in NO_WAY_FORWARD_NEEDED and not way_forward(answer):
-            reasons.append("refusal with no way forward (no contact, service or link)")
+            reasons.append("refus sans suite possible (ni contact, ni service, ni lien)")
     missing = [m for m in case.must_include if not contains(answer, m)]
     if missing and (answered or case.kind == "refuse"):  # e.g. an emergency reply must give the numbers
-        reasons.append("missing " + ", ".join(m if isinstance(m, str) else " | ".join(m) for m in missing))
+        reasons.append("manque " + ", ".join(m if isinstance(m, str) else " | ".join(m) for m in missing))
     forbidden = [m for m in case.must_not_include if contains(answer, m)]
     if forbidden:
-        reasons.append("contains forbidden " + ", ".join(map(str, forbidden)))
+        reasons.append("contient ce qui est exclu : " + ", ".join(map(str, forbidden)))
     citations = reply.get("citations", [])
     evidence = " ".join(passages_text.values())
     invented = sorted(unsupported_figures(answer, evidence)) if answered else []
     if invented:
-        reasons.append("invented " + ", ".join(invented))
+        reasons.append("inventé : " + ", ".join(invented))
     citation_valid = bool(citations) and all(
         c.get("quote") and c["quote"].split(" […] ")[0] in evidence for c in citations
     )
     if answered and not citation_valid:
-        reasons.append("answer without a valid citation")
+        reasons.append("réponse sans citation valide")
     return {
         "passed": not reasons,
         "why": "; ".join(reasons),

@@ -81,6 +81,9 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Corpus folders or files.")],
     index: IndexOpt = None,
     exclude: Annotated[list[str], typer.Option("--exclude", help="Glob of files to skip (repeatable).")] = [],  # noqa: B006
+    status_file: Annotated[
+        Path | None, typer.Option(help="Also write the progress there as JSON (the staff console reads it).")
+    ] = None,
 ):
     """Build or update the index from a corpus (incremental, atomic)."""
     from bot.answer.pipeline import resolve_embedder_path
@@ -111,6 +114,10 @@ def ingest(
                 if stage not in tasks:
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
+                if status_file:
+                    partial = status_file.with_suffix(".tmp")
+                    partial.write_text(json.dumps({"stage": stage, "done": done, "total": total}, ensure_ascii=False))
+                    os.replace(partial, status_file)
 
             report = build(
                 paths,

@@ -119,7 +119,8 @@ def build(
             "chunk_count": len(chunks),
             "document_count": report.documents,
             "corpus_hash": hashlib.sha256("".join(sorted(c.hash for c in chunks)).encode()).hexdigest(),
-            "roots": [str(r) for r in roots],
+            "roots": [str(r.resolve()) for r in roots],  # what a re-indexing from the staff console rebuilds
+            "exclude": list(exclude),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         report.generation = _write_generation(index_dir, chunks, fresh, previous, manifest, report)

@@ -91,6 +91,21 @@ class Answerer:
         steps = tuple(off(s.answers, s.corpus_hash, enabled=False) if isinstance(s, off) else s for s in self.steps)
         return replace(self, steps=steps)
 
+    def with_index(self, index: Index) -> Answerer:
+        """The same answerer over another index generation (after a re-indexing): same models, same rules."""
+        retriever = self.step(PassageRetriever)
+        index.check_embedder(retriever.embedder.name, retriever.embedder.dimension)
+        corpus_hash = index.manifest["corpus_hash"]
+
+        def moved(step: Any) -> Any:
+            if isinstance(step, PassageRetriever):
+                return PassageRetriever(step.embedder, index, step.thresholds)
+            if isinstance(step, ValidatedAnswerLookup):
+                return ValidatedAnswerLookup(step.answers, corpus_hash, step.enabled)
+            return step
+
+        return replace(self, steps=tuple(map(moved, self.steps)), info=self.info | {"index": index.manifest})
+
     def step(self, kind: type[S]) -> S:
         """The step of this type (to reach its collaborators, e.g. ``step(AnswerComposer).model``)."""
         return next(s for s in self.steps if isinstance(s, kind))

@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import Depends, Request
 
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Turn
+from bot.engines.index import Index, live_generation
 from bot.engines.speech import EspeakSynthesizer, PhraseCache
 from bot.errors import GuichetError, explained
 from bot.phone import jambonz
@@ -43,6 +46,7 @@ class Refused(Exception):
 
 
 STARTING = "Le service démarre, merci de réessayer dans quelques secondes."
+INDEX_CHECK_SECONDS = 2.0  # how often a worker looks for a newer index generation (one small file read)
 
 
 class Service:
@@ -60,6 +64,7 @@ class Service:
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.gate = TurnGate(settings.max_turns_in_progress)
         self.metrics = Metrics()
+        self._index_checked, self._moving = 0.0, threading.Lock()
 
     def load(self) -> None:
         """Load the models and index; whatever fails is kept as the reason ``/readyz`` gives."""
@@ -82,10 +87,37 @@ class Service:
         forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy_headers else None
         return (forwarded or "").split(",")[0].strip() or (request.client.host if request.client else "?")
 
+    def follow_index(self) -> None:
+        """Serve the index's live generation once a re-indexing has switched it (from the staff console, another
+        worker or the command line): checked at most every few seconds; the answerer is rebuilt around the new
+        generation in the background while the previous one keeps answering."""
+        now = time.monotonic()
+        if self.answerer is None or now - self._index_checked < INDEX_CHECK_SECONDS:
+            return
+        self._index_checked = now
+        live = live_generation(self.settings.index_dir)
+        serving = self.answerer.step(PassageRetriever).index.generation
+        if live is None or live.resolve() == serving.resolve() or not self._moving.acquire(blocking=False):
+            return
+        threading.Thread(target=self._move_to, args=(live,), name="index-switch", daemon=True).start()
+
+    def _move_to(self, generation: Path) -> None:
+        try:
+            answerer = self.answerer.with_index(Index(generation))
+            self.answerer = answerer
+            if self.dialog is not None:
+                self.dialog.answerer = answerer
+            log.info("now serving index generation %s", generation.name)
+        except Exception as exc:  # noqa: BLE001 - the previous generation keeps serving; the log says why
+            log.error("index generation %s not served: %s", generation.name, explained(exc))
+        finally:
+            self._moving.release()
+
     def admit(self, key: str) -> Admission:
         """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503)."""
         if self.answerer is None:
             raise Refused(503, STARTING, 10)
+        self.follow_index()
         wait = 0.0 if key in self.settings.rate_limit_exempt_addresses else self.limiter.wait_seconds(key)
         if wait:
             self.metrics.rejected.labels("rate_limited").inc()

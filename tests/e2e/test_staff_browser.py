@@ -1,8 +1,11 @@
 """The staff console in headless Chromium against the real server and models: log in with the keyboard, try a
-question, read how it was answered, approve the answer and revoke it. Screenshots go to
+question, read how it was answered, approve the answer and revoke it; run a question set and open a failed case;
+update the index. Screenshots go to
 ``var/test-output/staff/``."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -80,6 +83,77 @@ def test_an_agent_logs_in_and_tries_a_question_with_the_keyboard(server, page):
     page.wait_for_url(f"{base}/staff/avis")
     page.screenshot(path=SHOTS / "feedback.png", full_page=True)
     assert "marche.md" in page.content() and axe_violations(page) == []
+
+
+# A small set: two questions the demo town answers, and one whose expectation is wrong on purpose, so the run
+# has a failed case to open.
+SMALL_SET = "\n".join(
+    json.dumps(case, ensure_ascii=False)
+    for case in [
+        {
+            "id": "passeport",
+            "question": "Combien coûte un passeport pour un adulte ?",
+            "kind": "answer",
+            "category": "papiers",
+            "must_include": ["86 €"],
+        },
+        {
+            "id": "meteo",
+            "question": "Quel temps fera-t-il demain ?",
+            "kind": "refuse",
+            "category": "hors sujet",
+            "outcome": ["refused_out_of_scope", "unanswerable_no_sources"],
+        },
+        {
+            "id": "attente-fausse",
+            "question": "Combien coûte un passeport pour un adulte ?",
+            "kind": "answer",
+            "category": "papiers",
+            "must_include": ["999 €"],
+        },
+    ]
+)
+
+
+def test_an_agent_runs_a_set_and_opens_a_failed_case_then_updates_the_index(server, page, tmp_path):
+    base, staff_dir = server
+    page.goto(f"{base}/staff/jeux")
+    set_file = tmp_path / "hebdo.jsonl"
+    set_file.write_text(SMALL_SET, encoding="utf-8")
+    page.get_by_label("Nom du jeu").fill("hebdo")
+    page.get_by_label("Fichier JSONL ou CSV").set_input_files(str(set_file))
+    page.get_by_role("button", name="Enregistrer le jeu").click()
+    page.wait_for_url(f"{base}/staff/jeux?enregistre=hebdo")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Lancer le jeu hebdo").click()
+    page.wait_for_url(f"{base}/staff/essais/*")
+    page.screenshot(path=SHOTS / "run-progress.png", full_page=True)
+    page.wait_for_selector("text=Verdict de mise en service", timeout=300_000)  # the script reloads the page
+    page.screenshot(path=SHOTS / "run.png", full_page=True)
+    assert axe_violations(page) == []
+    page.get_by_label("Résultat").select_option("echecs")
+    page.get_by_role("button", name="Filtrer").click()
+    page.wait_for_selector("text=1 question sur 3")
+    page.get_by_role("link", name="Combien coûte un passeport pour un adulte ?").click()
+    page.wait_for_selector("#etapes")
+    page.screenshot(path=SHOTS / "case.png", full_page=True)
+    assert "manque 999 €" in page.content() and "86" in page.locator(".answer").inner_text()
+    assert axe_violations(page) == []
+
+    page.goto(f"{base}/staff/documents")
+    generation = page.locator("code").first.inner_text()
+    page.get_by_role("button", name="Mettre à jour l'index maintenant").click()
+    page.wait_for_url(f"{base}/staff/documents")
+    page.wait_for_selector("text=terminée", timeout=300_000)  # the script reloads the page when it ends
+    page.screenshot(path=SHOTS / "reindexed.png", full_page=True)
+    for _ in range(20):  # the worker moves to the new generation within a few seconds
+        page.reload()
+        if page.locator("code").first.inner_text() != generation:
+            break
+        page.wait_for_timeout(1000)
+    assert page.locator("code").first.inner_text() != generation
+    actions = [e["action"] for e in AccountStore(staff_dir).audit_entries()]
+    assert {"jeu de questions enregistré", "série lancée", "mise à jour de l'index lancée"} <= set(actions)
 
 
 def test_the_console_reflows_at_200_percent_zoom(server, page):

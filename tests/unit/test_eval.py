@@ -76,7 +76,7 @@ def test_scoring_answer_refusal_and_invention():
     result = score_case(_case("answer", ["86 €"]), invented, EVIDENCE)
     assert not result["passed"] and result["invented"] == ["0123456789"]
     assert score_case(_case("refuse"), REFUSED, {})["passed"]
-    assert "refused" in score_case(_case("answer", ["86 €"]), REFUSED, {})["why"]
+    assert "refus (" in score_case(_case("answer", ["86 €"]), REFUSED, {})["why"]
 
 
 def test_an_error_never_passes_not_even_as_a_refusal():
@@ -87,15 +87,15 @@ def test_an_error_never_passes_not_even_as_a_refusal():
 
 def test_a_refusal_needs_an_accepted_outcome_and_a_way_forward():
     other = REFUSED | {"outcome": "refused_out_of_scope"}
-    assert "expected unanswerable_no_sources" in score_case(_case("refuse"), other, {})["why"]
+    assert "attendu : unanswerable_no_sources" in score_case(_case("refuse"), other, {})["why"]
     dead_end = REFUSED | {"answer": "Je n'ai pas trouvé cette information."}
-    assert "no way forward" in score_case(_case("refuse"), dead_end, {})["why"]
+    assert "refus sans suite possible" in score_case(_case("refuse"), dead_end, {})["why"]
 
 
 def test_an_answer_needs_a_citation_found_in_the_passages():
-    assert "valid citation" in score_case(_case("answer", ["86 €"]), GOOD | {"citations": []}, EVIDENCE)["why"]
+    assert "citation valide" in score_case(_case("answer", ["86 €"]), GOOD | {"citations": []}, EVIDENCE)["why"]
     elsewhere = GOOD | {"citations": [{"quote": "Passeport mineur : 42 €"}]}
-    assert "valid citation" in score_case(_case("answer", ["86 €"]), elsewhere, EVIDENCE)["why"]
+    assert "citation valide" in score_case(_case("answer", ["86 €"]), elsewhere, EVIDENCE)["why"]
 
 
 def test_a_yes_no_answer_of_the_wrong_polarity_fails():
@@ -104,7 +104,7 @@ def test_a_yes_no_answer_of_the_wrong_polarity_fails():
     cited = [{"quote": "Il est interdit de la vendre."}]
     wrong = {"answer": "Oui, il est interdit de la vendre sauf accord.", "outcome": "answered", "citations": cited}
     right = wrong | {"answer": "Non, il est interdit de la vendre."}
-    assert "wrong way" in score_case(case, wrong, evidence)["why"]
+    assert "à l'envers" in score_case(case, wrong, evidence)["why"]
     assert score_case(case, right, evidence)["passed"]
 
 
@@ -227,8 +227,8 @@ def test_an_expected_outcome_and_the_facts_of_a_refusal_are_checked():
     )
     reply = {"answer": "Appelez le 112.", "outcome": "handoff_emergency", "citations": []}
     assert score_case(case, reply, {})["passed"]
-    assert "missing 112" in score_case(case, reply | {"answer": "Appelez la mairie au 01 99 00 12 34."}, {})["why"]
-    assert "expected handoff_emergency" in score_case(case, reply | {"outcome": "refused_abusive"}, {})["why"]
+    assert "manque 112" in score_case(case, reply | {"answer": "Appelez la mairie au 01 99 00 12 34."}, {})["why"]
+    assert "attendu : handoff_emergency" in score_case(case, reply | {"outcome": "refused_abusive"}, {})["why"]
 
 
 def test_the_report_shows_where_questions_went_and_ordinary_ones_turned_away_first():

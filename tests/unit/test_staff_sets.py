@@ -103,7 +103,7 @@ def test_a_run_goes_in_the_background_and_each_case_opens_with_its_trace(client,
     assert "2 questions sur 3" in failures and "prix du passeport</a>" in failures
     assert "1 question sur 3" in client.get(f"/staff/essais/{run_id}", params={"categorie": "papiers"}).text
     case = client.get(f"/staff/essais/{run_id}/cas/q2").text
-    assert "Échec" in case and "missing 9 €" in case
+    assert "Échec" in case and "manque 9 €" in case
     assert "Comment la réponse a été faite" in case and "Consigne envoyée au modèle" in case
     passed = client.get(f"/staff/essais/{run_id}/cas/q1").text
     assert 'name="approval"' in passed  # an admin may approve a passing answer from the run

@@ -27,7 +27,7 @@ class PassageRetriever:
     """
 
     def __init__(self, embedder: Embedder, index: Index, thresholds: dict[str, Any]):
-        self.embedder, self.index = embedder, index
+        self.embedder, self.index, self.thresholds = embedder, index, thresholds
         self.candidates = int(thresholds["candidates"])
         self.lexical_weight = float(thresholds["lexical_weight"])
         self.passages = int(thresholds["passages"])

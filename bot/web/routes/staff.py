@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from bot.answer.outcomes import Outcome
@@ -31,6 +31,7 @@ from bot.web.service import Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
 from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
 from bot.web.staff.question_sets import QuestionSets
+from bot.web.staff.reindexing import ReindexBusy, Reindexing
 
 HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -290,15 +291,58 @@ PROBLEMS_FR = {
 }
 
 
+def reindexing_of(service: Service) -> Reindexing:
+    return Reindexing(service.settings.staff_dir, service.settings.index_dir)
+
+
 @router.get("/documents")
 async def documents(request: Request):
-    """What the index holds, the last ingestion's report, and the documents that may be out of date."""
+    """What the index holds, the last ingestion's report, the documents that may be out of date, and the
+    re-indexing (started here by an administrator) with its progress."""
     auth, session = signed_in(request)
+    return _keep_alive(_documents_page(request, _base(auth, session)), request, auth, session)
+
+
+def _documents_page(request: Request, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     service = service_of(request)
+    service.follow_index()
     index = service.answerer.step(PassageRetriever).index
-    context = _base(auth, session)
     context |= document_overview(index, service.settings.stale_after_days)
-    return _keep_alive(_page(request, "staff/documents.html", context), request, auth, session)
+    reindex = reindexing_of(service).status()
+    reindex |= {"started_fr": paris_time(reindex.get("started", "")), "log": reindexing_of(service).log_tail()}
+    context["reindex"] = reindex
+    return _page(request, "staff/documents.html", context, status)
+
+
+@router.get("/documents/etat")
+async def reindex_state(request: Request):
+    """The re-indexing's progress, for the page's script."""
+    signed_in(request)
+    status = reindexing_of(service_of(request)).status()
+    keep = ("state", "state_fr", "stage", "done", "total", "error")
+    return JSONResponse({k: status.get(k) for k in keep}, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/documents/reindexer")
+async def reindex(request: Request, csrf: str = Form("")):
+    """Rebuild the index from the same folders, in the background (administrators)."""
+    auth, session = signed_in(request)
+    if not is_admin(session):
+        return forbidden(request, auth, session)
+    context = _base(auth, session)
+    if not auth.csrf_ok(session.nonce, csrf):
+        return _documents_page(request, context | {"error": EXPIRED_FORM}, 403)
+    service = service_of(request)
+    manifest = service.answerer.step(PassageRetriever).index.manifest
+    try:
+        reindexing_of(service).start(manifest, session.account.name)
+    except ReindexBusy:
+        return _documents_page(request, context | {"error": "Une mise à jour de l'index est déjà en cours."}, 409)
+    except FileNotFoundError as exc:
+        error = f"Dossier des documents introuvable sur le serveur : {exc}. Lancez « guichet ingest » à la main."
+        return _documents_page(request, context | {"error": error}, 422)
+    auth.store.audit(session.account.name, "mise à jour de l'index lancée", ", ".join(manifest.get("roots", [])))
+    return RedirectResponse("/staff/documents", status_code=303)
 
 
 def document_overview(index, stale_after_days: int, today: date | None = None) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""A re-indexing started from the staff console: ``guichet ingest`` in a child process over the folders the live
+index was built from, with its progress in ``<staff dir>/reindex/``.
+
+The child runs at the ingestion's low priority and thread cap (``GUICHET_INGEST_NICE``, ``GUICHET_INGEST_THREADS``)
+so residents keep their answers; the build writes a whole new generation and switches to it at the end, and each
+worker then serves it (``Service.follow_index``). Until then the previous generation answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.web.staff.runs import process_token
+
+STATES_FR = {
+    "running": "en cours",
+    "finished": "terminée",
+    "failed": "en échec",
+    "interrupted": "interrompue (serveur redémarré)",
+}
+LOG_LINES_SHOWN = 8
+
+
+class ReindexBusy(Exception):
+    """A re-indexing is already in progress."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Reindexing:
+    def __init__(self, staff_dir: Path, index_dir: Path, program: tuple[str, ...] = (sys.executable, "-m", "guichet")):
+        self.directory, self.index_dir, self.program = staff_dir / "reindex", index_dir, program
+        self.status_path, self.progress_path = self.directory / "status.json", self.directory / "progress.json"
+        self.log_path = self.directory / "ingest.log"
+        self._lock = threading.Lock()
+
+    def start(self, manifest: dict, who: str) -> dict:
+        """Rebuild the index from the folders of ``manifest`` (the live generation's); ``ReindexBusy`` if one runs."""
+        roots = [str(r) for r in manifest.get("roots", [])]
+        missing = [r for r in roots if not Path(r).exists()]
+        if not roots or missing:
+            raise FileNotFoundError(", ".join(missing) or "aucun dossier enregistré dans l'index")
+        with self._lock:
+            if self.status()["state"] == "running":
+                raise ReindexBusy
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.progress_path.unlink(missing_ok=True)
+            command = [*self.program, "ingest", *roots, "--index", str(self.index_dir)]
+            for pattern in manifest.get("exclude", []):
+                command += ["--exclude", pattern]
+            command += ["--status-file", str(self.progress_path)]
+            with open(self.log_path, "w", encoding="utf-8") as log:
+                child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            status = {
+                "state": "running",
+                "by": who,
+                "started": now_iso(),
+                "finished": "",
+                "process": process_token(child.pid),
+                "roots": roots,
+                "error": "",
+            }
+            self._write(status)
+        threading.Thread(target=self._wait, args=(child, status), name="reindex", daemon=True).start()
+        return status
+
+    def _wait(self, child: subprocess.Popen, status: dict) -> None:
+        code = child.wait()
+        status |= {"state": "finished" if code == 0 else "failed", "finished": now_iso()}
+        if code != 0:
+            status["error"] = "\n".join(self.log_tail())
+        self._write(status)
+
+    def _write(self, status: dict) -> None:
+        partial = self.status_path.with_suffix(".tmp")
+        partial.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
+        os.replace(partial, self.status_path)
+
+    def status(self) -> dict:
+        """The last re-indexing and its progress (``stage``, ``done``, ``total``); ``state`` "none" if never."""
+        try:
+            status = json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {"state": "none", "state_fr": ""}
+        pid = status.get("process", "").split(":")[0]
+        if status["state"] == "running" and (not pid.isdigit() or process_token(int(pid)) != status["process"]):
+            status["state"] = "interrupted"
+        try:
+            status |= json.loads(self.progress_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            status |= {"stage": "Démarrage", "done": 0, "total": 0}
+        status["state_fr"] = STATES_FR[status["state"]]
+        return status
+
+    def log_tail(self) -> list[str]:
+        """The last lines the build printed (its French error message when it failed)."""
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        return [line for line in lines if line.strip()][-LOG_LINES_SHOWN:]

@@ -1,0 +1,121 @@
+"""Re-indexing from the staff console: the child build's progress and outcome, one at a time, and every worker
+moving to the new generation while the previous one answers. The child here is a stand-in script; the real
+``guichet ingest`` is started from the console in ``tests/e2e/test_staff_browser.py``."""
+
+import json
+import sys
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.answer.steps.passage_retriever import PassageRetriever
+from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.settings import Settings
+from bot.web.app import create_app
+from bot.web.routes import staff as staff_routes
+from bot.web.staff.accounts import AccountStore
+from bot.web.staff.reindexing import ReindexBusy, Reindexing
+from tests.conftest import DEMO, FakeEmbedder, fake_answerer, write
+from tests.unit.test_api import settled
+from tests.unit.test_staff import PASSPORT, PASSWORD, csrf_of, log_in
+
+# Stands for `python -m guichet`: reports two steps of progress, waits for a file, then succeeds or fails.
+STAND_IN = """
+import json, pathlib, sys, time
+args = sys.argv[1:]
+status = pathlib.Path(args[args.index("--status-file") + 1])
+for done in (1, 2):
+    status.write_text(json.dumps({"stage": "Calcul des vecteurs", "done": done, "total": 2}))
+    time.sleep(0.2)
+go = pathlib.Path(args[args.index("--index") + 1]) / "go"
+while not go.exists():
+    time.sleep(0.05)
+if go.read_text() == "fail":
+    print("Erreur : le dossier est illisible.")
+    sys.exit(2)
+"""
+
+
+def wait_until(predicate, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def reindexing(tmp_path):
+    script = write(tmp_path / "stand_in.py", STAND_IN)
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    return Reindexing(tmp_path / "staff", index_dir, program=(sys.executable, str(script)))
+
+
+def test_a_reindexing_reports_its_progress_and_ends_finished(reindexing, tmp_path):
+    assert reindexing.status()["state"] == "none"
+    started = reindexing.start({"roots": [str(DEMO)], "exclude": ["README*"]}, "claire")
+    assert started["state"] == "running"
+    wait_until(lambda: reindexing.status().get("done") == 2)
+    assert reindexing.status()["state_fr"] == "en cours"
+    with pytest.raises(ReindexBusy):
+        reindexing.start({"roots": [str(DEMO)]}, "paul")
+    (reindexing.index_dir / "go").write_text("ok")
+    wait_until(lambda: reindexing.status()["state"] != "running")
+    assert reindexing.status()["state"] == "finished"
+
+
+def test_a_failed_reindexing_shows_what_the_build_said(reindexing):
+    reindexing.start({"roots": [str(DEMO)]}, "claire")
+    (reindexing.index_dir / "go").write_text("fail")
+    wait_until(lambda: reindexing.status()["state"] != "running")
+    status = reindexing.status()
+    assert status["state"] == "failed" and "le dossier est illisible" in status["error"]
+
+
+def test_a_reindexing_of_missing_folders_is_refused_before_it_starts(reindexing, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        reindexing.start({"roots": [str(tmp_path / "gone")]}, "claire")
+    assert reindexing.status()["state"] == "none"
+
+
+def test_a_worker_moves_to_a_new_generation_and_answers_from_it(tmp_path):
+    from bot.engines.index import Index
+    from ingestion.builder import build
+
+    corpus = tmp_path / "corpus"
+    write(corpus / "piscine.md", "# Piscine\n\nLa piscine municipale ouvre à 9 h.\n")
+    index_dir = tmp_path / "index"
+    build([corpus], index_dir, FakeEmbedder())
+    answerer = fake_answerer(Index.open(index_dir), PASSPORT, tmp_path)
+    settings = Settings(staff_dir=tmp_path / "staff", index_dir=index_dir)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        service = client.app.state.service
+        before = service.answerer.step(PassageRetriever).index.generation
+        write(corpus / "cantine.md", "# Cantine\n\nLe repas coûte 3,20 €.\n")
+        build([corpus], index_dir, FakeEmbedder())
+        service._index_checked = 0.0
+        service.follow_index()
+        wait_until(lambda: service.answerer.step(PassageRetriever).index.generation != before)
+        moved = service.answerer
+        assert moved.step(PassageRetriever).index.manifest["document_count"] == 2
+        assert moved.step(ValidatedAnswerLookup).corpus_hash == moved.info["index"]["corpus_hash"]
+        assert client.post("/api/v1/turn", json={"text": "prix du repas à la cantine"}).status_code == 200
+
+
+def test_only_an_administrator_starts_a_reindexing(fake_demo_index, tmp_path):
+    staff_routes._auth.cache_clear()
+    staff_dir = tmp_path / "staff"
+    AccountStore(staff_dir).add("paul", "reviewer", PASSWORD)
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    with TestClient(create_app(lambda: answerer, Settings(staff_dir=staff_dir)), follow_redirects=False) as client:
+        settled(client)
+        log_in(client, "paul")
+        page = client.get("/staff/documents").text
+        assert "Réservé aux administrateurs" in page
+        refused = client.post("/staff/documents/reindexer", data={"csrf": csrf_of(page)})
+        assert refused.status_code == 403
+        assert json.loads(client.get("/staff/documents/etat").text)["state"] == "none"
