@@ -50,9 +50,9 @@ def contradicts(reply: str, polarity: str) -> bool:
 def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
     """Pass/fail of one reply, with the reasons; ``passages_text`` maps cited source → passage text.
 
-    The reasons are in French: staff read them in the console and the report. Strict by design: an error never passes, a refusal passes only with an outcome the case accepts and a way
-    forward, an answer only with every expected fact (whole words, whole numbers), the right yes/no, and a
-    citation whose quote is in the passages.
+    The reasons are in French: staff read them in the console and the report. Strict by design: an error never
+    passes, a refusal passes only with an outcome the case accepts and a way forward, an answer only with every
+    expected fact (whole words, whole numbers), the right yes/no, and a citation whose quote is in the passages.
     """
     answer, outcome = reply["answer"], reply["outcome"]
     answered = outcome in ANSWERED
