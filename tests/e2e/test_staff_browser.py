@@ -125,6 +125,11 @@ def test_an_agent_runs_a_set_and_opens_a_failed_case_then_updates_the_index(serv
     page.get_by_role("button", name="Enregistrer le jeu").click()
     page.wait_for_url(f"{base}/staff/jeux?enregistre=hebdo")
     assert axe_violations(page) == []
+    page.get_by_role("link", name="hebdo").click()  # the set's own page, to read or edit it
+    page.wait_for_url(f"{base}/staff/jeux/hebdo")
+    assert '"id": "passeport"' in page.get_by_label("Questions, une par ligne (JSON Lines)").input_value()
+    assert axe_violations(page) == []
+    page.go_back()
     page.get_by_role("button", name="Lancer le jeu hebdo").click()
     page.wait_for_url(f"{base}/staff/essais/*")
     page.screenshot(path=SHOTS / "run-progress.png", full_page=True)
@@ -163,3 +168,14 @@ def test_the_console_reflows_at_200_percent_zoom(server, page):
     page.screenshot(path=SHOTS / "zoom-200.png", full_page=True)
     overflow = page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
     assert not overflow and axe_violations(page) == []
+
+
+def test_an_agent_logs_out(server, page):
+    base, staff_dir = server
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{base}/staff/")
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url(f"{base}/staff/connexion")
+    page.goto(f"{base}/staff/jeux")
+    assert page.url.endswith("/staff/connexion")  # the session has ended
+    assert AccountStore(staff_dir).audit_entries()[-1]["action"] == "déconnexion"

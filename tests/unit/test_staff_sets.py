@@ -254,3 +254,18 @@ def test_a_complaint_becomes_a_test_case_without_resident_text_in_the_audit(clie
 def test_a_set_file_is_never_written_outside_its_folder(tmp_path):
     with pytest.raises(SetError, match="Nom de jeu invalide"):
         QuestionSets(tmp_path).save("../../x", SET)
+
+
+def test_every_new_form_without_its_csrf_token_changes_nothing(client, staff_dir):
+    log_in(client)
+    upload(client, "hebdo", SET)
+    before = AccountStore(staff_dir).audit_entries()
+    files = {"upload": ("jeu.jsonl", SET.encode(), "application/octet-stream")}
+    assert client.post("/staff/jeux", data={"name": "autre"}, files=files).status_code == 403
+    assert client.post("/staff/jeux/hebdo/lancer", data={"csrf": "x"}).status_code == 403
+    assert client.post("/staff/documents/reindexer", data={}).status_code == 403
+    client.post("/staff/avis/ajouter", data={"question": "q", "expected": "x", "set_name": "hebdo"})
+    client.post("/staff/essais/20261201-101010-abcd/arreter", data={})
+    assert [s["name"] for s in QuestionSets(staff_dir).names()] == ["hebdo"]
+    assert len(QuestionSets(staff_dir).read("hebdo")) == 3 and Runs(staff_dir, Settings().gate_file).list() == []
+    assert AccountStore(staff_dir).audit_entries() == before
