@@ -469,6 +469,30 @@ def eval_validate(
     out.print(f"{len(added)} réponse(s) validée(s) ajoutée(s) à {settings.validated_answers_file}: {', '.join(added)}")
 
 
+@eval_app.command("paraphrases")
+def eval_paraphrases(
+    pairs: Annotated[Path, typer.Argument(help="Pairs file (eval/datasets/paraphrases/dev.jsonl or test.jsonl).")],
+    index: IndexOpt = None,
+    cases: Annotated[bool, typer.Option("--cases", help="Also list each pair (dev only: never tune on test).")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary and rows as JSON.")] = None,
+):
+    """Validated answers found by meaning: paraphrases served, near misses refused, lookup time."""
+    from eval.paraphrases import load_pairs, run_pairs, summarise
+
+    rows = run_pairs(_answerer(index), load_pairs(pairs))
+    summary = summarise(rows)
+    for key, value in summary.items():
+        out.print(f"{key}: {value}")
+    if cases:
+        for r in rows:
+            if bool(r["served"]) != r["same"] or (r["served"] and r["served"] != r["validated"]):
+                verdict = "manqué" if r["same"] else "FAUX"
+                line = f"[{verdict}] {r['asked']} ← {r['validated']} ({r['similarity']}, {r['why']})"
+                out.print(line, markup=False)
+    if out_file:
+        out_file.write_text(json.dumps({"summary": summary, "rows": rows}, ensure_ascii=False, indent=1))
+
+
 @eval_app.command("diff")
 def eval_diff(
     old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],

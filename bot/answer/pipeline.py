@@ -19,7 +19,7 @@ from bot.answer.steps.input_guard import InputGuard
 from bot.answer.steps.output_guard import OutputGuard
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.question_router import QuestionRouter, load_patterns
-from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.answer.steps.validated_answer import ByMeaning, ValidatedAnswerLookup
 from bot.answer.turn import Turn
 from bot.answer.validated_answers import ValidatedAnswers
 from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
@@ -88,7 +88,9 @@ class Answerer:
     def without_validated_answers(self) -> Answerer:
         """The same answerer with the validated answers not served: what a question set run tests is the pipeline."""
         off = ValidatedAnswerLookup
-        steps = tuple(off(s.answers, s.corpus_hash, enabled=False) if isinstance(s, off) else s for s in self.steps)
+        steps = tuple(
+            off(s.answers, s.corpus_hash, False, s.by_meaning) if isinstance(s, off) else s for s in self.steps
+        )
         return replace(self, steps=steps)
 
     def with_index(self, index: Index) -> Answerer:
@@ -101,7 +103,8 @@ class Answerer:
             if isinstance(step, PassageRetriever):
                 return PassageRetriever(step.embedder, index, step.thresholds)
             if isinstance(step, ValidatedAnswerLookup):
-                return ValidatedAnswerLookup(step.answers, corpus_hash, step.enabled)
+                meaning = step.by_meaning and ByMeaning(retriever.embedder, index, step.by_meaning.min_similarity)
+                return ValidatedAnswerLookup(step.answers, corpus_hash, step.enabled, meaning)
             return step
 
         return replace(self, steps=tuple(map(moved, self.steps)), info=self.info | {"index": index.manifest})
@@ -147,6 +150,7 @@ class Answerer:
                 ValidatedAnswers(settings.validated_answers_file),
                 index.manifest["corpus_hash"],
                 settings.serve_validated_answers,
+                by_meaning(embedder, index, thresholds),
             ),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
             composer,
@@ -180,6 +184,12 @@ class Answerer:
             "not a catalogue model",
         )
         return answerer
+
+
+def by_meaning(embedder: Embedder, index: Index, thresholds: dict[str, Any]) -> ByMeaning | None:
+    """Validated answers found by meaning too, when ``validated_answers.min_similarity`` is set."""
+    minimum = thresholds.get("validated_answers", {}).get("min_similarity")
+    return ByMeaning(embedder, index, float(minimum)) if minimum is not None else None
 
 
 def resolve_llm_path(settings: Settings) -> Path:

@@ -64,6 +64,8 @@ class Turn:
     # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
     # evaluation, never sent to residents.
     trace: dict[str, Any] = field(default_factory=dict)
+    # The question's search vector, when a step before retrieval already computed it (validated answers by meaning).
+    query_vector: Any = field(default=None, repr=False, compare=False)
     # Receives the draft answer as it is written (streaming channels); see ``bot.answer.streaming``.
     on_draft: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 

@@ -42,8 +42,9 @@ class PassageRetriever:
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
         query = without_personal_clauses(turn.question)  # masked personal data is noise to the search
+        vector = turn.query_vector if turn.query_vector is not None else self.embedder.embed_query(query)
         ranking = self.index.search(
-            self.embedder.embed_query(query),
+            vector,
             query,
             k=max(self.passages, RANKING_DEPTH),
             pool=self.candidates,
