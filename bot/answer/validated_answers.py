@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.answer.turn import Citation
 from bot.errors import ConfigError
 from bot.text import question_key
+from bot.timestamps import now_iso
 
 
 def _entry(line: str, path: Path, number: int) -> dict[str, Any]:
@@ -41,10 +41,6 @@ def _entry(line: str, path: Path, number: int) -> dict[str, Any]:
         f"Validated answers file {path}, line {number}: {problem} — correct or delete that line "
         "(the other answers are kept), then start again."
     )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ValidatedAnswers:

@@ -12,7 +12,6 @@ import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from bot.errors import GuichetError
+from bot.timestamps import now_iso
 
 ROLES = ("admin", "reviewer")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
@@ -38,10 +38,6 @@ class Account:
     enabled: bool = True
     created: str = ""
     epoch: int = 0  # bumped when the account is disabled: its open sessions end
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class AccountStore:

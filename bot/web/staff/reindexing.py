@@ -13,9 +13,9 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.timestamps import now_iso
 from bot.web.staff.runs import process_token
 
 STATES_FR = {
@@ -29,10 +29,6 @@ LOG_LINES_SHOWN = 8
 
 class ReindexBusy(Exception):
     """A re-indexing is already in progress."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Reindexing:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.errors import explained
+from bot.timestamps import now_iso
 from eval.dataset import Case
 from eval.runner import InProcess, Observation, gate_checks, load_results, run
 
@@ -47,10 +48,6 @@ class RunBusy(Exception):
 
 class Stopped(Exception):
     """An agent stopped the run."""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def process_token(pid: int) -> str:
