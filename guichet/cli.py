@@ -88,6 +88,7 @@ def ingest(
     """Build or update the index from a corpus (incremental, atomic)."""
     from bot.answer.pipeline import resolve_embedder_path
     from bot.engines.embedder import SentenceTransformerEmbedder
+    from bot.web.staff.jobs import write_json
     from ingestion.builder import build
     from ingestion.loaders import Limits
 
@@ -115,9 +116,7 @@ def ingest(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
                 if status_file:
-                    partial = status_file.with_suffix(".tmp")
-                    partial.write_text(json.dumps({"stage": stage, "done": done, "total": total}, ensure_ascii=False))
-                    os.replace(partial, status_file)
+                    write_json(status_file, {"stage": stage, "done": done, "total": total})
 
             report = build(
                 paths,

@@ -15,8 +15,9 @@ from bot.web.feedback import FeedbackStore
 from bot.web.routes import staff as staff_routes
 from bot.web.routes import staff_sets
 from bot.web.staff.accounts import AccountStore
+from bot.web.staff.jobs import process_token
 from bot.web.staff.question_sets import QuestionSets, SetError
-from bot.web.staff.runs import RunBusy, Runs, process_token
+from bot.web.staff.runs import RunBusy, Runs
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 from tests.unit.test_staff import PASSPORT, PASSWORD, csrf_of, log_in
@@ -34,7 +35,7 @@ SET = "\n".join(
 @pytest.fixture
 def staff_dir(tmp_path):
     staff_routes._auth.cache_clear()
-    staff_sets._runs.clear()
+    staff_sets._runs.cache_clear()
     return tmp_path / "staff"
 
 

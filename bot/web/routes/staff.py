@@ -291,8 +291,14 @@ PROBLEMS_FR = {
 }
 
 
+@cache
+def _reindexing(staff_dir: Path, index_dir: Path) -> Reindexing:
+    return Reindexing(staff_dir, index_dir)
+
+
 def reindexing_of(service: Service) -> Reindexing:
-    return Reindexing(service.settings.staff_dir, service.settings.index_dir)
+    """One per worker and folder, so its lock keeps two clicks of this worker from starting two builds."""
+    return _reindexing(service.settings.staff_dir, service.settings.index_dir)
 
 
 @router.get("/documents")

@@ -7,6 +7,8 @@ at a time, whichever worker is asked (``bot.web.staff.runs``).
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -39,15 +41,17 @@ METRICS_FR = {
     "latency_p50_s": "Temps de réponse médian (s)",
 }
 BUSY = "Une série est déjà en cours : attendez qu'elle se termine (ou arrêtez-la) avant d'en lancer une autre."
-_runs: dict[str, Runs] = {}
+
+
+@cache
+def _runs(staff_dir: Path, gate_file: Path) -> Runs:
+    return Runs(staff_dir, gate_file)
 
 
 def runs_of(request: Request) -> Runs:
+    """One per worker and staff folder: it holds the stop switches of the runs this worker started."""
     settings = service_of(request).settings
-    key = str(settings.staff_dir)
-    if key not in _runs:  # one per staff folder: it holds the stop switches of the runs this worker started
-        _runs[key] = Runs(settings.staff_dir, settings.gate_file)
-    return _runs[key]
+    return _runs(settings.staff_dir, settings.gate_file)
 
 
 def sets_of(request: Request) -> QuestionSets:

@@ -9,14 +9,13 @@ worker then serves it (``Service.follow_index``). Until then the previous genera
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from bot.timestamps import now_iso
-from bot.web.staff.runs import process_token
+from bot.web.staff.jobs import process_token, still_running, write_json
 
 STATES_FR = {
     "running": "en cours",
@@ -64,7 +63,7 @@ class Reindexing:
                 "roots": roots,
                 "error": "",
             }
-            self._write(status)
+            write_json(self.status_path, status)
         threading.Thread(target=self._wait, args=(child, status), name="reindex", daemon=True).start()
         return status
 
@@ -73,12 +72,7 @@ class Reindexing:
         status |= {"state": "finished" if code == 0 else "failed", "finished": now_iso()}
         if code != 0:
             status["error"] = "\n".join(self.log_tail())
-        self._write(status)
-
-    def _write(self, status: dict) -> None:
-        partial = self.status_path.with_suffix(".tmp")
-        partial.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, self.status_path)
+        write_json(self.status_path, status)
 
     def status(self) -> dict:
         """The last re-indexing and its progress (``stage``, ``done``, ``total``); ``state`` "none" if never."""
@@ -86,8 +80,7 @@ class Reindexing:
             status = json.loads(self.status_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return {"state": "none", "state_fr": ""}
-        pid = status.get("process", "").split(":")[0]
-        if status["state"] == "running" and (not pid.isdigit() or process_token(int(pid)) != status["process"]):
+        if status["state"] == "running" and not still_running(status.get("process", "")):
             status["state"] = "interrupted"
         try:
             status |= json.loads(self.progress_path.read_text(encoding="utf-8"))

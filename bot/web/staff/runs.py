@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bot.errors import explained
 from bot.timestamps import now_iso
+from bot.web.staff.jobs import process_token, still_running, write_json
 from eval.dataset import Case
 from eval.runner import InProcess, Observation, gate_checks, load_results, run
 
@@ -48,15 +49,6 @@ class RunBusy(Exception):
 
 class Stopped(Exception):
     """An agent stopped the run."""
-
-
-def process_token(pid: int) -> str:
-    """The process's id and start time: a restarted server reusing the pid (as in a container) is another process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, IndexError):
-        return ""
-    return f"{pid}:{fields[19]}"  # field 22 of proc(5), counted after the command name
 
 
 class ThroughTheGate:
@@ -176,9 +168,7 @@ class Runs:
     # -- reading
 
     def _write_status(self, run_id: str, status: dict) -> None:
-        partial = self.directory / run_id / "status.tmp"
-        partial.write_text(json.dumps(status, ensure_ascii=False), encoding="utf-8")
-        os.replace(partial, self.directory / run_id / "status.json")
+        write_json(self.directory / run_id / "status.json", status)
 
     def status(self, run_id: str) -> dict | None:
         """A run's state and progress; a run whose process has gone is ``interrupted``."""
@@ -188,8 +178,7 @@ class Runs:
             status = json.loads((self.directory / run_id / "status.json").read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return None
-        pid = status.get("process", "").split(":")[0]
-        if status["state"] == "running" and (not pid.isdigit() or process_token(int(pid)) != status["process"]):
+        if status["state"] == "running" and not still_running(status.get("process", "")):
             status["state"] = "interrupted"
         status["state_fr"] = STATES_FR[status["state"]]
         return status
