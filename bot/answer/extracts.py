@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.answer.textmatch import sentences
+from bot.answer.textmatch import marked_sentences
 from bot.answer.turn import Passage
 from bot.text import fold
 
@@ -23,6 +23,7 @@ _POINTS_BACK = re.compile(
     r"^(dans (ce|ces) cas|en revanche|toutefois|cependant|sinon|par contre|de plus|en outre|pour cela|a cet effet"
     r"|celui-ci|celle-ci|ceux-ci|celles-ci|cela|ce dernier|cette derniere|en effet|a defaut|dans le cas contraire)\b"
 )
+_LABELLED = re.compile(r"^[^:;]{1,40} : ")  # a row's first column name ("Majeur : 86 €")
 # A list item that goes on the one before it ("ou au tribunal", "et de la commune") is read with it.
 _GOES_ON = re.compile(r"^(ou|et|soit|ni|puis|mais)\s")
 
@@ -35,6 +36,12 @@ class Unit:
     label: str  # the passage it comes from (S1…Sn)
     position: int  # its rank inside that passage
     text: str
+    is_item: bool = False  # a list item or table row (it had a bullet)
+
+    @property
+    def is_row(self) -> bool:
+        """A table row as ingestion writes it ("Titre : Passeport ; Prix : 86 €"), not an item of a list."""
+        return self.is_item and bool(" ; " in self.text or _LABELLED.match(self.text))
 
     @property
     def is_lead_in(self) -> bool:
@@ -51,9 +58,9 @@ def number_units(passages: list[Passage]) -> list[Unit]:
     """
     units, number = [], 0
     for passage in passages:
-        for position, text in enumerate(sentences(passage.text) or [passage.text.strip()]):
+        for position, (text, is_item) in enumerate(marked_sentences(passage.text) or [(passage.text.strip(), False)]):
             number += 1
-            units.append(Unit(number, passage.label, position, text))
+            units.append(Unit(number, passage.label, position, text, is_item))
     return units
 
 
@@ -77,10 +84,7 @@ def made_whole(chosen: list[int], units: list[Unit]) -> list[Unit]:
     for n in sorted(kept):
         unit = by_number[n]
         if unit.is_lead_in:  # "Tarifs :" says nothing by itself: the rows it opens do
-            for follower in (by_number.get(n + k) for k in range(1, MAX_ROWS_AFTER_LEAD_IN + 1)):
-                if not follower or follower.label != unit.label or follower.is_lead_in:
-                    break
-                kept.add(follower.number)
+            kept.update(u.number for u in _opened_by(unit, by_number))
         # Walk back while a sentence points back or goes on the one before it ("ou à la gendarmerie").
         while unit.number - 1 in by_number and (_POINTS_BACK.match(fold(unit.text)) or _GOES_ON.match(unit.text)):
             before = by_number[unit.number - 1]
@@ -91,9 +95,38 @@ def made_whole(chosen: list[int], units: list[Unit]) -> list[Unit]:
         lead_in = by_number.get(unit.number - 1)
         if unit.number != n and lead_in and lead_in.label == unit.label and lead_in.is_lead_in:
             kept.add(lead_in.number)  # a list read from one of its items is read with what it lists
+        elif unit.is_item and not unit.is_row and (opening := _lead_in_of(unit, by_number)):
+            # An item alone ("Commune où …") says nothing without what it is a case of, and one condition of a
+            # list is not all of them. A table row names its columns, and the other rows are other cases.
+            kept.add(opening.number)
+            kept.update(u.number for u in _opened_by(opening, by_number, items_only=True))
     whole = [by_number[n] for n in sorted(kept)]
     # A lead-in left without the rows it opens (the passage ends there) is noise.
     return [u for u in whole if not u.is_lead_in or any(o.label == u.label and o.position > u.position for o in whole)]
+
+
+def _opened_by(lead_in: Unit, by_number: dict[int, Unit], items_only: bool = False) -> list[Unit]:
+    """The rows or items that follow a lead-in in its passage, up to the next lead-in (at most a few); with
+    ``items_only``, up to the first line that is not a list item either."""
+    opened = []
+    for follower in (by_number.get(lead_in.number + k) for k in range(1, MAX_ROWS_AFTER_LEAD_IN + 1)):
+        if (
+            not follower
+            or follower.label != lead_in.label
+            or follower.is_lead_in
+            or (items_only and not follower.is_item)
+        ):
+            break
+        opened.append(follower)
+    return opened
+
+
+def _lead_in_of(item: Unit, by_number: dict[int, Unit]) -> Unit | None:
+    """The line that opens the list or table ``item`` belongs to, if the passage shows it."""
+    before = by_number.get(item.number - 1)
+    while before and before.label == item.label and before.is_item and not before.is_lead_in:
+        before = by_number.get(before.number - 1)
+    return before if before and before.label == item.label and before.is_lead_in else None
 
 
 def as_answer(texts: list[str]) -> str:

@@ -32,7 +32,17 @@ def sentences(text: str) -> list[str]:
     >>> sentences("Tarifs :\n- Majeur : 86 €\n- Mineur : 17 €. Gratuit si perdu ? Non.")
     ['Tarifs :', 'Majeur : 86 €', 'Mineur : 17 €.', 'Gratuit si perdu ?', 'Non.']
     """
-    return [s.strip().lstrip("-• ").strip() for s in SENTENCE_END.split(text) if len(s.strip().lstrip("-• ")) > 2]
+    return [sentence for sentence, _ in marked_sentences(text)]
+
+
+def marked_sentences(text: str) -> list[tuple[str, bool]]:
+    r"""``sentences``, each with whether it was a list item or table row (it had a bullet).
+
+    >>> marked_sentences("Tarifs :\n- Majeur : 86 €")
+    [('Tarifs :', False), ('Majeur : 86 €', True)]
+    """
+    pieces = ((s.strip(), s.strip().lstrip("-• ").strip()) for s in SENTENCE_END.split(text))
+    return [(bare, raw[:1] in "-•") for raw, bare in pieces if len(bare) > 2]
 
 
 def _join_thousands(text: str) -> str:

@@ -104,6 +104,19 @@ def test_a_lead_in_brings_its_rows_and_numbers_that_were_not_shown_are_dropped()
     assert as_answer(["Oui.", "Majeur : 86 €"]) == "Oui. Majeur : 86 €."
 
 
+def test_an_item_of_a_list_brings_what_it_is_a_case_of_but_a_table_row_stands_alone():
+    sectors = Passage(
+        "S1", "c#1", "Démolir", "d.md", "", "", [],
+        "Un permis de démolir est exigé dans les secteurs suivants :\n- Commune où le conseil l'a instauré\n"
+        "- Abords des monuments historiques\nRenseignez-vous en mairie.", 0.7, 1.0,
+    )  # fmt: skip
+    units = number_units([sectors])
+    assert [u.text for u in made_whole([2], units)] == [u.text for u in units[:3]]
+    assert [u.text for u in made_whole([4], units)] == ["Renseignez-vous en mairie."]
+    rows = number_units([PASSPORT])
+    assert [u.text for u in made_whole([3], rows)] == [rows[2].text]
+
+
 def test_an_unknown_mode_is_refused_at_start():
     with pytest.raises(ValueError, match="answer mode"):
         AnswerComposer(
