@@ -216,6 +216,37 @@ def test_a_yes_the_official_sentence_contradicts_gives_the_official_sentence():
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer.startswith("Non, il est interdit")
 
 
+def test_the_official_words_read_the_rest_of_the_document_and_a_condition_with_its_list():
+    rule = _passage("Un abri de jardin demande une autorisation selon sa surface. La mairie tient le PLU.")
+    cases = replace(
+        rule,
+        label="S2",
+        text="L'autorisation dépend de la surface :\n- Abri de jardin de plus de 20 m² : permis de construire\n"
+        "- Abri de jardin de 5 à 20 m² : déclaration préalable",
+    )
+    elsewhere = replace(cases, label="S3", source="other.md")  # the same words in another document: not read
+    turn = Turn(
+        question="Faut-il une autorisation pour un abri de jardin ?",
+        passages=[rule, cases, elsewhere],
+        cited_labels=["S1"],
+        draft="Oui, il faut une autorisation pour un abri de jardin.",
+    )
+    OutputGuard().run(turn)
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert [c.source for c in turn.citations] == ["doc.md"] and turn.cited_labels == ["S1", "S2"]
+    assert "déclaration préalable" in turn.answer and "permis de construire" in turn.answer
+    assert turn.answer.count("de 5 à 20 m²") == 1  # the other document's copy is not read
+    kept = Turn(
+        question="Faut-il une autorisation pour un abri de jardin ?",
+        passages=[rule, cases],
+        cited_labels=["S1"],
+        draft="Un abri de jardin demande une autorisation qui dépend de sa surface.",
+    )
+    OutputGuard().run(kept)  # an answer that stands is completed by the same official words
+    assert kept.outcome is Outcome.ANSWERED and kept.answer.startswith(kept.draft.rstrip("."))
+    assert "déclaration préalable" in kept.answer and kept.cited_labels == ["S1", "S2"]
+
+
 def test_a_bare_yes_in_the_question_words_gives_the_official_sentence():
     turn = _guarded("Peut-on brûler des déchets verts ?", BURNING, "Non, on ne peut pas brûler des déchets verts.")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "interdit" in turn.answer

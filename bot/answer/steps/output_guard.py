@@ -48,11 +48,14 @@ ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
 }
 
 
-def supporting_sentences(passage: Passage, answer: str, question: str, max_sentences: int = 2) -> list[str]:
+def supporting_sentences(
+    passage: Passage, answer: str, question: str, max_sentences: int = 2, or_first: bool = True
+) -> list[str]:
     """The passage's sentence(s) or table row(s) that best support the answer, verbatim, in their order.
 
     Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped. A
-    question or a lead-in line is never chosen while the passage has a statement.
+    question or a lead-in line is never chosen while the passage has a statement. When no sentence shares
+    anything, the first is returned, or none if not ``or_first``.
     """
     units = number_units([passage])
     found = [u.text for u in units]
@@ -64,7 +67,7 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
     ranked = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[:max_sentences]
     kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best]
     if not kept:  # nothing in the passage bears on the answer: one sentence, not a whole table, is shown
-        return [found[ranked[0]]]
+        return [found[ranked[0]]] if or_first else []
     chosen = {found[i] for i in kept}
     # Read whole: a sentence that points back comes with the one it points to, a list item with its list.
     return [u.text for u in made_whole([u.number for u in units if u.text in chosen], units)] or [found[kept[0]]]
@@ -73,6 +76,14 @@ def supporting_sentences(passage: Passage, answer: str, question: str, max_sente
 def _citation(passage: Passage, quoted: list[str]) -> Citation:
     """What the resident sees under an answer: the passage's document and the sentences quoted from it."""
     return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
+
+
+def _citations(quoted: list[tuple[Passage, list[str]]]) -> list[Citation]:
+    """One citation per document, with the sentences quoted from its passages in the order given."""
+    by_source: dict[str, tuple[Passage, list[str]]] = {}
+    for passage, sentences in quoted:
+        by_source.setdefault(passage.source, (passage, []))[1].extend(sentences)
+    return [_citation(passage, sentences) for passage, sentences in by_source.values()]
 
 
 class OutputGuard:
@@ -107,15 +118,20 @@ class OutputGuard:
         situation = rows_for_the_situation(turn.question, cited[0].text)
         if "wrong row" in problems:
             support[0] = situation
-        turn.citations = [_citation(p, quoted) for p, quoted in zip(cited, support, strict=True)]
+        quoted = list(zip(cited, support, strict=True))
+        if not situation:  # a situation's row is its whole answer: the document's other cases are not read
+            rest = self._rest_of_the_document(turn, cited, support)
+            quoted += rest
+            turn.cited_labels += [p.label for p, _ in rest]
+        turn.citations = _citations(quoted)
         turn.trace["output_guard"] = {"problems": problems}
+        quote = " […] ".join(c.quote for c in turn.citations)
         if problems:
-            turn.answer = turn.citations[0].quote
+            turn.answer = quote
             turn.outcome = Outcome.ANSWERED_FROM_QUOTE
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
-            quote = turn.citations[0].quote
             if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
                 turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
             elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
@@ -173,6 +189,28 @@ class OutputGuard:
     def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
         """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
         return unsupported_figures(draft, " ".join([*(p.evidence for p in passages), self.directory]))
+
+    @staticmethod
+    def _rest_of_the_document(
+        turn: Turn, cited: list[Passage], quoted: list[list[str]]
+    ) -> list[tuple[Passage, list[str]]]:
+        """The other passages shown from the cited document, with their sentences that bear on the question.
+
+        A document is cut into passages, so a rule and its conditions ("sous certaines conditions" … "Les 2
+        conditions suivantes") can sit in two of them: the sentences of the document's other retrieved passages
+        that share words or figures with the question or the draft are read too.
+        """
+        documents = {p.source for p in cited}
+        seen = {sentence for sentences in quoted for sentence in sentences}
+        found = []
+        for passage in (p for p in turn.passages if p not in cited and p.source in documents):
+            bearing = [
+                s for s in supporting_sentences(passage, turn.draft, turn.question, or_first=False) if s not in seen
+            ]
+            if bearing:
+                found.append((passage, bearing))
+                seen.update(bearing)
+        return found
 
     def _best_supporting(self, turn: Turn, cited: list[Passage]) -> list[Passage]:
         """The small model often cites the wrong label: if another passage it was shown holds every figure
