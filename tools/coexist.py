@@ -6,6 +6,7 @@ fiches, once per ingestion setting (``GUICHET_INGEST_NICE`` / ``GUICHET_INGEST_T
 for each phase and how long each build took; writes ``var/coexist/coexist.json`` and ``.md``.
 
     python -m tools.coexist --index var/index/demo --settings 0/0,10/0,19/1
+    python -m tools.coexist --files 400 --settings 19/1 --window 600   # a sample of a whole-corpus build
 """
 
 from __future__ import annotations
@@ -46,17 +47,29 @@ def summary(seconds: list[float]) -> dict:
     return {"turns": len(seconds), "p50_s": percentile(seconds, 0.5), "p95_s": percentile(seconds, 0.95)}
 
 
-def during_build(url: str, questions: list[str], files: list[Path], nice: int, threads: int) -> dict:
+def during_build(
+    url: str, questions: list[str], files: list[Path], nice: int, threads: int, window: float | None = None
+) -> dict:
+    """Turns while a build runs; with ``window`` (seconds), the build is stopped after that long, so a build
+    of the whole corpus (longer than one wants to wait) is still sampled: ``build_s`` is then the window."""
     with tempfile.TemporaryDirectory(prefix="coexist-index-") as index:
         env = os.environ | {"GUICHET_INGEST_NICE": str(nice), "GUICHET_INGEST_THREADS": str(threads)}
         command = [sys.executable, "-m", "guichet.cli", "ingest", *map(str, files), "--index", index]
         began = time.monotonic()
         build = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        seconds = turns(url, questions, lambda _: build.poll() is not None, start=len(questions) // 2)
+
+        def over(_: list[float]) -> bool:
+            return build.poll() is not None or (window is not None and time.monotonic() - began >= window)
+
+        seconds = turns(url, questions, over, start=len(questions) // 2)
         build_s = time.monotonic() - began
-        if build.returncode != 0:
+        finished = build.poll() is not None
+        if not finished:
+            build.terminate()
+            build.wait()
+        elif build.returncode != 0:
             raise SystemExit(f"the build failed (exit {build.returncode}) with nice {nice}, threads {threads}")
-    return {"nice": nice, "threads": threads, "build_s": round(build_s, 1), **summary(seconds)}
+    return {"nice": nice, "threads": threads, "build_s": round(build_s, 1), "finished": finished, **summary(seconds)}
 
 
 def markdown(result: dict) -> str:
@@ -71,8 +84,9 @@ def markdown(result: dict) -> str:
     ]
     for r in result["builds"]:
         ratio = round(r["p95_s"] / idle["p95_s"], 2) if r["p95_s"] and idle["p95_s"] else None
+        build_s = r["build_s"] if r.get("finished", True) else f"stopped at {r['build_s']}"
         lines.append(
-            f"| during a build | {r['nice']} / {r['threads'] or 'all'} | {r['build_s']} | {r['turns']} "
+            f"| during a build | {r['nice']} / {r['threads'] or 'all'} | {build_s} | {r['turns']} "
             f"| {r['p50_s']} | {r['p95_s']} | {ratio} |"
         )
     return "\n".join(lines) + "\n"
@@ -84,6 +98,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=30, help="Service-Public.fr fiches in each build")
     parser.add_argument("--idle-turns", type=int, default=30)
     parser.add_argument("--settings", default="0/0,10/0,19/1", help="nice/threads of each build (threads 0: all)")
+    parser.add_argument("--window", type=float, help="stop each build after this many seconds (a sample)")
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "coexist")
     args = parser.parse_args()
@@ -95,7 +110,10 @@ def main() -> None:
     with served(args.index, args.port, capacity=4, extra_env={"GUICHET_RATE_LIMIT_EXEMPT": "127.0.0.1"}):
         turns(url, questions, lambda done: len(done) >= 2)  # warm up
         idle = turns(url, questions, lambda done: len(done) >= args.idle_turns)
-        builds = [during_build(url, questions, files, *map(int, s.split("/"))) for s in args.settings.split(",")]
+        builds = [
+            during_build(url, questions, files, *map(int, s.split("/")), window=args.window)
+            for s in args.settings.split(",")
+        ]
     result = {"files": len(files), "cpus": os.cpu_count(), "idle": summary(idle), "builds": builds}
     write_report(args.out, "coexist", result, markdown(result))
 
