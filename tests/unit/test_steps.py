@@ -209,6 +209,10 @@ def test_a_figure_from_another_row_than_the_residents_situation_gives_the_right_
     turn = _guarded("Prix d'une concession de 30 ans ?", CONCESSIONS, "Une concession coûte 180 €.")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "400 €" in turn.answer and "180" not in turn.answer
     assert _guarded("Prix d'une concession de 30 ans ?", CONCESSIONS, "Elle coûte 400 €.").outcome is Outcome.ANSWERED
+    longer = replace(CONCESSIONS, label="S2", text="Durée : 50 ans ; Concession de 2 m² : 900 € ; Columbarium : 990 €")
+    turn = Turn("Prix d'une concession de 30 ans ?", passages=[CONCESSIONS, longer], cited_labels=["S1"], draft="400 €")
+    OutputGuard().run(turn)  # the resident's row answers: the document's other cases are not read
+    assert turn.outcome is Outcome.ANSWERED and "400 €" in turn.answer and "900" not in turn.answer
 
 
 def test_a_yes_the_official_sentence_contradicts_gives_the_official_sentence():
