@@ -84,7 +84,7 @@ def markdown(result: dict) -> str:
     ]
     for r in result["builds"]:
         ratio = round(r["p95_s"] / idle["p95_s"], 2) if r["p95_s"] and idle["p95_s"] else None
-        build_s = r["build_s"] if r.get("finished", True) else f"stopped at {r['build_s']}"
+        build_s = r["build_s"] if r["finished"] else f"stopped at {r['build_s']}"
         lines.append(
             f"| during a build | {r['nice']} / {r['threads'] or 'all'} | {build_s} | {r['turns']} "
             f"| {r['p50_s']} | {r['p95_s']} | {ratio} |"

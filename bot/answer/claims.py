@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.answer.textmatch import content_terms, quantities, sentences
+from bot.answer.textmatch import ROW_LABEL, content_terms, quantities, sentences
 from bot.text import fold
 
 _YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
@@ -28,7 +28,6 @@ _RANGES_OPEN = re.compile(
     r"\b(moins de|plus de|inferieure? a|superieure? a|a partir de|jusqu'a) (\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?)"
 )
 _AND_ABOVE = re.compile(r"\b(\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?) et plus\b")
-_ROW_LABEL = re.compile(r"(?:^|;)\s*[^;:]{1,40}?\s:\s")
 _WHEN = re.compile(r"\bquand\b|\bdates?\b|\bcalendrier\b|\bà quelle période\b", re.I)
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
 
@@ -63,7 +62,7 @@ def adds_to(quote: str, draft: str, min_new_terms: int = 2) -> bool:
     >>> adds_to("Titre : Passeport ; Situation : Majeur ; Prix : 86 €", "Un passeport de majeur coûte 86 €.")
     False
     """
-    values = _ROW_LABEL.sub(" ", quote)  # a table row's column names are not information
+    values = ROW_LABEL.sub(" ", quote)  # a table row's column names are not information
     return len(content_terms(values) - content_terms(draft)) >= min_new_terms
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.answer.textmatch import marked_sentences
+from bot.answer.textmatch import ROW_LABEL, marked_sentences
 from bot.answer.turn import Passage
 from bot.text import fold
 
@@ -23,7 +23,6 @@ _POINTS_BACK = re.compile(
     r"^(dans (ce|ces) cas|en revanche|toutefois|cependant|sinon|par contre|de plus|en outre|pour cela|a cet effet"
     r"|celui-ci|celle-ci|ceux-ci|celles-ci|cela|ce dernier|cette derniere|en effet|a defaut|dans le cas contraire)\b"
 )
-_LABELLED = re.compile(r"^[^:;]{1,40} : ")  # a row's first column name ("Majeur : 86 €")
 # A list item that goes on the one before it ("ou au tribunal", "et de la commune") is read with it.
 _GOES_ON = re.compile(r"^(ou|et|soit|ni|puis|mais)\s")
 
@@ -41,7 +40,7 @@ class Unit:
     @property
     def is_row(self) -> bool:
         """A table row as ingestion writes it ("Titre : Passeport ; Prix : 86 €"), not an item of a list."""
-        return self.is_item and bool(" ; " in self.text or _LABELLED.match(self.text))
+        return self.is_item and bool(" ; " in self.text or ROW_LABEL.match(self.text))
 
     @property
     def is_lead_in(self) -> bool:

@@ -24,6 +24,8 @@ QUESTION_WORDS = set(
 
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A table row's column name as ingestion writes rows ("Titre : Passeport ; Prix : 86 €"), at its start or after a ";".
+ROW_LABEL = re.compile(r"(?:^|;)\s*[^;:]{1,40}?\s:\s")
 
 
 def sentences(text: str) -> list[str]:
