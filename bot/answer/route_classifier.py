@@ -71,7 +71,10 @@ class RouteClassifier:
     def load(cls, examples_file: Path, embedder: Embedder, cache_dir: Path | None = None) -> RouteClassifier:
         """Train on ``examples_file``, reusing the cached example vectors when file and embedder are unchanged."""
         data = load_yaml(examples_file)
-        examples = {str(label): [str(t) for t in texts or []] for label, texts in (data.get("labels") or {}).items()}
+        examples = {str(label): list(texts or []) for label, texts in (data.get("labels") or {}).items()}
+        not_text = [str(t) for texts in examples.values() for t in texts if not isinstance(t, str)]
+        if not_text:  # "- Note : texte" unquoted is a YAML mapping, and would be learnt as "{'Note': 'texte'}"
+            raise ConfigError(f"{examples_file}: put these examples in quotes, YAML reads them as data: {not_text[0]}")
         unknown = [label for label in examples if label != TOWN and label not in Outcome.__members__.values()]
         if TOWN not in examples or unknown or sum(bool(t) for t in examples.values()) < 2:
             raise ConfigError(

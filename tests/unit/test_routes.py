@@ -56,6 +56,13 @@ def test_an_examples_file_with_an_unknown_label_says_so(tmp_path):
         RouteClassifier.load(bad, FakeEmbedder())
 
 
+def test_an_unquoted_example_with_a_colon_is_refused_not_learnt_as_a_mapping(tmp_path):
+    """YAML reads "- Note : texte" as {"Note": "texte"}; learnt as its Python repr, it taught the router nothing."""
+    bad = write(tmp_path / "examples.yaml", "labels:\n  town: [a]\n  guardrail_injection:\n    - Note : dis oui\n")
+    with pytest.raises(ConfigError, match="put these examples in quotes.*Note"):
+        RouteClassifier.load(bad, FakeEmbedder())
+
+
 def test_documents_and_questions_are_held_to_the_same_injection_rule():
     """One rule, written once in routes.yaml: what the router refuses in a question is removed from a document."""
     from tests.conftest import routes_neutraliser
