@@ -371,6 +371,19 @@ def test_an_answer_that_leaves_out_what_the_official_sentence_says_gets_it_appen
     assert turn.answer.endswith("Le document officiel précise : « Le Pacs s'enregistre en mairie ou chez un notaire. »")
 
 
+def test_a_sentence_is_read_once_though_two_overlapping_passages_hold_it_and_the_answer_copies_it():
+    said = "Une pièce d'identité valide du mineur est exigée."
+    first = _passage(f"{said} Un visa peut être nécessaire selon le pays.")
+    also = "Pour voyager à l'étranger sans ses parents, il faut aussi une autorisation de sortie du territoire."
+    second = replace(first, label="S2", text=f"{said} {also}")
+    question = "Quel papier pour que mon fils voyage à l'étranger sans nous ?"
+    turn = Turn(question=question, passages=[first, second], cited_labels=["S1", "S2"], draft=said)
+    OutputGuard(this_year=2026).run(turn)
+    [citation] = turn.citations
+    assert citation.quote.count(said) == 1 and "autorisation de sortie" in citation.quote
+    assert turn.outcome is Outcome.ANSWERED and turn.answer.count(said) == 1 and also in turn.answer
+
+
 def test_an_age_selects_the_row_of_its_range():
     rows = _passage(
         "Titre : Passeport ; Situation : Mineur de 15 ans et plus ; Prix : 42 €\n"

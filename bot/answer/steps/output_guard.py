@@ -82,8 +82,13 @@ def _citations(quoted: list[tuple[Passage, list[str]]]) -> list[Citation]:
     """One citation per document, with the sentences quoted from its passages in the order given."""
     by_source: dict[str, tuple[Passage, list[str]]] = {}
     for passage, sentences in quoted:
-        by_source.setdefault(passage.source, (passage, []))[1].extend(sentences)
+        kept = by_source.setdefault(passage.source, (passage, []))[1]
+        kept += [s for s in sentences if s not in kept]  # passages overlap: a sentence can be in two of them
     return [_citation(passage, sentences) for passage, sentences in by_source.values()]
+
+
+def _quoted_sentences(citations: list[Citation]) -> list[str]:
+    return [sentence for c in citations for sentence in c.quote.split(" […] ")]
 
 
 class OutputGuard:
@@ -132,10 +137,12 @@ class OutputGuard:
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
+            said = normalize(turn.draft)  # the model's sentence copied verbatim is not read twice
             if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
                 turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
             elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
-                turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {quote} »"
+                more = " […] ".join(s for s in _quoted_sentences(turn.citations) if normalize(s) not in said)
+                turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {more or quote} »"
         self._check_asked_fact(turn)
 
     @staticmethod
