@@ -23,7 +23,9 @@ QUESTION_WORDS = set(
 )
 
 
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# A sentence ends at its punctuation or at a line break, but not where the next line goes on in lower case: a
+# document hard-wrapped at a fixed width ("…sur rendez-vous, une\nfois par mois") keeps its sentences whole.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+(?![ \t]*[a-zà-öø-ÿœæ])")
 # A table row's column name as ingestion writes rows ("Titre : Passeport ; Prix : 86 €"), at its start or after a ";".
 ROW_LABEL = re.compile(r"(?:^|;)\s*[^;:]{1,40}?\s:\s")
 
@@ -33,6 +35,8 @@ def sentences(text: str) -> list[str]:
 
     >>> sentences("Tarifs :\n- Majeur : 86 €\n- Mineur : 17 €. Gratuit si perdu ? Non.")
     ['Tarifs :', 'Majeur : 86 €', 'Mineur : 17 €.', 'Gratuit si perdu ?', 'Non.']
+    >>> sentences("Ils ne sont pas collectés :\napportez-les à la déchetterie. Merci.")
+    ['Ils ne sont pas collectés :\napportez-les à la déchetterie.', 'Merci.']
     """
     return [sentence for sentence, _ in marked_sentences(text)]
 
