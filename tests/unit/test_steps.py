@@ -279,6 +279,15 @@ def test_output_guard_moves_the_citation_to_the_passage_that_holds_the_figures()
     assert [c.source for c in turn.citations] == ["mairie.md"]
 
 
+def test_a_count_of_inhabitants_is_not_an_opening_hour():
+    towns = _passage("Dans les communes de 80 000 habitants et plus, le conseil peut créer des mairies annexes.")
+    with pytest.raises(EndTurn) as end:
+        _guarded("Quels sont les horaires de la mairie annexe ?", towns, "Les communes de 80 000 habitants en créent.")
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+    hours = _passage("La mairie annexe ouvre de 8h30 à 12h, et le jeudi jusqu'à 18 heures.")
+    assert _guarded("Horaires de la mairie annexe ?", hours, "Elle ouvre de 8h30 à 12h.").outcome is Outcome.ANSWERED
+
+
 @pytest.mark.parametrize(
     "question",
     [

@@ -43,7 +43,8 @@ ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
     ),
     "hours": (
         re.compile(r"horaires?|heures? d.ouverture|[àa] quelle heure|ouvert|ferm[ée]"),
-        lambda text: bool(re.search(r"\d\s*h|\d{1,2}:\d{2}|ferm[ée]|ouvert", text)),
+        # "9 h", "14h30", "10 heures": an hour; "80 000 habitants" is not one.
+        lambda text: bool(re.search(r"\b\d{1,2}\s*(?:h(?:\d{2})?\b|heures?\b)|\d{1,2}:\d{2}|ferm[ée]|ouvert", text)),
     ),
 }
 
