@@ -79,17 +79,13 @@ def _citation(passage: Passage, quoted: list[str]) -> Citation:
     return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
 
 
-def _citations(quoted: list[tuple[Passage, list[str]]]) -> list[Citation]:
-    """One citation per document, with the sentences quoted from its passages in the order given."""
+def _by_document(quoted: list[tuple[Passage, list[str]]]) -> list[tuple[Passage, list[str]]]:
+    """The quoted sentences grouped by document (its first passage stands for it), each once, in the order given."""
     by_source: dict[str, tuple[Passage, list[str]]] = {}
     for passage, sentences in quoted:
         kept = by_source.setdefault(passage.source, (passage, []))[1]
         kept += [s for s in sentences if s not in kept]  # passages overlap: a sentence can be in two of them
-    return [_citation(passage, sentences) for passage, sentences in by_source.values()]
-
-
-def _quoted_sentences(citations: list[Citation]) -> list[str]:
-    return [sentence for c in citations for sentence in c.quote.split(" […] ")]
+    return list(by_source.values())
 
 
 class OutputGuard:
@@ -129,7 +125,8 @@ class OutputGuard:
             rest = self._rest_of_the_document(turn, cited, support)
             quoted += rest
             turn.cited_labels += [p.label for p, _ in rest]
-        turn.citations = _citations(quoted)
+        documents = _by_document(quoted)  # one citation per document
+        turn.citations = [_citation(passage, sentences) for passage, sentences in documents]
         turn.trace["output_guard"] = {"problems": problems}
         quote = " […] ".join(c.quote for c in turn.citations)
         if problems:
@@ -138,11 +135,11 @@ class OutputGuard:
         else:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
-            said = normalize(turn.draft)  # the model's sentence copied verbatim is not read twice
             if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
                 turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
             elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
-                more = " […] ".join(s for s in _quoted_sentences(turn.citations) if normalize(s) not in said)
+                said = normalize(turn.draft)  # a sentence the model copied verbatim is not read twice
+                more = " […] ".join(s for _, sentences in documents for s in sentences if normalize(s) not in said)
                 turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {more or quote} »"
         self._check_asked_fact(turn)
 
