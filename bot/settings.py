@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
     llm_temperature: float = 0.0
     llm_repeat_penalty: float = 1.1
+    # auto: llama.cpp repacks the weights for the CPU, except on a build with AMX (see bot.engines.llm)
+    llm_weight_repacking: Literal["auto", "on", "off"] = "auto"
 
     prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
     extract_prompt_file: Path = REPO_ROOT / "prompts" / "extract.fr.yaml"

@@ -64,7 +64,12 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     from bot.engines.model_store import describe
 
     settings = _settings()
-    infos = describe(resolve_llm_path(settings), resolve_embedder_path(settings), settings.embedder_dtype)
+    infos = describe(
+        resolve_llm_path(settings),
+        resolve_embedder_path(settings),
+        settings.embedder_dtype,
+        settings.llm_weight_repacking,
+    )
     if as_json:
         for info in infos:
             sys.stdout.write(json.dumps(info.__dict__ | {"path": str(info.path)}) + "\n")

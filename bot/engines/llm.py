@@ -8,9 +8,11 @@ scripted replies for unit tests. ``GUICHET_LLM_BACKEND`` chooses between the fir
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     import httpx
 
     from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +102,71 @@ class FifoLock:
             self._turns.notify_all()
 
 
+@dataclass(frozen=True)
+class Repacking:
+    """Whether llama.cpp may move the weights into its repacked (AMX, AVX) buffers, and why."""
+
+    on: bool
+    reason: str
+
+
+def llama_cpp_features() -> frozenset[str]:
+    """The CPU features the installed llama.cpp was built with ("AVX2", "AMX_INT8"…), from its system info."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    fields = (field.partition("=") for field in info.split("|"))
+    return frozenset(name.strip() for name, _, value in fields if value.strip() == "1")
+
+
+def weight_repacking_choice(setting: str, built_with: frozenset[str]) -> Repacking:
+    """Repacking for ``GUICHET_LLM_WEIGHT_REPACKING`` (``auto``, ``on``, ``off``) and the llama.cpp build's features.
+
+    A llama.cpp built on a CPU with AMX (pip compiles it with ``-march=native``) repacks the weights into an AMX
+    buffer whose kernels crash on this model's Q4_K/Q6_K tensors: a segmentation fault at the first completion,
+    measured here (llama.cpp issues #11115 and #20824 report the same). ``auto`` keeps the weights in llama.cpp's
+    plain CPU buffers on such a build, and lets it repack everywhere else.
+
+    >>> weight_repacking_choice("auto", frozenset({"AVX2", "AMX_INT8"})).on
+    False
+    >>> weight_repacking_choice("auto", frozenset({"AVX2"})).on
+    True
+    """
+    if setting != "auto":
+        return Repacking(setting == "on", "set by GUICHET_LLM_WEIGHT_REPACKING")
+    if any(feature.startswith("AMX") for feature in built_with):
+        return Repacking(False, "auto: llama.cpp was built with AMX, whose repacked weights crash with this model")
+    return Repacking(True, "auto: llama.cpp's default")
+
+
+_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def llama_model_params(**fields: Any) -> Iterator[None]:
+    """Set llama.cpp model parameters that llama-cpp-python's ``Llama()`` takes no argument for.
+
+    ``Llama()`` starts from ``llama_model_default_params()`` and loads the model at once, so the fields are set on
+    the defaults it reads while it loads (one load at a time).
+    """
+    import llama_cpp.llama_cpp as lib
+
+    defaults = lib.llama_model_default_params
+
+    def params() -> Any:
+        chosen = defaults()
+        for name, value in fields.items():
+            setattr(chosen, name, value)
+        return chosen
+
+    with _PARAMS_LOCK:
+        lib.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = defaults
+
+
 class LlamaCppModel:
     """A GGUF model loaded once, in process. Calls are serialised, first come first served: one llama context is
     not thread-safe.
@@ -106,20 +175,31 @@ class LlamaCppModel:
     token prefix with the previous call) and only the passages and the question are processed per turn.
     """
 
-    def __init__(self, path: Path, context: int, threads: int, temperature: float, repeat_penalty: float):
+    def __init__(
+        self,
+        path: Path,
+        context: int,
+        threads: int,
+        temperature: float,
+        repeat_penalty: float,
+        weight_repacking: str = "auto",
+    ):
         from llama_cpp import Llama
 
         if not path.exists():
             raise ModelError(f"No model file at {path} — run 'guichet models fetch' or set GUICHET_LLM_PATH.")
+        self.repacking = weight_repacking_choice(weight_repacking, llama_cpp_features())
+        log.info("llm weight repacking %s (%s)", "on" if self.repacking.on else "off", self.repacking.reason)
         try:
-            self.llm = Llama(
-                model_path=str(path),
-                n_ctx=context,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=512,
-                verbose=False,
-            )
+            with llama_model_params(use_extra_bufts=self.repacking.on):
+                self.llm = Llama(
+                    model_path=str(path),
+                    n_ctx=context,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_batch=512,
+                    verbose=False,
+                )
         except ValueError as exc:
             raise ModelError(f"Could not load {path}: {exc}. Is it a GGUF file?") from None
         self.name = path.name
@@ -280,5 +360,10 @@ def load_chat_model(settings: Settings, llm_path: Path | None) -> ChatModel:
     if llm_path is None:
         raise ModelError("The in-process model needs a GGUF file: set GUICHET_LLM_PATH or run 'guichet models fetch'.")
     return LlamaCppModel(
-        llm_path, settings.llm_context, settings.llm_threads, settings.llm_temperature, settings.llm_repeat_penalty
+        llm_path,
+        settings.llm_context,
+        settings.llm_threads,
+        settings.llm_temperature,
+        settings.llm_repeat_penalty,
+        settings.llm_weight_repacking,
     )

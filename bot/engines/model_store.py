@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engines.hardware import embedder_precision
+from bot.engines.llm import llama_cpp_features, weight_repacking_choice
 from bot.errors import IntegrityError, ModelError
 
 CHUNK = 1 << 20
@@ -205,7 +206,7 @@ class ModelInfo:
     licence: str
     size_bytes: int
     present: bool
-    precision: str = ""  # the embedder's dtype on this CPU, and why
+    precision: str = ""  # how the model runs on this CPU (dtype, weight layout), and why
 
 
 def _size(path: Path) -> int:
@@ -214,7 +215,9 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def describe(llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto") -> list[ModelInfo]:
+def describe(
+    llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto", weight_repacking: str = "auto"
+) -> list[ModelInfo]:
     """Describe the configured models (catalogue ones with their expected hash and licence)."""
     infos = []
     for role, path in (("llm", llm_path), ("embedder", embedder_path)):
@@ -234,14 +237,15 @@ def describe(llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto") 
                 licence=known.licence if known else "see the model's own licence",
                 size_bytes=_size(path),
                 present=path.exists(),
-                precision=_precision(role, embedder_dtype),
+                precision=_precision(role, embedder_dtype, weight_repacking),
             )
         )
     return infos
 
 
-def _precision(role: str, embedder_dtype: str) -> str:
+def _precision(role: str, embedder_dtype: str, weight_repacking: str) -> str:
     if role != "embedder":
-        return "GGUF quantisation (llama.cpp)"
+        repacking = weight_repacking_choice(weight_repacking, llama_cpp_features())
+        return f"GGUF quantisation (llama.cpp), weight repacking {'on' if repacking.on else 'off'} ({repacking.reason})"
     chosen = embedder_precision(embedder_dtype)
     return f"{chosen.dtype} ({chosen.reason})"

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def model_server():
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(resolve_llm_path(Settings()))]
+    command = [sys.executable, "-m", "tests.e2e.llama_server_peer", "--model", str(resolve_llm_path(Settings()))]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/v1"
