@@ -309,6 +309,55 @@ def test_a_reply_without_the_asked_kind_of_fact_is_no_answer(question):
     assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
 
 
+WASTE_CENTRE = replace(
+    HOURS,
+    title="La déchetterie",
+    source="dechetterie.md",
+    text="La déchetterie est réservée aux habitants.\n"
+    "- Période : Été ; Horaires : 9 h - 12 h et 14 h - 18 h 30\n"
+    "- Période : Hiver ; Horaires : 9 h - 12 h et 14 h - 17 h\n"
+    "La carte d'accès est gratuite.",
+)
+CIVIL = _passage("Les actes sont délivrés à l'accueil de la mairie.", title="État civil", source="etat-civil.md")
+
+
+def _citing_the_other(question: str) -> Turn:
+    """The model cites S1 (état civil) with a reply that holds no fact; S2 is the waste centre's page."""
+    turn = Turn(question, passages=[CIVIL, WASTE_CENTRE], cited_labels=["S1"], draft="Adressez-vous à l'accueil.")
+    OutputGuard(this_year=2026).run(turn)
+    return turn
+
+
+def test_a_reply_without_the_asked_fact_gets_the_passages_sentence_that_states_it_about_the_topic():
+    hours = _citing_the_other("Horaires de la déchetterie en hiver ?")
+    assert hours.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert hours.answer == "Période : Hiver ; Horaires : 9 h - 12 h et 14 h - 17 h"
+    assert [c.source for c in hours.citations] == ["dechetterie.md"] and hours.citations[0].quote == hours.answer
+    assert hours.trace["asked_fact_quoted"] == "hours"
+    price = _citing_the_other("La carte de la déchetterie est-elle payante ?")
+    assert price.outcome is Outcome.ANSWERED_FROM_QUOTE and price.answer == "La carte d'accès est gratuite."
+
+
+@pytest.mark.parametrize(
+    "question", ["Quels sont les horaires de la piscine en hiver ?", "Le gymnase est-il payant le dimanche ?"]
+)
+def test_another_topics_figures_never_stand_in_for_the_asked_fact(question):
+    with pytest.raises(EndTurn) as end:
+        _citing_the_other(question)
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+def test_a_bare_no_is_supported_by_the_sentence_that_states_the_fact_asked_for_rather_than_by_shared_words():
+    library = _passage(
+        "La médiathèque municipale accueille les habitants du mardi au samedi. Les habitants empruntent à la "
+        "médiathèque municipale des livres et des films. L'inscription est gratuite.",
+        title="Médiathèque",
+    )
+    turn = _guarded("L'inscription des habitants à la médiathèque municipale est-elle payante ?", library, "Non.")
+    assert turn.answer.startswith("Non") or turn.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert "L'inscription est gratuite." in turn.citations[0].quote
+
+
 def test_a_one_word_answer_gets_the_official_sentence():
     turn = Turn(question="Horaires du samedi ?", passages=[HOURS], cited_labels=["S2"], draft="Dès 9 h")
     OutputGuard().run(turn)

@@ -14,7 +14,7 @@ from bot.answer.claims import (
     rows_for_the_situation,
     yes_or_no,
 )
-from bot.answer.extracts import as_answer, made_whole, number_units
+from bot.answer.extracts import Unit, as_answer, made_whole, number_units
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.textmatch import (
     MASKED,
@@ -28,6 +28,11 @@ from bot.answer.turn import Citation, Passage, Turn
 from bot.text import EMAIL, PHONE, normalize
 
 MIN_ANSWER_WORDS = 4
+# Words that ask for a fact rather than name a topic: a sentence sharing only these with a question is not about it.
+_FACT_WORDS = content_terms(
+    "horaires heure heures ouvert ouverte ouverture fermé fermée ferme prix tarif tarifs coût coûte combien "
+    "payant payante gratuit gratuite téléphone numéro appeler joindre mail courriel contacter"
+)
 OFFICIAL_LEAD = "Le document officiel précise :"
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
 ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
@@ -54,16 +59,26 @@ def supporting_sentences(
 ) -> list[str]:
     """The passage's sentence(s) or table row(s) that best support the answer, verbatim, in their order.
 
-    Shared figures count most, then shared topic words; a sentence scoring under half the best is dropped. A
-    question or a lead-in line is never chosen while the passage has a statement. When no sentence shares
-    anything, the first is returned, or none if not ``or_first``.
+    Shared figures count most, and so does stating the kind of fact the question asks for and the answer does
+    not (a price, an hour, a contact: "Non." to "est-ce payant ?" is supported by "… est gratuite."), then
+    shared topic words; a sentence scoring under half the best is dropped. A question or a lead-in line is never
+    chosen while the passage has a statement. When no sentence shares anything, the first is returned, or none
+    if not ``or_first``.
     """
     units = number_units([passage])
     found = [u.text for u in units]
     # A question or a lead-in ("Tarifs :") says nothing by itself: never the supporting sentence if another is.
     found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
-    scores = [3 * len(figures(s) & answer_figures) + len(content_terms(s) & answer_terms) for s in found]
+    # The kind of fact asked for and not in the answer ("Non." to "est-ce payant ?"): the sentence stating it
+    facts = [h for asks, h in ASKED_FACTS.values() if asks.search(_asked(question)) and not h(normalize(answer))]
+    topic = content_terms(question) - _FACT_WORDS  # and about the question's topic, not any price of the page
+    scores = [
+        3 * len(figures(s) & answer_figures)
+        + 3 * bool(topic & content_terms(s) and any(holds(normalize(s)) for holds in facts))
+        + len(content_terms(s) & answer_terms)
+        for s in found
+    ]
     best = max(scores)
     ranked = sorted(range(len(found)), key=lambda i: scores[i], reverse=True)[:max_sentences]
     kept = [i for i in ranked if scores[i] > 0 and scores[i] * 2 >= best]
@@ -72,6 +87,39 @@ def supporting_sentences(
     chosen = {found[i] for i in kept}
     # Read whole: a sentence that points back comes with the one it points to, a list item with its list.
     return [u.text for u in made_whole([u.number for u in units if u.text in chosen], units)] or [found[kept[0]]]
+
+
+def _asked(question: str) -> str:
+    """What the resident asks, not what they told about themselves ("mon mail est [courriel]"), normalised."""
+    return normalize(MASKED.sub(" ", without_personal_clauses(question)))
+
+
+def _stating_the_fact(
+    passages: list[Passage], holds: Callable[[str], bool], question: str
+) -> list[tuple[Passage, list[str]]]:
+    """The sentence or row of the passages that states the kind of fact asked for (``holds``) about the
+    question's topic, read whole, with its passage; none when no such sentence is about that topic.
+
+    The topic is the question's words once those that ask for the fact ("horaires", "payant", "téléphone") are
+    set aside; the sentence, with its passage's title and headings, must name more than half of them (a pool's
+    hours are not in a waste-collection timetable, a gym's Sunday is not the waste centre's).
+    """
+    topic = content_terms(question) - _FACT_WORDS
+    if not topic:
+        return []
+    best: tuple[int, Passage, Unit, list[Unit]] | None = None
+    for passage in passages:
+        units = number_units([passage])
+        around = content_terms(" ".join([passage.title, *passage.headings]))
+        for unit in units:
+            named = topic & (content_terms(unit.text) | around)
+            stated = holds(normalize(unit.text)) and 2 * len(named) > len(topic)
+            if stated and (best is None or len(named) > best[0]):
+                best = (len(named), passage, unit, units)
+    if best is None:
+        return []
+    _, passage, unit, units = best
+    return [(passage, [u.text for u in made_whole([unit.number], units)])]
 
 
 def _citation(passage: Passage, quoted: list[str]) -> Citation:
@@ -185,11 +233,19 @@ class OutputGuard:
 
     @staticmethod
     def _check_asked_fact(turn: Turn) -> None:
-        # What the resident asks, not what they told about themselves ("mon mail est [courriel]")
-        question = normalize(MASKED.sub(" ", without_personal_clauses(turn.question)))
+        """A reply without the kind of fact asked for does not answer: the passages' own sentence that states
+        it about the question's topic answers instead, and without one the sources do not have it."""
+        question = _asked(turn.question)
         for kind, (asks, holds) in ASKED_FACTS.items():
             if asks.search(question) and not holds(normalize(turn.answer)):
-                raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
+                stated = _stating_the_fact(turn.passages, holds, question)
+                if not stated:
+                    raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
+                turn.citations = [_citation(passage, sentences) for passage, sentences in stated]
+                turn.cited_labels = [passage.label for passage, _ in stated]
+                turn.answer = " […] ".join(c.quote for c in turn.citations)
+                turn.outcome = Outcome.ANSWERED_FROM_QUOTE
+                turn.trace["asked_fact_quoted"] = kind
 
     def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
         """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
