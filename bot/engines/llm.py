@@ -109,6 +109,9 @@ class Repacking:
     on: bool
     reason: str
 
+    def __str__(self) -> str:
+        return f"{'on' if self.on else 'off'} ({self.reason})"
+
 
 def llama_cpp_features() -> frozenset[str]:
     """The CPU features the installed llama.cpp was built with ("AVX2", "AMX_INT8"…), from its system info."""
@@ -137,6 +140,15 @@ def weight_repacking_choice(setting: str, built_with: frozenset[str]) -> Repacki
     if any(feature.startswith("AMX") for feature in built_with):
         return Repacking(False, "auto: llama.cpp was built with AMX, whose repacked weights crash with this model")
     return Repacking(True, "auto: llama.cpp's default")
+
+
+@contextmanager
+def weight_layout(setting: str) -> Iterator[Repacking]:
+    """Load a model inside this block with the weight repacking chosen for ``setting`` and the installed build."""
+    repacking = weight_repacking_choice(setting, llama_cpp_features())
+    log.info("llm weight repacking %s", repacking)
+    with llama_model_params(use_extra_bufts=repacking.on):
+        yield repacking
 
 
 _PARAMS_LOCK = threading.Lock()
@@ -188,10 +200,8 @@ class LlamaCppModel:
 
         if not path.exists():
             raise ModelError(f"No model file at {path} — run 'guichet models fetch' or set GUICHET_LLM_PATH.")
-        self.repacking = weight_repacking_choice(weight_repacking, llama_cpp_features())
-        log.info("llm weight repacking %s (%s)", "on" if self.repacking.on else "off", self.repacking.reason)
         try:
-            with llama_model_params(use_extra_bufts=self.repacking.on):
+            with weight_layout(weight_repacking):
                 self.llm = Llama(
                     model_path=str(path),
                     n_ctx=context,

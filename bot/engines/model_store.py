@@ -246,6 +246,6 @@ def describe(
 def _precision(role: str, embedder_dtype: str, weight_repacking: str) -> str:
     if role != "embedder":
         repacking = weight_repacking_choice(weight_repacking, llama_cpp_features())
-        return f"GGUF quantisation (llama.cpp), weight repacking {'on' if repacking.on else 'off'} ({repacking.reason})"
+        return f"GGUF quantisation (llama.cpp), weight repacking {repacking}"
     chosen = embedder_precision(embedder_dtype)
     return f"{chosen.dtype} ({chosen.reason})"

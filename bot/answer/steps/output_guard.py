@@ -71,8 +71,9 @@ def supporting_sentences(
     found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
     # The kind of fact asked for and not in the answer ("Non." to "est-ce payant ?"): the sentence stating it
-    facts = [h for asks, h in ASKED_FACTS.values() if asks.search(_asked(question)) and not h(normalize(answer))]
-    topic = content_terms(question) - _FACT_WORDS  # and about the question's topic, not any price of the page
+    asked = _asked(question)
+    facts = [h for asks, h in ASKED_FACTS.values() if asks.search(asked) and not h(normalize(answer))]
+    topic = _topic(question)  # and about the question's topic, not any price of the page
     scores = [
         3 * len(figures(s) & answer_figures)
         + 3 * bool(topic & content_terms(s) and any(holds(normalize(s)) for holds in facts))
@@ -94,6 +95,11 @@ def _asked(question: str) -> str:
     return normalize(MASKED.sub(" ", without_personal_clauses(question)))
 
 
+def _topic(question: str) -> set[str]:
+    """The question's topic words: its content words less those that ask for a fact ("horaires", "payant")."""
+    return content_terms(question) - _FACT_WORDS
+
+
 def _stating_the_fact(
     passages: list[Passage], holds: Callable[[str], bool], question: str
 ) -> list[tuple[Passage, list[str]]]:
@@ -104,7 +110,7 @@ def _stating_the_fact(
     set aside; the sentence, with its passage's title and headings, must name more than half of them (a pool's
     hours are not in a waste-collection timetable, a gym's Sunday is not the waste centre's).
     """
-    topic = content_terms(question) - _FACT_WORDS
+    topic = _topic(question)
     if not topic:
         return []
     best: tuple[int, Passage, Unit, list[Unit]] | None = None
