@@ -551,6 +551,7 @@ def main() -> None:  # noqa: D103
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged-xref notices; real failures are reported
     logging.getLogger("bot.engines.embedder").setLevel(logging.INFO)  # the start-up line says which precision runs
+    logging.getLogger("bot.engines.llm").setLevel(logging.INFO)  # and whether llama.cpp repacks the weights
     app()
 
 
