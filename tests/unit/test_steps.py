@@ -9,7 +9,7 @@ from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.answer.steps.input_guard import InputGuard
-from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.output_guard import OutputGuard, asked_facts
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Passage, Turn
 from bot.engines.llm import FakeChatModel
@@ -345,6 +345,36 @@ def test_another_topics_figures_never_stand_in_for_the_asked_fact(question):
     with pytest.raises(EndTurn) as end:
         _citing_the_other(question)
     assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+
+
+@pytest.mark.parametrize(
+    ("question", "draft"),
+    [
+        ("Combien de concessions reste-t-il au cimetière ?", "Il reste 12 concessions."),
+        ("Quel jour passe le ramassage dans mon quartier ?", "Le ramassage passe le 3 mai."),
+    ],
+)
+def test_a_count_or_a_date_no_passage_holds_is_no_answer_rather_than_a_quote_about_the_topic(question, draft):
+    with pytest.raises(EndTurn) as end:
+        _guarded(question, CONCESSIONS, draft)
+    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
+    assert end.value.detail == "the draft states a figure no passage holds"
+
+
+@pytest.mark.parametrize(
+    ("question", "kinds"),
+    [
+        ("bjr cb ça coute une concession de 30 ans", ["price"]),
+        ("Une concession de 30 ans, ça coûte combien ?", ["price"]),
+        ("Quel est le montant de la caution ?", ["price"]),
+        ("Combien faut-il payer pour une concession ?", ["price"]),
+        ("Qui paie les obsèques quand la famille n'a pas d'argent ?", []),
+        ("Où payer la facture de cantine ?", []),
+        ("Combien de concessions reste-t-il ?", []),
+    ],
+)
+def test_a_price_is_asked_for_in_the_words_residents_use(question, kinds):
+    assert asked_facts(question) == kinds
 
 
 def test_a_bare_no_is_supported_by_the_sentence_that_states_the_fact_asked_for_rather_than_by_shared_words():

@@ -31,7 +31,8 @@ MIN_ANSWER_WORDS = 4
 # Words that ask for a fact rather than name a topic: a sentence sharing only these with a question is not about it.
 _FACT_WORDS = content_terms(
     "horaires heure heures ouvert ouverte ouverture fermé fermée ferme prix tarif tarifs coût coûte combien "
-    "payant payante gratuit gratuite téléphone numéro appeler joindre mail courriel contacter"
+    "coûtent montant payer paye payant payante gratuit gratuite téléphone numéro appeler joindre mail courriel "
+    "contacter"
 )
 OFFICIAL_LEAD = "Le document officiel précise :"
 # A question that asks for one of these kinds of fact is answered only by a reply that contains one.
@@ -43,7 +44,8 @@ ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
         lambda text: bool(PHONE.search(text) or EMAIL.search(text)),
     ),
     "price": (
-        re.compile(r"combien (co[uû]te|ça co[uû]te|ca co[uû]te)|\bprix\b|\btarifs?\b|\bco[uû]t\b|payante?\b"),
+        # "combien coûte", "ça coûte combien", "cb ça coute", "quel montant", "combien faut-il payer"
+        re.compile(r"\bco[uû]t(e|ent)?\b|\bprix\b|\btarifs?\b|payante?\b|\bmontant\b|combien\b.{0,30}\bpa[yi]e"),
         lambda text: bool(re.search(r"\d\s*(€|euros?)|gratuit|payant|\d+[.,]\d{2}", text)),
     ),
     "hours": (
@@ -93,6 +95,12 @@ def supporting_sentences(
 def _asked(question: str) -> str:
     """What the resident asks, not what they told about themselves ("mon mail est [courriel]"), normalised."""
     return normalize(MASKED.sub(" ", without_personal_clauses(question)))
+
+
+def asked_facts(question: str) -> list[str]:
+    """The kinds of fact (``ASKED_FACTS``) the question asks for."""
+    asked = _asked(question)
+    return [kind for kind, (asks, _) in ASKED_FACTS.items() if asks.search(asked)]
 
 
 def _topic(question: str) -> set[str]:
@@ -148,8 +156,10 @@ class OutputGuard:
     The draft stands only if every figure and contact is in the passage (or the town directory), it does not
     merely say yes or no in the question's own words, its yes/no agrees with the official sentence, and, when the
     question names the resident's situation ("30 ans", "15 m²"), its figures come from the row for that
-    situation. Otherwise the resident sees the official sentence(s) instead (``answered_from_quote``). A past
-    date never answers a question about something to come, and a question asking for a phone number or opening
+    situation. Otherwise the resident sees the official sentence(s) instead (``answered_from_quote``), except
+    when the draft states a figure no passage holds and the question asks for no price, hour or contact (a count,
+    a day, a date): the passages do not hold what was asked (``unanswerable_no_sources``). A past date never
+    answers a question about something to come, and a question asking for a phone number or opening
     hours needs a reply that holds one: otherwise the sources do not have it (``unanswerable_no_sources``).
     """
 
@@ -171,6 +181,11 @@ class OutputGuard:
         cited = self._best_supporting(turn, cited)
         support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]
         problems = self._problems(turn, cited, support[0])
+        if any(p.startswith("unsupported") for p in problems) and not asked_facts(turn.question):
+            # A count, a date, a day the model made up: what the passages hold about the topic is not what was
+            # asked, and a quote of them would read as the answer. (A price, an hour or a contact asked for is
+            # looked for in the passages by _check_asked_fact.)
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, "the draft states a figure no passage holds")
         situation = rows_for_the_situation(turn.question, cited[0].text)
         if "wrong row" in problems:
             support[0] = situation
@@ -241,10 +256,10 @@ class OutputGuard:
     def _check_asked_fact(turn: Turn) -> None:
         """A reply without the kind of fact asked for does not answer: the passages' own sentence that states
         it about the question's topic answers instead, and without one the sources do not have it."""
-        question = _asked(turn.question)
-        for kind, (asks, holds) in ASKED_FACTS.items():
-            if asks.search(question) and not holds(normalize(turn.answer)):
-                stated = _stating_the_fact(turn.passages, holds, question)
+        for kind in asked_facts(turn.question):
+            holds = ASKED_FACTS[kind][1]
+            if not holds(normalize(turn.answer)):
+                stated = _stating_the_fact(turn.passages, holds, _asked(turn.question))
                 if not stated:
                     raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
                 turn.citations = [_citation(passage, sentences) for passage, sentences in stated]
