@@ -348,20 +348,6 @@ def test_another_topics_figures_never_stand_in_for_the_asked_fact(question):
 
 
 @pytest.mark.parametrize(
-    ("question", "draft"),
-    [
-        ("Combien de concessions reste-t-il au cimetière ?", "Il reste 12 concessions."),
-        ("Quel jour passe le ramassage dans mon quartier ?", "Le ramassage passe le 3 mai."),
-    ],
-)
-def test_a_count_or_a_date_no_passage_holds_is_no_answer_rather_than_a_quote_about_the_topic(question, draft):
-    with pytest.raises(EndTurn) as end:
-        _guarded(question, CONCESSIONS, draft)
-    assert end.value.outcome is Outcome.UNANSWERABLE_NO_SOURCES
-    assert end.value.detail == "the draft states a figure no passage holds"
-
-
-@pytest.mark.parametrize(
     ("question", "kinds"),
     [
         ("bjr cb ça coute une concession de 30 ans", ["price"]),
