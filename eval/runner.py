@@ -127,6 +127,7 @@ def run_case(target, case: Case) -> dict:
         "retrieval_s": retrieval.get("seconds", 0.0),
         "llm_s": llm.get("seconds"),  # None when no model call was needed (routes, validated answers)
         "first_token_s": llm.get("first_token_seconds"),
+        "model_output": llm.get("output"),  # what the model wrote, before the output guard checked it
         "cpu_s": seen.cpu_s,
         "prompt_tokens": llm.get("prompt_tokens", 0),
         "completion_tokens": llm.get("completion_tokens", 0),

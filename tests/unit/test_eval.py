@@ -172,6 +172,7 @@ def test_in_process_run_writes_results_summary_and_a_french_report(fake_demo_ind
     assert [r["passed"] for r in results] == [True, True]
     assert results[0]["retrieval_rank"] == 1 and results[0]["extra"] == {"auteur": "Anne"}
     assert results[0]["cpu_s"] >= 0 and results[0]["passages"][0]["label"] == "S1"
+    assert results[0]["model_output"] == PASSPORT_REPLY  # the model's own words, before the output guard
     assert summary["handled_right"] == 1.0 and summary["run"]["prompt_version"] == "answer-fr-v2"
     assert set(summary["by_category"]) == {"papiers", "hors corpus"}
     page = report.write(tmp_path / "out", failures=[]).read_text()
