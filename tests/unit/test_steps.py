@@ -363,6 +363,20 @@ def test_a_price_is_asked_for_in_the_words_residents_use(question, kinds):
     assert asked_facts(question) == kinds
 
 
+def test_a_rule_is_quoted_with_its_condition_and_its_exception():
+    burial = _passage(
+        "Une personne peut être enterrée dans le jardin d'une propriété privée, à titre exceptionnel. "
+        "La propriété privée doit être hors zone urbaine pour être enterrée dans le jardin. "
+        "Le préfet autorise la personne à être enterrée dans le jardin après avis d'un hydrogéologue. "
+        "Les cimetières sont gérés par la commune.",
+        title="Inhumation",
+    )
+    turn = _guarded("Une personne peut-elle être enterrée dans le jardin de sa propriété ?", burial, "Oui")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert turn.answer.count(" […] ") == 2 and "hors zone urbaine" in turn.answer and "préfet" in turn.answer
+    assert "cimetières" not in turn.answer
+
+
 def test_a_bare_no_is_supported_by_the_sentence_that_states_the_fact_asked_for_rather_than_by_shared_words():
     library = _passage(
         "La médiathèque municipale accueille les habitants du mardi au samedi. Les habitants empruntent à la "

@@ -28,6 +28,10 @@ from bot.answer.turn import Citation, Passage, Turn
 from bot.text import EMAIL, PHONE, normalize
 
 MIN_ANSWER_WORDS = 4
+# Sentences quoted from one passage: a rule often takes two (the rule, then its condition or exception) and a
+# third carries what the first two point to. On dev, 3 rather than 2 gave 2 more right answers and no fewer; 4
+# no more than 3; answers grew by 8 % on average.
+MAX_QUOTED = 3
 # Words that ask for a fact rather than name a topic: a sentence sharing only these with a question is not about it.
 _FACT_WORDS = content_terms(
     "horaires heure heures ouvert ouverte ouverture fermé fermée ferme prix tarif tarifs coût coûte combien "
@@ -57,7 +61,7 @@ ASKED_FACTS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
 
 
 def supporting_sentences(
-    passage: Passage, answer: str, question: str, max_sentences: int = 2, or_first: bool = True
+    passage: Passage, answer: str, question: str, max_sentences: int = MAX_QUOTED, or_first: bool = True
 ) -> list[str]:
     """The passage's sentence(s) or table row(s) that best support the answer, verbatim, in their order.
 
