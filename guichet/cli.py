@@ -497,6 +497,27 @@ def eval_paraphrases(
         out_file.write_text(json.dumps({"summary": summary, "rows": rows}, ensure_ascii=False, indent=1))
 
 
+@eval_app.command("replay")
+def eval_replay(
+    run_dir: Annotated[Path, typer.Argument(help="Folder of a finished in-process run.")],
+    dataset: Annotated[Path, typer.Option(help="The cases of that run, .jsonl or .csv.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the replayed run goes.")] = Path("var/eval/replay"),
+):
+    """Score a run's model replies again with today's checks, without the models (seconds, not minutes)."""
+    from eval.dataset import load_cases
+    from eval.replay import replay
+
+    try:
+        summary = replay(run_dir, load_cases(dataset), _settings(), out_dir)
+    except FileNotFoundError as exc:
+        _fail(GuichetError(f"{exc.filename} not found: the folder must hold a finished run."))
+    except ValueError as exc:
+        _fail(GuichetError(str(exc)))
+    _print_summary(summary)
+    replayed = summary["run"]["replayed"]
+    out.print(f"{replayed} réponses du modèle rejouées. Comparer : guichet eval diff {run_dir} {out_dir}")
+
+
 @eval_app.command("diff")
 def eval_diff(
     old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],

@@ -181,6 +181,31 @@ def test_in_process_run_writes_results_summary_and_a_french_report(fake_demo_ind
     assert "http" not in page.split("<body>")[0]  # self-contained: no external asset
 
 
+def test_replay_scores_the_stored_model_replies_again_with_todays_checks(fake_demo_index, tmp_path):
+    from dataclasses import replace
+
+    from bot.settings import Settings
+    from eval.replay import replay
+    from eval.runner import InProcess, load_results, run
+    from tests.conftest import fake_answerer
+
+    cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
+    run(InProcess(fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)), cases, tmp_path / "run")
+    settings = Settings(thresholds_file=tmp_path / "thresholds.yaml")
+    same = replay(tmp_path / "run", cases, settings, tmp_path / "same")
+    assert [r["passed"] for r in load_results(tmp_path / "same")] == [True, True]
+    assert same["handled_right"] == 1.0 and same["run"]["replayed"] == 1  # the refusal never reached the model
+    # The stored reply, as a model that invents a price would have written it: the checks of today catch it.
+    stored = load_results(tmp_path / "run")
+    stored[0]["model_output"] = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 96 €."})
+    write(tmp_path / "run" / "results.jsonl", "".join(json.dumps(r) + "\n" for r in stored))
+    replay(tmp_path / "run", cases, settings, tmp_path / "invented")
+    first = load_results(tmp_path / "invented")[0]
+    assert first["outcome"] == "answered_from_quote" and "96" not in first["answer"] and "86 €" in first["answer"]
+    with pytest.raises(ValueError, match="not in"):
+        replay(tmp_path / "run", [*cases, replace(cases[0], id="a2")], settings, tmp_path / "more")
+
+
 def test_http_run_goes_through_the_api(fake_demo_index, tmp_path):
     from fastapi.testclient import TestClient
 

@@ -1,0 +1,125 @@
+"""Replay a finished run's model replies through today's answer checks, without loading a model.
+
+A run keeps, per case, the passages shown to the model and what the model wrote (``model_output``). Changes to
+what follows the model (parsing its reply, the output guard, the messages) can then be measured in seconds on
+the same replies: each such case goes again through the input guard, the composer (fed the stored reply) and
+the output guard, and is scored again. Cases the model never saw (routed away, no source, validated answers)
+keep their stored result: a change to routing or retrieval needs a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.answer.neutraliser import Neutraliser
+from bot.answer.outcomes import Messages
+from bot.answer.pipeline import Answerer
+from bot.answer.prompt import Prompt
+from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.input_guard import InputGuard
+from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.question_router import load_patterns
+from bot.answer.turn import Passage, Turn
+from bot.engines.llm import FakeChatModel
+from bot.settings import Settings, load_yaml
+from eval.dataset import Case
+from eval.runner import load_results
+from eval.scoring import score_case, summarise
+
+
+class StoredPassages:
+    """Stands for retrieval: the passages the model was shown in the stored run."""
+
+    def __init__(self, passages: list[dict[str, Any]]):
+        self.passages = [
+            Passage(
+                label=p["label"],
+                chunk_id=p["label"],
+                title=p["title"],
+                source=p["source"],
+                url="",
+                date="",
+                headings=p["headings"],
+                text=p["text"],
+                dense_score=p["dense_score"],
+                lexical_score=p["lexical_score"],
+            )
+            for p in passages
+        ]
+
+    def run(self, turn: Turn) -> None:
+        turn.passages = list(self.passages)
+
+
+def replayable(result: dict) -> bool:
+    """A stored case the model answered, with what it was shown."""
+    return bool(result.get("model_output") and result.get("passages"))
+
+
+class Replayer:
+    """The steps after the model, built once from the settings; fed one stored case at a time."""
+
+    def __init__(self, settings: Settings):
+        self.town = load_yaml(settings.town_file)
+        self.messages = Messages.load(settings.messages_file, self.town)
+        self.neutralise = Neutraliser.from_routes(load_patterns(settings.routes_file)[0])
+        self.max_question_chars = settings.max_question_chars
+        answer = settings.thresholds["answer"]
+        self.mode, self.constrained = str(answer.get("mode", "generative")), bool(answer.get("constrained", True))
+        self.prompt = Prompt.load(settings.prompt_file)
+        self.extract_prompt = Prompt.load(settings.extract_prompt_file) if self.mode == "extractive" else None
+
+    def case(self, case: Case, result: dict) -> dict:
+        """One stored case again through the steps after the model, scored again."""
+        composer = AnswerComposer(
+            FakeChatModel(result["model_output"]),
+            self.prompt,
+            max_tokens=1,  # the reply is already written
+            constrained=self.constrained,
+            mode=self.mode,
+            extract_prompt=self.extract_prompt,
+            neutralise=self.neutralise,
+        )
+        steps = (
+            InputGuard(self.max_question_chars),
+            StoredPassages(result["passages"]),
+            composer,
+            OutputGuard(self.town.get("directory", [])),
+        )
+        answerer = Answerer(steps=steps, messages=self.messages, info={}, town=self.town)
+        turn = answerer.answer(case.question, channel="eval")
+        reply = json.loads(json.dumps(turn.to_json(), default=str))
+        cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
+        return {
+            **result,
+            "answer": reply["answer"],
+            "outcome": reply["outcome"],
+            "citations": reply["citations"],
+            "end_reason": turn.trace.get("end_reason", ""),
+            **score_case(case, reply, {p.chunk_id: p.evidence for p in cited}),
+        }
+
+
+def replay(run_dir: Path, cases: list[Case], settings: Settings, out_dir: Path) -> dict:
+    """Replay ``run_dir`` for ``cases`` into ``out_dir`` (``results.jsonl``, ``summary.json``); the summary."""
+    stored = {r["id"]: r for r in load_results(run_dir)}
+    missing = [c.id for c in cases if c.id not in stored]
+    if missing:
+        raise ValueError(f"{len(missing)} case(s) of the dataset are not in {run_dir}: {', '.join(missing[:5])}")
+    replayer = Replayer(settings)
+    results = [replayer.case(c, stored[c.id]) if replayable(stored[c.id]) else stored[c.id] for c in cases]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
+    summary = summarise(results)
+    before = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("run", {})
+    summary["run"] = before | {
+        "replayed_from": str(run_dir),
+        "replayed": sum(map(replayable, stored.values())),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return summary
