@@ -16,9 +16,7 @@ from typing import Any
 
 from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import Messages
-from bot.answer.pipeline import Answerer
-from bot.answer.prompt import Prompt
-from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.pipeline import Answerer, answer_composer
 from bot.answer.steps.input_guard import InputGuard
 from bot.answer.steps.output_guard import OutputGuard
 from bot.answer.steps.question_router import load_patterns
@@ -65,33 +63,23 @@ class Replayer:
     def __init__(self, settings: Settings):
         self.town = load_yaml(settings.town_file)
         self.messages = Messages.load(settings.messages_file, self.town)
-        self.neutralise = Neutraliser.from_routes(load_patterns(settings.routes_file)[0])
         self.max_question_chars = settings.max_question_chars
-        answer = settings.thresholds["answer"]
-        self.mode, self.constrained = str(answer.get("mode", "generative")), bool(answer.get("constrained", True))
-        self.prompt = Prompt.load(settings.prompt_file)
-        self.extract_prompt = Prompt.load(settings.extract_prompt_file) if self.mode == "extractive" else None
+        self.model = FakeChatModel("")  # says, for each case, the reply stored for it
+        neutralise = Neutraliser.from_routes(load_patterns(settings.routes_file)[0])
+        self.composer = answer_composer(settings, self.model, neutralise)
 
     def case(self, case: Case, result: dict) -> dict:
         """One stored case again through the steps after the model, scored again."""
-        composer = AnswerComposer(
-            FakeChatModel(result["model_output"]),
-            self.prompt,
-            max_tokens=1,  # the reply is already written
-            constrained=self.constrained,
-            mode=self.mode,
-            extract_prompt=self.extract_prompt,
-            neutralise=self.neutralise,
-        )
+        self.model.replies = [result["model_output"]]
         steps = (
             InputGuard(self.max_question_chars),
             StoredPassages(result["passages"]),
-            composer,
+            self.composer,
             OutputGuard(self.town.get("directory", [])),
         )
         answerer = Answerer(steps=steps, messages=self.messages, info={}, town=self.town)
         turn = answerer.answer(case.question, channel="eval")
-        reply = json.loads(json.dumps(turn.to_json(), default=str))
+        reply = turn.to_json()
         cited = [p for p in turn.passages if p.label in turn.cited_labels] if reply["citations"] else []
         return {
             **result,
@@ -118,7 +106,7 @@ def replay(run_dir: Path, cases: list[Case], settings: Settings, out_dir: Path) 
     before = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("run", {})
     summary["run"] = before | {
         "replayed_from": str(run_dir),
-        "replayed": sum(map(replayable, stored.values())),
+        "replayed": sum(replayable(stored[c.id]) for c in cases),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -125,23 +125,12 @@ class Answerer:
         """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
         index.check_embedder(embedder.name, embedder.dimension)
         thresholds = settings.thresholds
-        prompt = Prompt.load(settings.prompt_file)
         town = load_yaml(settings.town_file)
         patterns, routes_version = load_patterns(settings.routes_file)
         classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
-        mode = str(thresholds["answer"].get("mode", "generative"))
-        composer = AnswerComposer(
-            model,
-            prompt,
-            int(thresholds["answer"]["max_tokens"]),
-            max_tokens_voice=int(thresholds["answer"].get("max_tokens_voice", thresholds["answer"]["max_tokens"])),
-            constrained=bool(thresholds["answer"].get("constrained", True)),
-            mode=mode,
-            extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
-            neutralise=Neutraliser.from_routes(patterns),
-        )
+        composer = answer_composer(settings, model, Neutraliser.from_routes(patterns))
         steps = (
             InputGuard(settings.max_question_chars),
             router,
@@ -184,6 +173,22 @@ class Answerer:
             "not a catalogue model",
         )
         return answerer
+
+
+def answer_composer(settings: Settings, model: ChatModel, neutralise: Neutraliser) -> AnswerComposer:
+    """The composer that asks ``model``, as ``config/thresholds.yaml`` (``answer``) and the prompt files set it."""
+    answer = settings.thresholds["answer"]
+    mode = str(answer.get("mode", "generative"))
+    return AnswerComposer(
+        model,
+        Prompt.load(settings.prompt_file),
+        int(answer["max_tokens"]),
+        max_tokens_voice=int(answer.get("max_tokens_voice", answer["max_tokens"])),
+        constrained=bool(answer.get("constrained", True)),
+        mode=mode,
+        extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
+        neutralise=neutralise,
+    )
 
 
 def by_meaning(embedder: Embedder, index: Index, thresholds: dict[str, Any]) -> ByMeaning | None:

@@ -77,8 +77,7 @@ def supporting_sentences(
     found = [s for s in found if not s.rstrip().endswith(("?", ":"))] or found
     answer_figures, answer_terms = figures(answer), content_terms(answer) | content_terms(question)
     # The kind of fact asked for and not in the answer ("Non." to "est-ce payant ?"): the sentence stating it
-    asked = _asked(question)
-    facts = [h for asks, h in ASKED_FACTS.values() if asks.search(asked) and not h(normalize(answer))]
+    facts = [holds for kind in asked_facts(question) if not (holds := ASKED_FACTS[kind][1])(normalize(answer))]
     topic = _topic(question)  # and about the question's topic, not any price of the page
     scores = [
         3 * len(figures(s) & answer_figures)
@@ -253,10 +252,11 @@ class OutputGuard:
     def _check_asked_fact(turn: Turn) -> None:
         """A reply without the kind of fact asked for does not answer: the passages' own sentence that states
         it about the question's topic answers instead, and without one the sources do not have it."""
+        question = _asked(turn.question)
         for kind in asked_facts(turn.question):
             holds = ASKED_FACTS[kind][1]
             if not holds(normalize(turn.answer)):
-                stated = _stating_the_fact(turn.passages, holds, _asked(turn.question))
+                stated = _stating_the_fact(turn.passages, holds, question)
                 if not stated:
                     raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"asked for {kind}, the reply holds none")
                 turn.citations = [_citation(passage, sentences) for passage, sentences in stated]
