@@ -1,7 +1,7 @@
 # Guichet service image: non-root, models and index on volumes, healthcheck on /healthz.
 #
 #   docker build -t guichet .
-#   docker run --rm -v guichet-models:/models guichet guichet models fetch        # once, needs PyPI
+#   docker run --rm -v guichet-models:/models guichet guichet models fetch --speech   # once, needs PyPI
 #   docker run --rm -v guichet-models:/models -v guichet-index:/index guichet guichet ingest corpora/demo
 #   docker run -p 8000:8000 -v guichet-models:/models -v guichet-index:/index -v guichet-data:/data guichet
 #   docker run --rm -it -v guichet-data:/data guichet guichet staff add accueil           # staff console account

