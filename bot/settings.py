@@ -103,7 +103,21 @@ class Settings(BaseSettings):
     # as entered for the custom vendor in the jambonz portal; empty turns it off.
     speech_api_key: str = ""
     speech_voice: str = "fr-fr"  # espeak-ng voice when the gateway names none
+    # The synthesizer: espeak-ng (always there), or a Piper voice file the town provides (.onnx, .onnx.json beside).
+    speech_engine: Literal["espeak", "piper"] = "espeak"
+    speech_piper_model: Path | None = None
+    speech_piper_sha256: str = ""  # pins the voice file: a different file stops start-up
     speech_words_per_minute: int = Field(default=160, ge=80, le=400)
+    # Speech-to-text on this server (WebSocket /speech/stt, jambonz custom STT), same API key(s) as above.
+    # Empty path means the catalogue's Whisper inside models_dir ('guichet models fetch --speech').
+    stt_model_path: Path | None = None
+    stt_threads: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1))
+    stt_beam_size: int = Field(default=5, ge=1, le=10)
+    stt_max_streams: int = Field(default=20, ge=1)  # callers heard at once; one more gets an error message
+    stt_end_silence_ms: int = Field(default=800, ge=200, le=5000)  # quiet that ends what a caller says
+    stt_max_utterance_seconds: float = Field(default=30.0, gt=0)  # a caller who never stops gets a transcript here
+    stt_max_session_seconds: float = Field(default=600.0, gt=0)  # audio in one recognition session
+    stt_idle_seconds: float = Field(default=10.0, gt=0)  # no frame for this long closes the session
 
     @property
     def voice_secrets(self) -> list[str]:

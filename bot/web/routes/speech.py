@@ -1,20 +1,30 @@
-"""Guichet as the voice gateway's speech vendor: text-to-speech on this server, so no third party hears a call.
+"""Guichet as the voice gateway's speech vendor: speech-to-text and text-to-speech on this server, so no third
+party hears a call.
 
-``POST /speech/tts`` follows jambonz's custom TTS API: ``Authorization: Bearer <GUICHET_SPEECH_API_KEY>``,
-``{language, voice, type: text|ssml, text}`` in, 8 kHz audio out: MP3 by default, WAV or L16 when the
-``Accept`` header asks for it.
+``WebSocket /speech/stt`` follows jambonz's custom STT API: the upgrade carries ``Authorization: Bearer
+<GUICHET_SPEECH_API_KEY>`` (refused without it), then a ``start`` message, binary LINEAR16 frames and ``stop``;
+Guichet answers ``transcription`` messages (interim ones if asked, a final one when the caller stops speaking)
+or an ``error`` before it closes.
+
+``POST /speech/tts`` follows jambonz's custom TTS API: same key, ``{language, voice, type: text|ssml, text}`` in,
+8 kHz audio out: MP3 by default, WAV or L16 when the ``Accept`` header asks for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
-from fastapi import APIRouter, Request, Response
+import numpy as np
+from fastapi import APIRouter, Request, Response, WebSocket
 from fastapi.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
 
 from bot.engines.speech import CONTENT_TYPES, PHONE_RATE, Format, SynthesisError
+from bot.phone.listening import Due, Listening, ProtocolError, error, is_stop, parse_start, transcription
 from bot.web.schemas import SynthesisRequest
-from bot.web.service import STARTING, Refused, service_of
+from bot.web.service import STARTING, Refused, Service, bearer_matches, service_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/speech", tags=["speech"])
@@ -48,3 +58,87 @@ async def synthesize(body: SynthesisRequest, request: Request) -> Response:
         raise Refused(500, "La synthèse vocale a échoué pour ce texte.") from None
     media_type = CONTENT_TYPES[fmt] + (f";rate={PHONE_RATE}" if fmt == "l16" else "")
     return Response(audio, media_type=media_type, headers={"X-Guichet-Cache": "hit" if cached else "miss"})
+
+
+POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013  # WebSocket close codes
+
+
+@router.websocket("/stt")
+async def recognize(websocket: WebSocket) -> None:
+    service: Service = websocket.app.state.service
+    if not service.settings.speech_keys or not bearer_matches(websocket, service.settings.speech_keys):
+        await websocket.close(code=POLICY_VIOLATION)  # before accepting: the upgrade itself is refused (403)
+        return
+    await websocket.accept()
+    if service.recognizer is None:
+        await _fail(websocket, service.recognizer_error if service.answerer else STARTING, TRY_AGAIN_LATER)
+        return
+    if not service.listeners.try_enter():
+        message = f"Capacité atteinte : {service.listeners.capacity} appels sont déjà en reconnaissance vocale."
+        await _fail(websocket, message, TRY_AGAIN_LATER)
+        return
+    interims: set[asyncio.Task] = set()
+    try:
+        await _listen(websocket, service, interims)
+    except WebSocketDisconnect:
+        pass  # the gateway hung up mid-sentence: what was heard is dropped with the session
+    finally:
+        for task in interims:
+            task.cancel()
+        service.listeners.leave()
+
+
+async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.Task]) -> None:
+    """One session: ``start``, audio frames until ``stop``; a final transcript each time the caller stops."""
+    limits, listening = service.listening_limits, None
+    while True:
+        try:
+            message = await asyncio.wait_for(websocket.receive(), limits.idle_seconds)
+        except TimeoutError:
+            await _fail(websocket, f"Aucun message depuis {limits.idle_seconds:.0f} s : session fermée.")
+            return
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        try:
+            if message.get("text") is not None:
+                if listening is None:
+                    start = parse_start(message["text"])
+                    listening = Listening(start, service.vocabulary, limits, service.end_of_speech)
+                    continue
+                is_stop(message["text"])
+                await _final(websocket, service, listening, listening.take())
+                await websocket.close()
+                return
+            if listening is None:
+                raise ProtocolError("Audio reçu avant le message « start ».")
+            due = listening.hear(message.get("bytes") or b"")
+        except ProtocolError as exc:
+            await _fail(websocket, str(exc))
+            return
+        if due is Due.FINAL:
+            await _final(websocket, service, listening, listening.take())
+        elif due is Due.INTERIM and not service.recognizer.busy and not interims:
+            task = asyncio.create_task(_interim(websocket, service, listening, listening.audio()))
+            interims.add(task)
+            task.add_done_callback(interims.discard)
+
+
+async def _final(websocket: WebSocket, service: Service, listening: Listening, audio: np.ndarray | None) -> None:
+    if audio is None:
+        return  # nobody spoke: jambonz's own timeout decides what a silence means
+    heard = await run_in_threadpool(service.recognizer.transcribe, audio, listening.vocabulary)
+    await websocket.send_json(transcription(heard.text, heard.confidence, True, listening.start.language))
+
+
+async def _interim(websocket: WebSocket, service: Service, listening: Listening, audio: np.ndarray) -> None:
+    """A transcript of the utterance so far, dropped if the utterance ended before it was ready."""
+    utterance = listening.utterance
+    heard = await run_in_threadpool(service.recognizer.transcribe, audio, listening.vocabulary)
+    if listening.utterance is utterance and heard.text:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the session closed meanwhile
+            await websocket.send_json(transcription(heard.text, heard.confidence, False, listening.start.language))
+
+
+async def _fail(websocket: WebSocket, message: str, code: int = POLICY_VIOLATION) -> None:
+    await websocket.send_json(error(message))
+    await websocket.close(code=code)
