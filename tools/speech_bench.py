@@ -11,6 +11,7 @@ audio byte p50/p95. Memory: the server's resident set after loading, and after t
     python -m tools.speech_bench --index var/index/demo            # WER clean/noisy, latencies, whole turns
     python -m tools.speech_bench --limit 10 --no-turns             # a quick look
     python -m tools.speech_bench --control-voice en_US-joe-medium.onnx   # and a natural voice through the same path
+    python -m tools.speech_bench --callers 20                      # and 20 callers speaking at the same moment
 """
 
 from __future__ import annotations
@@ -129,6 +130,31 @@ def phone_turn(base: str, transcript: str, confidence: float, n: int) -> float:
     return time.monotonic() - began
 
 
+def callers_at_once(ws_url: str, audio: list[np.ndarray], callers: int) -> dict:
+    """``callers`` calls streaming at real-time pace at the same moment (question i for caller i): how long after
+    the end of their speech each one got its transcript, while Whisper takes one utterance at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> float | str:
+        try:
+            after = transcribe_call(ws_url, audio[i % len(audio)])["after_speech_s"]
+            return after if after is not None else "no transcript"
+        except Exception as exc:  # noqa: BLE001 - a refused or broken call is counted, not fatal
+            return type(exc).__name__
+
+    with ThreadPoolExecutor(callers) as pool:
+        outcomes = list(pool.map(one, range(callers)))
+    latencies = [o for o in outcomes if isinstance(o, float)]
+    return {
+        "callers": callers,
+        "transcribed": len(latencies),
+        "failed": [o for o in outcomes if not isinstance(o, float)],
+        "after_speech_p50_s": percentile(latencies, 0.5),
+        "after_speech_p95_s": percentile(latencies, 0.95),
+        "after_speech_max_s": round(max(latencies), 3) if latencies else None,
+    }
+
+
 def engine_costs(clean_audio: list[np.ndarray]) -> dict:
     """Whisper on its own, with the server stopped: real-time factor of each clean question, load time, memory."""
     from bot.engines.recognition import WhisperRecognizer, resolve_recognizer_path, to_recognizer_rate
@@ -220,6 +246,7 @@ def main() -> None:
     parser.add_argument("--turns", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "speech")
+    parser.add_argument("--callers", type=int, default=0, help="also this many callers speaking at once")
     parser.add_argument("--control-voice", type=Path, help="a Piper voice (.onnx) for the natural-voice control")
     args = parser.parse_args()
     questions = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
@@ -254,6 +281,7 @@ def main() -> None:
                     # the same turn had recognition been right: the answer path's real cost
                     answered = phone_turn(base, question["text"], 0.95, n)
                     right_turns.append(heard["after_speech_s"] + answered)
+        crowd = callers_at_once(ws_url, clean_audio, args.callers) if args.callers else None
         rss_end = server.memory_info().rss / 1e6
     engine = engine_costs(clean_audio)
     if args.control_voice:
@@ -273,6 +301,7 @@ def main() -> None:
         "turn_if_heard_right_p50_s": percentile(right_turns, 0.5),
         "turn_if_heard_right_p95_s": percentile(right_turns, 0.95),
         **engine,
+        "callers_at_once": crowd,
         "server_rss_loaded_mb": round(rss_loaded),
         "server_rss_end_mb": round(rss_end),
         "rows": rows,
@@ -301,6 +330,15 @@ def main() -> None:
         f"{engine['recognizer_load_s']} s, +{engine['recognizer_rss_mb']} MB resident.",
         f"Server resident memory (LLM, embedder, index, Whisper): {report['server_rss_loaded_mb']} MB loaded, "
         f"{report['server_rss_end_mb']} MB after.",
+        *(
+            [
+                f"{crowd['callers']} callers at once: {crowd['transcribed']} transcribed, end of speech → final "
+                f"transcript p50 / p95 / max {crowd['after_speech_p50_s']} / {crowd['after_speech_p95_s']} / "
+                f"{crowd['after_speech_max_s']} s; failed: {crowd['failed'] or 'none'}."
+            ]
+            if crowd
+            else []
+        ),
         *(
             [
                 f"Control, a natural voice ({engine['control_voice']}, English) through the same 8 kHz stream, "
