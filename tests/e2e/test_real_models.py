@@ -146,11 +146,13 @@ def test_cli_without_index_says_how_to_build_one(tmp_path):
 def test_models_list_shows_hashes_and_licences():
     result = _guichet("models", "list", "--json")
     assert result.returncode == 0, result.stderr
-    llm, embedder = (json.loads(line) for line in result.stdout.splitlines())
+    llm, embedder, recognizer = (json.loads(line) for line in result.stdout.splitlines())
     assert (llm["role"], llm["licence"], llm["present"]) == ("llm", "Apache-2.0", True)
     assert llm["sha256"] == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
     assert (embedder["name"], embedder["licence"]) == ("embeddinggemma-300m", "Gemma Terms of Use")
     assert embedder["size_bytes"] > 1_000_000_000
+    assert (recognizer["role"], recognizer["name"], recognizer["present"]) == ("recognizer", "whisper-base", True)
+    assert recognizer["licence"].startswith("MIT") and recognizer["size_bytes"] > 100_000_000
 
 
 @pytest.mark.slow
