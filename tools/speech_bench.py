@@ -20,6 +20,8 @@ import argparse
 import io
 import json
 import re
+import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -155,12 +157,24 @@ def callers_at_once(ws_url: str, audio: list[np.ndarray], callers: int) -> dict:
     }
 
 
+def espeak_peak_mb() -> float:
+    """espeak-ng's peak memory speaking one answer, measured from a fresh process whose only child it is."""
+    probe = (
+        "import resource; from bot.engines.speech import EspeakSynthesizer; "
+        "EspeakSynthesizer().synthesize('Bonjour, la mairie est ouverte du lundi au vendredi de 8 h 30 à 12 h.'); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    return int(done.stdout.split()[-1]) / 1e3
+
+
 def engine_costs(clean_audio: list[np.ndarray]) -> dict:
     """Whisper on its own, with the server stopped: real-time factor of each clean question, load time, memory."""
     from bot.engines.recognition import WhisperRecognizer, resolve_recognizer_path, to_recognizer_rate
     from bot.settings import Settings
 
     settings, me = Settings(), psutil.Process()
+    espeak_mb = espeak_peak_mb()
     before, began = me.memory_info().rss, time.monotonic()
     recognizer = WhisperRecognizer(resolve_recognizer_path(settings), settings.stt_threads, settings.stt_beam_size)
     loaded = time.monotonic() - began
@@ -175,6 +189,7 @@ def engine_costs(clean_audio: list[np.ndarray]) -> dict:
         "recognition_rtf_p95": percentile(factors, 0.95),
         "recognizer_load_s": round(loaded, 2),
         "recognizer_rss_mb": round((me.memory_info().rss - before) / 1e6),
+        "espeak_peak_rss_mb": round(espeak_mb),
     }
 
 
@@ -201,11 +216,17 @@ def natural_voice_control(voice: Path) -> dict:
     from bot.engines.speech import PiperSynthesizer, resampled
     from bot.settings import Settings
 
+    me, before = psutil.Process(), psutil.Process().memory_info().rss
     piper, settings = PiperSynthesizer(voice), Settings()
+    piper_mb = (me.memory_info().rss - before) / 1e6
     whisper = WhisperModel(str(resolve_recognizer_path(settings)), device="cpu", compute_type="int8")
     edits = total = 0
+    factors = []
     for sentence in CONTROL:
-        pcm = resampled(piper.synthesize(sentence), RATE).pcm + bytes(2 * RATE)
+        began = time.monotonic()
+        audio = piper.synthesize(sentence)
+        factors.append((time.monotonic() - began) / audio.seconds)
+        pcm = resampled(audio, RATE).pcm + bytes(2 * RATE)
         upsampler, detector = Upsampler(RATE), EndOfSpeech()
         step = 2 * RATE * FRAME_MS // 1000
         for i in range(0, len(pcm), step):
@@ -219,7 +240,13 @@ def natural_voice_control(voice: Path) -> dict:
         n, m = word_errors(sentence, heard)
         edits, total = edits + n, total + m
         print(f"control: {heard!r} ({n}/{m})", flush=True)
-    return {"control_voice": voice.name, "control_wer": round(edits / total, 3), "control_sentences": len(CONTROL)}
+    return {
+        "control_voice": voice.name,
+        "control_wer": round(edits / total, 3),
+        "control_sentences": len(CONTROL),
+        "piper_rtf_p50": percentile(factors, 0.5),
+        "piper_rss_mb": round(piper_mb),
+    }
 
 
 def condition(name: str, rows: list[dict]) -> dict:
@@ -327,7 +354,8 @@ def main() -> None:
         "had the question been heard right (the answer path's real cost).",
         f"Recognition alone (in this process, nothing beside it): real-time factor p50 / p95 "
         f"{engine['recognition_rtf_p50']} / {engine['recognition_rtf_p95']}, Whisper loaded in "
-        f"{engine['recognizer_load_s']} s, +{engine['recognizer_rss_mb']} MB resident.",
+        f"{engine['recognizer_load_s']} s, +{engine['recognizer_rss_mb']} MB resident; espeak-ng peaks at "
+        f"{engine['espeak_peak_rss_mb']} MB (a child process per text).",
         f"Server resident memory (LLM, embedder, index, Whisper): {report['server_rss_loaded_mb']} MB loaded, "
         f"{report['server_rss_end_mb']} MB after.",
         *(
@@ -343,7 +371,8 @@ def main() -> None:
             [
                 f"Control, a natural voice ({engine['control_voice']}, English) through the same 8 kHz stream, "
                 f"end of speech and Whisper: WER {engine['control_wer']:.1%} on {engine['control_sentences']} "
-                "sentences."
+                f"sentences. Piper: +{engine['piper_rss_mb']} MB resident, synthesis real-time factor p50 "
+                f"{engine['piper_rtf_p50']}."
             ]
             if args.control_voice
             else []
