@@ -39,6 +39,24 @@ class Metrics:
         self.feedback = Counter(
             "guichet_feedback", "Residents' votes, by usefulness.", ["useful"], registry=self.registry
         )
+        self.listening = Gauge(
+            "guichet_speech_sessions", "Callers heard now (speech-to-text sessions open).", registry=self.registry
+        )
+        self.transcripts = Counter(
+            "guichet_speech_transcripts", "Transcripts sent to the gateway, by kind.", ["kind"], registry=self.registry
+        )
+        self.recognition_seconds = Histogram(
+            "guichet_speech_recognition_seconds",
+            "Time to transcribe a caller's finished utterance (waiting for the recognizer included).",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20),
+            registry=self.registry,
+        )
+        self.speech_errors = Counter(
+            "guichet_speech_errors",
+            "Speech-to-text sessions ended by an error, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
 
     def observe_turn(self, channel: str, outcome: str, metrics: dict) -> None:
         self.turns.labels(channel, outcome).inc()

@@ -239,9 +239,13 @@ def test_twenty_callers_at_once_are_heard_and_one_more_gets_a_clear_error(client
         for ws in opened:
             _speak(ws, 0.5)
         assert all(ws.receive_json()["is_final"] for ws in opened)
+        assert "guichet_speech_sessions 20.0" in client.get("/metrics").text
     finally:
         for context in contexts:
             context.__exit__(None, None, None)
+    metrics = client.get("/metrics").text
+    assert 'guichet_speech_errors_total{reason="over_capacity"} 1.0' in metrics
+    assert 'guichet_speech_transcripts_total{kind="final"} 20.0' in metrics and "guichet_speech_sessions 0.0" in metrics
 
 
 def test_start_message_parsing_keeps_hints_given_as_phrases():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import numpy as np
 from fastapi import APIRouter, Request, Response, WebSocket
@@ -74,18 +75,21 @@ async def recognize(websocket: WebSocket) -> None:
         await _fail(websocket, service.recognizer_error if service.answerer else STARTING, TRY_AGAIN_LATER)
         return
     if not service.listeners.try_enter():
+        service.metrics.speech_errors.labels("over_capacity").inc()
         message = f"Capacité atteinte : {service.listeners.capacity} appels sont déjà en reconnaissance vocale."
         await _fail(websocket, message, TRY_AGAIN_LATER)
         return
     interims: set[asyncio.Task] = set()
+    service.metrics.listening.set(service.listeners.in_flight)
     try:
         await _listen(websocket, service, interims)
     except WebSocketDisconnect:
-        pass  # the gateway hung up mid-sentence: what was heard is dropped with the session
+        service.metrics.speech_errors.labels("dropped").inc()  # hung up mid-sentence: its audio goes with it
     finally:
         for task in interims:
             task.cancel()
         service.listeners.leave()
+        service.metrics.listening.set(service.listeners.in_flight)
 
 
 async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.Task]) -> None:
@@ -95,6 +99,7 @@ async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.
         try:
             message = await asyncio.wait_for(websocket.receive(), limits.idle_seconds)
         except TimeoutError:
+            service.metrics.speech_errors.labels("idle").inc()
             await _fail(websocket, f"Aucun message depuis {limits.idle_seconds:.0f} s : session fermée.")
             return
         if message["type"] == "websocket.disconnect":
@@ -113,6 +118,7 @@ async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.
                 raise ProtocolError("Audio reçu avant le message « start ».")
             due = listening.hear(message.get("bytes") or b"")
         except ProtocolError as exc:
+            service.metrics.speech_errors.labels("protocol").inc()
             await _fail(websocket, str(exc))
             return
         if due is Due.FINAL:
@@ -126,7 +132,10 @@ async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.
 async def _final(websocket: WebSocket, service: Service, listening: Listening, audio: np.ndarray | None) -> None:
     if audio is None:
         return  # nobody spoke: jambonz's own timeout decides what a silence means
+    began = time.monotonic()
     heard = await run_in_threadpool(service.recognizer.transcribe, audio, listening.vocabulary)
+    service.metrics.recognition_seconds.observe(time.monotonic() - began)
+    service.metrics.transcripts.labels("final").inc()
     await websocket.send_json(transcription(heard.text, heard.confidence, True, listening.start.language))
 
 
@@ -137,6 +146,7 @@ async def _interim(websocket: WebSocket, service: Service, listening: Listening,
     if listening.utterance is utterance and heard.text:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the session closed meanwhile
             await websocket.send_json(transcription(heard.text, heard.confidence, False, listening.start.language))
+            service.metrics.transcripts.labels("interim").inc()
 
 
 async def _fail(websocket: WebSocket, message: str, code: int = POLICY_VIOLATION) -> None:
