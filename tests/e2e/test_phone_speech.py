@@ -23,7 +23,7 @@ from bot.errors import IntegrityError
 from bot.phone import jambonz
 from tests.e2e.conftest import running_server
 from tests.jambonz_spec import rejected
-from tools.speech_bench import KEY, SECRET, spoken, telephone_noise, transcribe_call, words
+from tools.speech_bench import KEY, SECRET, spoken, telephone_noise, transcribe_call, word_errors, words
 
 pytestmark = pytest.mark.e2e
 
@@ -122,6 +122,7 @@ def test_a_piper_voice_the_town_provides_speaks_on_the_phone_line(piper_voice, f
     from tests.conftest import fake_answerer
     from tests.unit.test_api import settled
 
+    sentence = "Hello, the town hall opens at nine. Welcome!"
     sha = JOE_FILES[piper_voice.name]
     piper = {"speech_engine": "piper", "speech_piper_model": piper_voice, "speech_piper_sha256": sha}
     settings = Settings(speech_api_key=KEY, **piper)
@@ -130,7 +131,7 @@ def test_a_piper_voice_the_town_provides_speaks_on_the_phone_line(piper_voice, f
         settled(client)
         response = client.post(
             "/speech/tts",
-            json={"language": "fr-FR", "type": "text", "text": "Hello, the town hall opens at nine. Welcome!"},
+            json={"language": "fr-FR", "type": "text", "text": sentence},
             headers={"Authorization": f"Bearer {KEY}", "Accept": "audio/mpeg"},
         )
     assert response.status_code == 200 and response.headers["content-type"] == "audio/mpeg"
@@ -138,8 +139,9 @@ def test_a_piper_voice_the_town_provides_speaks_on_the_phone_line(piper_voice, f
     assert rate == 8000 and 1.5 < len(samples) / rate < 6
     whisper = WhisperModel(str(resolve_recognizer_path(settings)), device="cpu", compute_type="int8")
     audio = to_recognizer_rate(samples.astype(np.float32), rate)
-    heard = " ".join(s.text for s in whisper.transcribe(audio, language="en", temperature=0.0)[0]).lower()
-    assert "town hall" in heard and ("nine" in heard or "9" in heard)
+    heard = " ".join(s.text for s in whisper.transcribe(audio, language="en", temperature=0.0)[0])
+    edits, total = word_errors(sentence.replace("nine", "9"), heard)
+    assert edits <= 2, heard  # Piper samples its voice with noise: one word may be misheard ("count hall")
 
 
 def test_a_piper_voice_that_is_not_the_pinned_file_is_refused(piper_voice):
