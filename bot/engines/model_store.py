@@ -248,6 +248,15 @@ def verify_llm_file(path: Path) -> str:
     return sha256_file(path)
 
 
+def verify_recognizer_folder(folder: Path) -> None:
+    """Before loading: the catalogue's speech model must match its hashes (another folder is the town's choice)."""
+    for model in SPEECH_CATALOGUE:
+        if folder.name == model.file and (folder / "model.bin").exists() and not _in_place(model, folder):
+            raise IntegrityError(
+                f"{folder} does not match the catalogue's sha256. Delete it and run 'guichet models fetch --speech'."
+            )
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What ``guichet models list`` shows for one model that will run."""

@@ -138,6 +138,10 @@ class WhisperRecognizer:
             )
         from faster_whisper import WhisperModel  # only the speech service loads it
 
+        from bot.engines.model_store import verify_recognizer_folder
+
+        verify_recognizer_folder(model_dir)
+
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
         self.beam_size = beam_size
         self._lock = threading.Lock()

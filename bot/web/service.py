@@ -111,7 +111,7 @@ class Service:
         try:
             path = resolve_recognizer_path(self.settings)
             self.recognizer = WhisperRecognizer(path, self.settings.stt_threads, self.settings.stt_beam_size)
-        except GuichetError as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken speech model must not stop the web and phone answers
             self.recognizer_error = f"La reconnaissance vocale n'est pas disponible : {explained(exc)}"
             log.warning("speech-to-text is off: %s", explained(exc))
 

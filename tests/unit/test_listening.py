@@ -265,3 +265,30 @@ def test_a_long_silence_before_speech_is_not_kept_nor_counted_against_the_caller
             _speak(ws, 1.0)
             assert ws.receive_json()["is_final"] is True
     assert FakeRecognizer.heard[0] < 3.0  # not cut at the utterance limit by the silence before it
+
+
+def test_a_tampered_speech_model_turns_recognition_off_with_a_reason_and_the_rest_runs(fake_demo_index, tmp_path):
+    folder = tmp_path / "whisper-base"  # the catalogue's name, not its content
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"not the weights")
+    answerer = fake_answerer(fake_demo_index, "{}", tmp_path)
+    settings = Settings(speech_api_key=KEY, stt_model_path=folder)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        assert client.get("/readyz").status_code == 200
+        with _connect(client) as ws:
+            reply = ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+    assert reply["type"] == "error" and "sha256" in reply["error"] and "--speech" in reply["error"]
+    assert closed.value.code == 1013
+
+
+def test_without_the_speech_model_recognition_says_how_to_fetch_it(fake_demo_index, tmp_path):
+    answerer = fake_answerer(fake_demo_index, "{}", tmp_path)
+    settings = Settings(speech_api_key=KEY, stt_model_path=tmp_path / "nowhere")
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        with _connect(client) as ws:
+            reply = ws.receive_json()
+    assert "guichet models fetch --speech" in reply["error"]
