@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.web import service as service_module
 from bot.web.app import create_app
 from tests.conftest import fake_answerer
+from tests.unit.test_listening import FakeRecognizer
 from tests.unit.test_speech import ToneSynthesizer
 
 RESIDENTS = ("/api/v1/turn", "/api/v1/turn/stream", "/api/v1/feedback", "/api/v1/voice/turn", "/speech/tts")
@@ -45,6 +46,7 @@ def api(fake_demo_index, tmp_path_factory):
     settings_ = Settings(feedback_dir=workdir / "feedback", **secrets, **limits)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service_module, "EspeakSynthesizer", SteadyTone)
+        patch.setattr(service_module, "WhisperRecognizer", FakeRecognizer)  # engines are faked here, as above
         yield schemathesis.openapi.from_asgi("/openapi.json", create_app(lambda: answerer, settings_))
 
 
