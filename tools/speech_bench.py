@@ -64,12 +64,16 @@ def telephone_noise(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray
     return np.clip(np.round(noisy), -32768, 32767).astype("<i2")
 
 
-def transcribe_call(ws_url: str, samples: np.ndarray, silence_s: float = 1.5, pace: bool = True) -> dict:
-    """Stream ``samples`` like jambonz (start, 20 ms frames at real-time pace, silence, stop): the final transcript
-    and how long after the end of speech it came."""
+def transcribe_call(
+    ws_url: str, samples: np.ndarray, silence_s: float = 1.5, pace: bool = True, interim: bool = False
+) -> dict:
+    """Stream ``samples`` like jambonz (start, 20 ms frames at real-time pace, silence, stop): the final transcript,
+    how long after the end of speech it came, and the interim transcripts before it (if asked for)."""
     pcm = samples.astype("<i2").tobytes() + bytes(2 * int(RATE * silence_s))
     step = 2 * RATE * FRAME_MS // 1000
     start = {"type": "start", "language": "fr-FR", "format": "raw", "encoding": "LINEAR16", "sampleRateHz": RATE}
+    start["interimResults"] = interim
+    interims = []
     with connect(ws_url, additional_headers={"Authorization": f"Bearer {KEY}"}, open_timeout=30) as ws:
         ws.send(json.dumps(start))
         began = time.monotonic()
@@ -86,11 +90,14 @@ def transcribe_call(ws_url: str, samples: np.ndarray, silence_s: float = 1.5, pa
                 raise RuntimeError(message["error"])
             if message["is_final"]:
                 finals.append((time.monotonic(), message["alternatives"][0]))
+            elif not finals:
+                interims.append(message["alternatives"][0]["transcript"])
     if not finals:
-        return {"transcript": "", "confidence": 0.0, "after_speech_s": None}
+        return {"transcript": "", "confidence": 0.0, "after_speech_s": None, "interims": interims}
     at, alternative = finals[0]
     text = " ".join(a["transcript"] for _, a in finals)
-    return {"transcript": text, "confidence": alternative["confidence"], "after_speech_s": at - speech_ends}
+    heard = {"transcript": text, "confidence": alternative["confidence"], "after_speech_s": at - speech_ends}
+    return heard | {"interims": interims}
 
 
 def words(text: str) -> list[str]:

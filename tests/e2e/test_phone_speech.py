@@ -70,6 +70,14 @@ def test_a_noisy_line_still_gets_a_final_transcript(server):
     assert heard["after_speech_s"] is not None and heard["transcript"]
 
 
+def test_interim_transcripts_come_while_the_caller_speaks_when_asked(server):
+    text = "Bonjour, je voudrais savoir comment inscrire mon fils à l'école maternelle l'an prochain."
+    question = spoken(server, text)
+    assert len(question) / 8000 > 3  # long enough for an interim transcript after each second of speech
+    heard = transcribe_call(server.replace("http", "ws") + "/speech/stt", question, interim=True)
+    assert heard["interims"] and all(heard["interims"]) and heard["after_speech_s"] is not None
+
+
 def test_without_the_key_the_websocket_upgrade_is_refused(server):
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         with pytest.raises(InvalidStatus) as refused:
