@@ -164,10 +164,31 @@ class WhisperRecognizer:
             )
             segments = list(segments)
         text = " ".join(s.text.strip() for s in segments).strip()
-        if not segments:
-            return Transcript("", 0.0)
-        logprob = sum(s.avg_logprob for s in segments) / len(segments)
-        return Transcript(text, round(min(1.0, math.exp(logprob)), 3))
+        return Transcript(text, confidence(segments))
+
+
+LOOPING = 2.4  # Whisper's own threshold: text that compresses better than this repeats itself
+DOUBTFUL = 0.2  # the confidence of a transcript recognition itself should not trust (the dialog asks again)
+
+
+def confidence(segments: Sequence[Any]) -> float:
+    """How sure recognition is, 0–1: the mean token probability, capped low when a segment loops ("il n'y a pas
+    de boulot. il n'y a pas de boulot…"), the way Whisper itself flags a failed decoding.
+
+    >>> from types import SimpleNamespace as S
+    >>> confidence([S(avg_logprob=-0.2, compression_ratio=1.3)])
+    0.819
+    >>> confidence([S(avg_logprob=-0.2, compression_ratio=1.3), S(avg_logprob=-0.1, compression_ratio=3.1)])
+    0.2
+    >>> confidence([])
+    0.0
+    """
+    if not segments:
+        return 0.0
+    probability = math.exp(sum(s.avg_logprob for s in segments) / len(segments))
+    if any(s.compression_ratio > LOOPING for s in segments):
+        probability = min(probability, DOUBTFUL)
+    return round(min(1.0, probability), 3)
 
 
 @dataclass(frozen=True)
