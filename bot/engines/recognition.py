@@ -54,17 +54,6 @@ def as_float(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
-def to_recognizer_rate(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Samples at ``rate`` brought to 16 kHz (a telephone line's 8 kHz is doubled by a polyphase filter)."""
-    if rate == RATE:
-        return samples
-    from scipy.signal import resample_poly  # imported on first use, as for synthesis
-
-    divisor = math.gcd(RATE, rate)
-    out: np.ndarray = resample_poly(samples, RATE // divisor, rate // divisor).astype(np.float32)
-    return out
-
-
 class Upsampler:
     """A stream at 8 or 16 kHz brought to 16 kHz frame by frame, with the filter's state carried from one frame to
     the next: resampling each 20 ms frame on its own would put a click at every frame boundary.
@@ -216,32 +205,43 @@ class EndOfSpeech:
 
             vad = get_vad_model()
         self.vad, self.timing = vad, timing
-        self.samples = np.zeros(0, dtype=np.float32)
         self.started = self.ended = False
+        self._buffer, self._size = np.zeros(RATE, dtype=np.float32), 0  # grows by doubling: frames are not copied
         self._checked = 0
-        self._window = self.BLOCK * max(32, 2 * math.ceil(timing.end_silence_ms * RATE / 1000 / self.BLOCK))
+        self._needed = math.ceil(timing.min_speech_ms * RATE / 1000 / self.BLOCK)  # blocks of speech to start
+        self._quiet = math.ceil(timing.end_silence_ms * RATE / 1000 / self.BLOCK)  # blocks of quiet to end
+        self._window = self.BLOCK * max(32, 2 * self._quiet)
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The utterance so far."""
+        return self._buffer[: self._size]
 
     @property
     def seconds(self) -> float:
-        return len(self.samples) / RATE
+        return self._size / RATE
 
     def feed(self, samples: np.ndarray) -> None:
-        self.samples = np.concatenate([self.samples, samples])
-        usable = len(self.samples) // self.BLOCK * self.BLOCK
+        end = self._size + len(samples)
+        if end > len(self._buffer):
+            self._buffer = np.concatenate(
+                [self.samples, np.zeros(max(end, 2 * len(self._buffer)) - self._size, np.float32)]
+            )
+        self._buffer[self._size : end], self._size = samples, end
+        usable = self._size // self.BLOCK * self.BLOCK
         if self.ended or usable - self._checked < self.EVERY:
             return
         self._checked = usable
-        window = self.samples[max(0, usable - self._window) : usable]
+        window = self._buffer[max(0, usable - self._window) : usable]
         speaking = self._speaking(np.asarray(self.vad(window)).reshape(-1))
-        needed = math.ceil(self.timing.min_speech_ms * RATE / 1000 / self.BLOCK)
-        if not self.started and _longest_run(speaking) >= needed:
+        if not self.started and _longest_run(speaking) >= self._needed:
             self.started = True
-        quiet = math.ceil(self.timing.end_silence_ms * RATE / 1000 / self.BLOCK)
-        if self.started and len(speaking) >= quiet and not speaking[-quiet:].any():
+        if self.started and len(speaking) >= self._quiet and not speaking[-self._quiet :].any():
             self.ended = True
-        if not self.started and len(self.samples) > 2 * self._window:  # before speech, keep one window only
-            drop = (len(self.samples) - self._window) // self.BLOCK * self.BLOCK
-            self.samples, self._checked = self.samples[drop:], self._checked - drop
+        if not self.started and self._size > 2 * self._window:  # before speech, keep one window only
+            drop = (self._size - self._window) // self.BLOCK * self.BLOCK
+            self._buffer, self._size = self._buffer[drop : self._size].copy(), self._size - drop
+            self._checked -= drop
 
     def _speaking(self, probabilities: np.ndarray) -> np.ndarray:
         """Per block, speech or not, with hysteresis: speech starts above ``threshold`` and lasts while above

@@ -80,19 +80,22 @@ class EspeakSynthesizer:
     def synthesize(self, text: str, voice: str | None = None, ssml: bool = False) -> Audio:
         """Speak ``text``; a voice this engine does not have (a gateway's default name…) falls back to the town's."""
         voice = voice if voice in self.voices else self.voice
-        command = [self.binary, "-v", voice, "-s", str(self.words_per_minute), "--stdout", "--stdin"]
-        if ssml:
-            command.append("-m")
-        try:
-            done = subprocess.run(
-                command, input=text.encode(), capture_output=True, timeout=self.timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise SynthesisError(f"espeak-ng took more than {self.timeout_s} s") from None
-        if done.returncode != 0 or not done.stdout:
-            raise SynthesisError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
-        with wave.open(io.BytesIO(done.stdout)) as wav:
+        options = ["-v", voice, "-s", str(self.words_per_minute), "--stdout"]
+        with wave.open(io.BytesIO(espeak(self.binary, options, text, ssml, self.timeout_s))) as wav:
             return Audio(wav.readframes(wav.getnframes()), wav.getframerate())
+
+
+def espeak(binary: str, options: list[str], text: str, ssml: bool, timeout_s: float) -> bytes:
+    """What ``espeak-ng`` writes for ``text``, given on stdin (never on the command line, so no text can become an
+    option); ``SynthesisError`` if it fails, takes too long or writes nothing."""
+    command = [binary, *options, "--stdin", *(["-m"] if ssml else [])]
+    try:
+        done = subprocess.run(command, input=text.encode(), capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise SynthesisError(f"espeak-ng took more than {timeout_s} s") from None
+    if done.returncode != 0 or not done.stdout:
+        raise SynthesisError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
+    return done.stdout
 
 
 class PiperSynthesizer:
@@ -135,14 +138,8 @@ class PiperSynthesizer:
 
     def phonemes(self, text: str, ssml: bool = False) -> list[str]:
         """espeak-ng's IPA for ``text``, one string per clause (espeak-ng writes each clause on its own line)."""
-        command = [self.binary, "-q", "--ipa", "-v", self.espeak_voice, "--stdin"] + (["-m"] if ssml else [])
-        try:
-            done = subprocess.run(command, input=text.encode(), capture_output=True, timeout=self.timeout_s)
-        except subprocess.TimeoutExpired:
-            raise SynthesisError(f"espeak-ng took more than {self.timeout_s} s") from None
-        if done.returncode != 0:
-            raise SynthesisError(f"espeak-ng failed ({done.returncode}): {done.stderr.decode(errors='replace')[:200]}")
-        return [line.strip() for line in done.stdout.decode().splitlines() if line.strip()]
+        written = espeak(self.binary, ["-q", "--ipa", "-v", self.espeak_voice], text, ssml, self.timeout_s)
+        return [line.strip() for line in written.decode().splitlines() if line.strip()]
 
     def synthesize(self, text: str, voice: str | None = None, ssml: bool = False) -> Audio:
         clauses = self.phonemes(text, ssml)
@@ -162,8 +159,7 @@ class PiperSynthesizer:
         if "sid" in self.inputs:
             feed["sid"] = np.array([0], dtype=np.int64)
         samples = np.asarray(self.session.run(None, feed)[0]).reshape(-1)
-        peak = float(np.abs(samples).max()) or 1.0
-        pcm = (samples / max(peak, 1.0) * 32767).astype("<i2").tobytes()
+        pcm = (samples / max(float(np.abs(samples).max()), 1.0) * 32767).astype("<i2").tobytes()  # never clipped
         return Audio(pcm, self.rate)
 
 

@@ -29,9 +29,11 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True)
 class ListeningLimits:
-    max_utterance_seconds: float = 30.0  # a caller who never stops talking gets a final transcript here
-    max_session_seconds: float = 600.0  # audio received in one session, all utterances together
-    idle_seconds: float = 10.0  # no message for this long ends the session (enforced by the transport)
+    """The bounds of a session, from the ``GUICHET_STT_*`` settings."""
+
+    max_utterance_seconds: float  # a caller who never stops talking gets a final transcript here
+    max_session_seconds: float  # audio received in one session, all utterances together
+    idle_seconds: float  # no message for this long ends the session (enforced by the transport)
     interim_every_seconds: float = 1.0  # of new speech between two interim transcripts
 
 
@@ -93,12 +95,11 @@ def parse_start(text: str) -> Start:
     return Start(language, int(rate), bool(message.get("interimResults", False)), words)
 
 
-def is_stop(text: str) -> bool:
-    """True for the ``stop`` control message; any other control message after ``start`` is an error."""
+def expect_stop(text: str) -> None:
+    """The ``stop`` control message passes; any other control message after ``start`` is an error."""
     message = _control(text)
     if message.get("type") != "stop":
         raise ProtocolError(f"Message de contrôle inattendu : {str(message.get('type'))[:40]!r}.")
-    return True
 
 
 def _control(text: str) -> dict[str, Any]:

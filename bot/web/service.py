@@ -62,7 +62,7 @@ class Service:
         self.call_opening: list[dict] = []  # the jambonz verbs that open a call (the town's speech vendors)
         self.speech: PhraseCache | None = None  # text-to-speech for the gateway, when GUICHET_SPEECH_API_KEY is set
         self.recognizer: Recognizer | None = None  # speech-to-text for the gateway, same key
-        self.recognizer_error = "La reconnaissance vocale est désactivée (GUICHET_SPEECH_API_KEY n'est pas défini)."
+        self.recognizer_error = STARTING  # until the model has loaded, then why it did not
         self.vocabulary: list[str] = []  # what recognition is biased toward: the town's names and titles
         self.listeners = TurnGate(settings.stt_max_streams)
         self.listening_limits = ListeningLimits(
@@ -182,7 +182,7 @@ class Service:
         if not bearer_matches(request, self.settings.voice_secrets):
             raise Refused(401, "Authentification de la passerelle téléphonique manquante ou invalide.")
 
-    def check_speech_client(self, request: Request) -> None:
+    def check_speech_client(self, request: HTTPConnection) -> None:
         """The gateway using Guichet as its speech vendor sends ``Authorization: Bearer <GUICHET_SPEECH_API_KEY>``."""
         if not self.settings.speech_keys:
             raise Refused(503, "Le service vocal est désactivé (GUICHET_SPEECH_API_KEY n'est pas défini).")

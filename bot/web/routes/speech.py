@@ -23,9 +23,9 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from bot.engines.speech import CONTENT_TYPES, PHONE_RATE, Format, SynthesisError
-from bot.phone.listening import Due, Listening, ProtocolError, error, is_stop, parse_start, transcription
+from bot.phone.listening import Due, Listening, ProtocolError, error, expect_stop, parse_start, transcription
 from bot.web.schemas import SynthesisRequest
-from bot.web.service import STARTING, Refused, Service, bearer_matches, service_of
+from bot.web.service import STARTING, Refused, Service, service_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/speech", tags=["speech"])
@@ -67,12 +67,14 @@ POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013  # WebSocket close codes
 @router.websocket("/stt")
 async def recognize(websocket: WebSocket) -> None:
     service: Service = websocket.app.state.service
-    if not service.settings.speech_keys or not bearer_matches(websocket, service.settings.speech_keys):
+    try:
+        service.check_speech_client(websocket)
+    except Refused:
         await websocket.close(code=POLICY_VIOLATION)  # before accepting: the upgrade itself is refused (403)
         return
     await websocket.accept()
     if service.recognizer is None:
-        await _fail(websocket, service.recognizer_error if service.answerer else STARTING, TRY_AGAIN_LATER)
+        await _fail(websocket, service.recognizer_error, TRY_AGAIN_LATER)
         return
     if not service.listeners.try_enter():
         service.metrics.speech_errors.labels("over_capacity").inc()
@@ -110,7 +112,7 @@ async def _listen(websocket: WebSocket, service: Service, interims: set[asyncio.
                     start = parse_start(message["text"])
                     listening = Listening(start, service.vocabulary, limits, service.end_of_speech)
                     continue
-                is_stop(message["text"])
+                expect_stop(message["text"])
                 await _final(websocket, service, listening, listening.take())
                 await websocket.close()
                 return
