@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
+.PHONY: install models llama-server index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 APT_NODE := apt-get install -y -q nodejs npm >/dev/null
@@ -22,6 +22,9 @@ install: $(VENV)/.installed  ## Python packages (llama-cpp-python compiles once,
 
 models: install  ## Assemble and verify the offline models, the phone's speech recognition too (`guichet models list`)
 	$(BIN)/guichet models fetch --speech
+
+llama-server: install  ## llama.cpp's server for GUICHET_LLM_BACKEND=llama_server, compiled once from the binding's sources (~4 min)
+	$(BIN)/guichet models build-server
 
 index: models  ## Build (or update) the demo corpus index
 	$(BIN)/guichet ingest corpora/demo --index $(INDEX)
@@ -48,7 +51,7 @@ speech-engine:  ## Debian's espeak-ng, the speech service's synthesizer (apt, as
 	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_SPEECH) || { apt-get update -q && $(APT_SPEECH); }; }; } \
 		|| { echo "Install espeak-ng first: sudo apt-get install espeak-ng"; exit 1; }
 
-test: models browser jambonz-spec speech-engine  ## Install everything and run the tests, end-to-end ones with the real models included
+test: models llama-server browser jambonz-spec speech-engine  ## Install everything and run the tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole question set): CI runs them
@@ -68,8 +71,9 @@ eval-dev: shared-index index  ## The dev split, to tune on and read case by case
 test-unit: install jambonz-spec  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"
 
-loadcheck: index  ## 2x and 10x the service's capacity on loopback; figures in var/loadcheck/
-	$(BIN)/python tools/loadcheck.py --index $(INDEX)
+loadcheck: index llama-server  ## 2x and 10x the capacity, then a fixed saturating load, in process and on llama-server; var/loadcheck/
+	$(BIN)/python tools/loadcheck.py --index $(INDEX) --configurations llama_cpp,llama_server:4
+	$(BIN)/python tools/loadcheck.py --index $(INDEX) --configurations llama_cpp,llama_server:2,llama_server:4 --saturation 8
 
 lint: install  ## ruff (lint and format), mypy --strict on the answer path, the engines and the speech protocol, the import contracts
 	$(BIN)/ruff check bot ingestion eval guichet tests tools

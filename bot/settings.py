@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.engines.hardware)
     embedder_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
 
-    llm_backend: Literal["llama_cpp", "openai"] = "llama_cpp"
+    # llama_cpp: the model in process, one turn at a time. llama_server: llama.cpp's server, started and supervised
+    # by Guichet on loopback, llm_slots turns decoded together. openai: a serving engine elsewhere (below).
+    llm_backend: Literal["llama_cpp", "llama_server", "openai"] = "llama_cpp"
+    llm_slots: int = Field(default=4, ge=1, le=64)
+    llm_server_path: Path | None = None  # empty: the one 'guichet models build-server' built beside the models
+    llm_speculative: str = ""  # llama_server: draftless speculative decoding, e.g. "ngram-simple" (empty: off)
     # llm_backend=openai: a serving engine's OpenAI-compatible API (llama.cpp server, vLLM, a sovereign endpoint).
     llm_api_url: str = ""  # e.g. http://127.0.0.1:8080/v1
     llm_api_model: str = "qwen2.5-1.5b-instruct"

@@ -60,14 +60,33 @@ def models_fetch(
         _fail(exc)
 
 
+@models_app.command("build-server")
+def models_build_server():
+    """Compile llama.cpp's server from the installed llama-cpp-python's sources (GUICHET_LLM_BACKEND=llama_server)."""
+    import subprocess
+
+    from bot.engines.llama_server import build_server, default_server_path
+
+    settings = _settings()
+    destination = settings.llm_server_path or default_server_path(settings.models_dir.parent)
+    try:
+        out.print(f"ok  {build_server(destination, say=lambda msg: err.print(msg))}")
+    except GuichetError as exc:
+        _fail(exc)
+    except subprocess.CalledProcessError as exc:
+        _fail(GuichetError(f"the build stopped at: {' '.join(map(str, exc.cmd))} (exit code {exc.returncode})"))
+
+
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False):
     """Show the models that will run: name, file, sha256, licence, size."""
     from bot.answer.pipeline import resolve_embedder_path, resolve_llm_path
+    from bot.engines.llama_server import default_server_path
     from bot.engines.model_store import describe
     from bot.engines.recognition import resolve_recognizer_path
 
     settings = _settings()
+    engine = settings.llm_server_path or default_server_path(settings.models_dir.parent)
     infos = describe(
         resolve_llm_path(settings),
         resolve_embedder_path(settings),
@@ -75,6 +94,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         settings.llm_weight_repacking,
         resolve_recognizer_path(settings),
         settings.speech_piper_model if settings.speech_engine == "piper" else None,
+        engine if settings.llm_backend == "llama_server" else None,
     )
     if as_json:
         for info in infos:
@@ -316,6 +336,10 @@ def serve(
     from bot.web.app import create_app
 
     settings = _settings(index_dir=index)
+    if settings.llm_backend == "llama_server" and not settings.llm_api_url:
+        # one model server for every worker: started here, before them, and stopped when serving stops
+        settings = settings.model_copy(update={"llm_api_url": _start_llama_server(settings).url})
+        os.environ["GUICHET_LLM_API_URL"] = settings.llm_api_url
     # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
     # between questions, so a reused connection is not closed under it.
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
@@ -324,6 +348,20 @@ def serve(
         uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
+
+
+def _start_llama_server(settings: Settings):
+    from bot.answer.pipeline import resolve_llm_path
+    from bot.engines.llama_server import managed_server
+    from bot.engines.model_store import verify_llm_file
+
+    try:
+        path = resolve_llm_path(settings)
+        verify_llm_file(path)
+        err.print(f"Starting llama-server ({settings.llm_slots} slots) with {path.name}…")
+        return managed_server(settings, path)
+    except GuichetError as exc:
+        _fail(exc)
 
 
 @app.command()

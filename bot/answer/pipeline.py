@@ -163,7 +163,7 @@ class Answerer:
         index = Index.open(settings.index_dir)
         embedder_path = resolve_embedder_path(settings)
         embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
-        llm_path = resolve_llm_path(settings) if settings.llm_backend == "llama_cpp" else None
+        llm_path = resolve_llm_path(settings) if settings.llm_backend != "openai" else None
         sha = verify_llm_file(llm_path) if llm_path else f"served at {settings.llm_api_url}"
         model = load_chat_model(settings, llm_path)
         answerer = cls.build(settings, embedder, model, index)

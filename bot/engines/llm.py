@@ -294,12 +294,14 @@ class OpenAICompatibleModel:
         timeout: float = 120.0,
         temperature: float = 0.0,
         client: httpx.Client | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         import httpx
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = client or httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self.name, self.json_format, self.temperature = model, json_format, temperature
+        self.extra = extra or {}  # sampling fields a given engine takes beyond OpenAI's (llama.cpp: repeat_penalty)
 
     def close(self) -> None:
         """Close the pooled connections to the model server."""
@@ -322,6 +324,7 @@ class OpenAICompatibleModel:
             "seed": 0,
             "stream": True,
             "stream_options": {"include_usage": True},
+            **self.extra,
         }
         if schema and self.json_format == "json_schema":
             body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
@@ -369,6 +372,19 @@ def load_chat_model(settings: Settings, llm_path: Path | None) -> ChatModel:
         )
     if llm_path is None:
         raise ModelError("The in-process model needs a GGUF file: set GUICHET_LLM_PATH or run 'guichet models fetch'.")
+    if settings.llm_backend == "llama_server":
+        from bot.engines.llama_server import managed_server
+
+        # `guichet serve` starts the server before its workers and hands them its address; elsewhere (chat,
+        # evaluation, benchmark) the first model loaded starts one for this process.
+        url = settings.llm_api_url or managed_server(settings, llm_path).url
+        return OpenAICompatibleModel(
+            url,
+            llm_path.name,
+            timeout=settings.llm_api_timeout,
+            temperature=settings.llm_temperature,
+            extra={"repeat_penalty": settings.llm_repeat_penalty},
+        )
     return LlamaCppModel(
         llm_path,
         settings.llm_context,

@@ -286,9 +286,10 @@ def describe(
     weight_repacking: str = "auto",
     recognizer_path: Path | None = None,
     synthesizer_path: Path | None = None,
+    engine_path: Path | None = None,
 ) -> list[ModelInfo]:
     """Describe the configured models (catalogue ones with their expected hash and licence); the speech
-    recognizer and a Piper voice too when their paths are given."""
+    recognizer, a Piper voice and llama.cpp's server too when their paths are given."""
     infos = []
     roles = [("llm", llm_path), ("embedder", embedder_path)]
     if recognizer_path:
@@ -313,6 +314,19 @@ def describe(
                 size_bytes=_size(path),
                 present=path.exists(),
                 precision=_precision(role, embedder_dtype, weight_repacking),
+            )
+        )
+    if engine_path:
+        infos.append(
+            ModelInfo(
+                role="llm engine",
+                name="llama-server (llama.cpp)",
+                path=engine_path,
+                sha256=sha256_file(engine_path) if engine_path.is_file() else "(not built)",
+                licence="MIT",
+                size_bytes=_size(engine_path),
+                present=engine_path.is_file(),
+                precision="the model above, several turns decoded together (GUICHET_LLM_SLOTS)",
             )
         )
     return infos

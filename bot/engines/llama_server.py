@@ -1,0 +1,268 @@
+"""llama.cpp's own server, run and supervised by Guichet, so turns in progress share the model's forward passes.
+
+The in-process model (``LlamaCppModel``) answers one turn at a time. ``llama-server`` keeps several *slots*
+(sequences in one KV cache) and decodes them together, one forward pass for every slot's next token (continuous
+batching): at the morning peak, residents' turns are answered side by side instead of queueing. Guichet starts it
+on loopback with the catalogue's GGUF and the weight layout chosen for this CPU, waits until the model is loaded,
+restarts it if it dies, stops it on exit, and talks to it through ``OpenAICompatibleModel``.
+
+The binary is built once from the same llama.cpp sources as the installed llama-cpp-python (its source
+distribution vendors them), so both engines run the same kernels: ``guichet models build-server``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.errors import ModelError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# What the build compiles: the server alone, statically linked, without the web UI (fetched from the internet)
+# or HTTPS (it listens on loopback only).
+CMAKE_OPTIONS = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_TOOLS=ON",
+    "-DLLAMA_BUILD_SERVER=ON",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    "-DLLAMA_OPENSSL=OFF",
+)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How ``llama-server`` runs: ``slots`` turns decoded together, each with ``context`` tokens."""
+
+    binary: Path
+    model: Path
+    context: int
+    slots: int
+    threads: int
+    repacking: bool
+    speculative: str = ""  # llama.cpp's draftless speculative decoding, e.g. "ngram-simple" (empty: off)
+
+    def command(self, port: int) -> list[str]:
+        """The command line, listening on loopback ``port``.
+
+        >>> options = ServerOptions(Path("llama-server"), Path("m.gguf"), 2048, 4, 2, repacking=False)
+        >>> " ".join(options.command(8081))  # doctest: +NORMALIZE_WHITESPACE
+        'llama-server --model m.gguf --host 127.0.0.1 --port 8081 --parallel 4 --ctx-size 8192 --threads 2
+         --threads-batch 2 --batch-size 512 --no-webui --no-slots --cache-ram 0 --no-repack'
+        """
+        command = [
+            str(self.binary),
+            *("--model", str(self.model), "--host", "127.0.0.1", "--port", str(port)),
+            *("--parallel", str(self.slots), "--ctx-size", str(self.context * self.slots)),
+            *("--threads", str(self.threads), "--threads-batch", str(self.threads), "--batch-size", "512"),
+            # no web page, no slot inspection (it shows prompts), no host-memory prompt cache beside the slots'
+            *("--no-webui", "--no-slots", "--cache-ram", "0"),
+        ]
+        if not self.repacking:
+            command.append("--no-repack")
+        if self.speculative:
+            command += ["--spec-type", self.speculative]
+        return command
+
+
+class ManagedLlamaServer:
+    """One ``llama-server`` child process on a free loopback port, restarted if it exits while in use."""
+
+    def __init__(self, options: ServerOptions, ready_seconds: float = 300.0, restart_every: float = 10.0):
+        if not options.binary.is_file():
+            raise ModelError(
+                f"No llama-server at {options.binary} — build it once with 'guichet models build-server' "
+                "(make llama-server), or set GUICHET_LLM_SERVER_PATH to one built from llama.cpp."
+            )
+        self.options, self.ready_seconds, self.restart_every = options, ready_seconds, restart_every
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.restarts = 0
+        self._last_launch = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    def start(self) -> ManagedLlamaServer:
+        """Start the server and return once the model is loaded (``/health`` answers 200)."""
+        self._launch()
+        self._watchdog = threading.Thread(target=self._watch, name="llama-server-watchdog", daemon=True)
+        self._watchdog.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        process = self._process
+        if process and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def _launch(self) -> None:
+        self._last_launch = time.monotonic()
+        log.info("starting llama-server: %s", " ".join(self.options.command(self.port)))
+        self._process = subprocess.Popen(
+            self.options.command(self.port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches Guichet, which stops the server itself
+        )
+        threading.Thread(target=self._relay_log, args=(self._process,), daemon=True).start()
+        self._wait_until_ready(self._process)
+
+    def _relay_log(self, process: subprocess.Popen[bytes]) -> None:
+        """The server's own log, at debug level (it holds no prompt: prompts are not logged by llama-server)."""
+        assert process.stderr is not None
+        with process.stderr as lines:
+            for line in lines:
+                log.debug("llama-server: %s", line.decode(errors="replace").rstrip())
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.ready_seconds
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ModelError(
+                    f"llama-server exited with code {process.returncode} while loading {self.options.model.name} "
+                    "(run its command by hand to read why: set GUICHET_LOG_LEVEL=DEBUG to see it)."
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        process.kill()
+        raise ModelError(f"llama-server did not load {self.options.model.name} within {self.ready_seconds:.0f} s.")
+
+    def _watch(self) -> None:
+        """Restart the server when it exits unasked (turns in flight fail with a model error and are retried by
+        the resident); at most once every ``restart_every`` seconds, so a server that cannot start does not spin."""
+        while not self._stopping.wait(1.0):
+            process = self._process
+            if process is None or process.poll() is None:
+                continue
+            log.error("llama-server exited with code %s; restarting it", process.returncode)
+            time.sleep(max(0.0, self.restart_every - (time.monotonic() - self._last_launch)))
+            if self._stopping.is_set():
+                return
+            try:
+                self._launch()
+                self.restarts += 1
+            except ModelError as exc:
+                log.error("%s", exc)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def llama_cpp_version() -> str:
+    return metadata.version("llama_cpp_python")
+
+
+def default_server_path(data_dir: Path) -> Path:
+    """Where ``build-server`` puts the binary: beside the models, named by the llama-cpp-python version whose
+    sources it was built from (an upgrade of the binding builds a matching server)."""
+    return data_dir / "engines" / f"llama-server-{llama_cpp_version()}" / "llama-server"
+
+
+def build_server(destination: Path, say: Callable[[str], None] = print, jobs: int | None = None) -> Path:
+    """Build ``llama-server`` from the source distribution of the installed llama-cpp-python (PyPI, hash-checked
+    by pip), into ``destination``. Nothing to do if it is already there. About 10 minutes on 2 cores."""
+    if destination.is_file():
+        say(f"llama-server already built: {destination}")
+        return destination
+    for tool in ("cmake", "c++"):
+        if not shutil.which(tool):
+            raise ModelError(f"Building llama-server needs {tool} (Debian: apt-get install cmake g++).")
+    version = llama_cpp_version()
+    with tempfile.TemporaryDirectory(prefix="guichet-llama-server-") as work:
+        say(f"Downloading llama-cpp-python {version}'s sources (PyPI)…")
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"),
+                *("--no-binary", ":all:", f"llama-cpp-python=={version}", "-d", work),
+            ],
+            check=True,
+        )
+        archive = next(Path(work).glob("llama_cpp_python-*.tar.gz"))
+        with tarfile.open(archive) as sources:
+            sources.extractall(work, filter="data")
+        source = Path(work) / archive.name.removesuffix(".tar.gz") / "vendor" / "llama.cpp"
+        build = Path(work) / "build"
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        say("Compiling llama-server (about 10 minutes on 2 cores)…")
+        subprocess.run(["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_OPTIONS], check=True)
+        parallel = str(jobs or os.cpu_count() or 1)
+        subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", parallel], check=True)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_suffix(".partial")
+        shutil.copy2(build / "bin" / "llama-server", partial)
+        partial.replace(destination)
+    say(f"llama-server built: {destination}")
+    return destination
+
+
+_MANAGED: dict[tuple[Path, Path], ManagedLlamaServer] = {}
+_MANAGED_LOCK = threading.Lock()
+
+
+def managed_server(settings: Settings, model: Path) -> ManagedLlamaServer:
+    """This process's llama-server for ``model`` as the settings describe it, started on first use and stopped
+    when the process exits."""
+    from bot.engines.llm import llama_cpp_features, weight_repacking_choice
+
+    binary = settings.llm_server_path or default_server_path(settings.models_dir.parent)
+    with _MANAGED_LOCK:
+        if (binary, model) not in _MANAGED:
+            # the server is compiled from the binding's sources with the same flags: same features, same choice
+            repacking = weight_repacking_choice(settings.llm_weight_repacking, llama_cpp_features())
+            log.info("llama-server weight repacking %s", repacking)
+            options = ServerOptions(
+                binary,
+                model,
+                settings.llm_context,
+                settings.llm_slots,
+                settings.llm_threads,
+                repacking.on,
+                settings.llm_speculative,
+            )
+            server = ManagedLlamaServer(options).start()
+            atexit.register(server.stop)
+            _MANAGED[(binary, model)] = server
+        return _MANAGED[(binary, model)]

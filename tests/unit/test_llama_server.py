@@ -1,0 +1,95 @@
+"""The managed llama-server's supervision, with a stand-in binary that only answers /health (the real server is
+proven end to end in tests/e2e/test_llama_server.py)."""
+
+import hashlib
+import os
+import signal
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.engines.llama_server import ManagedLlamaServer, ServerOptions
+from bot.engines.model_store import describe
+from bot.errors import ModelError
+
+STAND_IN = textwrap.dedent(
+    """\
+    #!{python}
+    import http.server, sys
+    if "--fail" in sys.argv[1:] or {fail}:
+        sys.exit(3)
+    port = int(sys.argv[sys.argv.index("--port") + 1])
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+        def log_message(self, *args):
+            pass
+    http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+    """
+)
+
+
+def stand_in(tmp_path: Path, fail: bool = False) -> Path:
+    binary = tmp_path / "llama-server"
+    binary.write_text(STAND_IN.format(python=sys.executable, fail=fail))
+    binary.chmod(0o755)
+    return binary
+
+
+def options(binary: Path) -> ServerOptions:
+    return ServerOptions(binary, Path("model.gguf"), 2048, 4, 2, repacking=True)
+
+
+def healthy(server: ManagedLlamaServer) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{server.port}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_a_missing_binary_says_how_to_build_it(tmp_path):
+    with pytest.raises(ModelError, match="guichet models build-server"):
+        ManagedLlamaServer(options(tmp_path / "absent"))
+
+
+def test_the_server_is_ready_when_started_and_gone_when_stopped(tmp_path):
+    server = ManagedLlamaServer(options(stand_in(tmp_path))).start()
+    try:
+        assert healthy(server) and server.url == f"http://127.0.0.1:{server.port}/v1"
+    finally:
+        server.stop()
+    assert not healthy(server)
+
+
+def test_a_server_that_dies_is_started_again(tmp_path):
+    server = ManagedLlamaServer(options(stand_in(tmp_path)), restart_every=0.5).start()
+    try:
+        first = server.pid
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while not (server.restarts and healthy(server)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.restarts == 1 and server.pid != first and healthy(server)
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_exit_code(tmp_path):
+    with pytest.raises(ModelError, match="exited with code 3"):
+        ManagedLlamaServer(options(stand_in(tmp_path, fail=True))).start()
+
+
+def test_models_list_names_the_engine_and_its_hash_or_that_it_is_not_built(tmp_path):
+    binary = stand_in(tmp_path)
+    llm, embedder = tmp_path / "m.gguf", tmp_path / "embedder"
+    built = describe(llm, embedder, engine_path=binary)[-1]
+    assert (built.role, built.present, built.licence) == ("llm engine", True, "MIT")
+    assert built.sha256 == hashlib.sha256(binary.read_bytes()).hexdigest()
+    missing = describe(llm, embedder, engine_path=tmp_path / "absent")[-1]
+    assert (missing.present, missing.sha256) == (False, "(not built)")
+    assert [i.role for i in describe(llm, embedder)] == ["llm", "embedder"]
