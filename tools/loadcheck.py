@@ -20,7 +20,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -63,7 +63,7 @@ async def level(url: str, clients: int, seconds: float, questions: list[str], pr
 
     async def sample_memory():
         while time.monotonic() < until + 5:
-            memory.append(process.memory_info().rss)
+            memory.append(rss_with_children(process))
             await asyncio.sleep(1)
 
     limits = httpx.Limits(max_connections=clients + 5)
@@ -87,6 +87,83 @@ async def level(url: str, clients: int, seconds: float, questions: list[str], pr
         "rss_max_mb": round(max(memory) / 2**20) if memory else None,
         "rss_end_mb": round(memory[-1] / 2**20) if memory else None,
     }
+
+
+def rss_with_children(process: psutil.Process) -> int:
+    """Resident memory of the server and its children (a managed llama-server is one)."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            total += member.memory_info().rss
+    return total
+
+
+def configuration_env(configuration: str) -> dict[str, str]:
+    """``llama_cpp`` (the model in process) or ``llama_server:SLOTS[:SPECULATIVE]`` as the server's environment.
+
+    >>> configuration_env("llama_server:4:ngram-simple")["GUICHET_LLM_SLOTS"]
+    '4'
+    """
+    backend, _, rest = configuration.partition(":")
+    if backend == "llama_cpp":
+        return {"GUICHET_LLM_BACKEND": "llama_cpp"}
+    if backend != "llama_server":
+        raise SystemExit(f"unknown configuration {configuration!r}: llama_cpp or llama_server:SLOTS[:SPECULATIVE]")
+    slots, _, speculative = rest.partition(":")
+    return {"GUICHET_LLM_BACKEND": backend, "GUICHET_LLM_SLOTS": slots or "4", "GUICHET_LLM_SPECULATIVE": speculative}
+
+
+async def saturation(url: str, clients: int, questions: list[str], process: psutil.Process) -> dict:
+    """Every question asked once, by ``clients`` residents at once, each starting the next as soon as it has an
+    answer (the server admitting them all): the same work for every engine, so answers per minute compare."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for question in questions:
+        queue.put_nowait(question)
+    seen: list = []
+    peak = [rss_with_children(process)]
+
+    async def ask(client: httpx.AsyncClient, n: int) -> None:
+        while not queue.empty():
+            question = queue.get_nowait()
+            started = time.monotonic()
+            response = await client.post(
+                "/api/v1/turn", json={"text": question}, headers={"X-Forwarded-For": f"10.1.0.{n + 1}"}
+            )
+            seen.append((response.status_code, time.monotonic() - started))
+            peak.append(rss_with_children(process))
+
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=url, timeout=600, limits=httpx.Limits(max_connections=clients + 5)) as c:
+        await asyncio.gather(*(ask(c, n) for n in range(clients)))
+    elapsed = time.monotonic() - started
+    answered = [s for status, s in seen if status == 200]
+    return {
+        "clients": clients,
+        "questions": len(questions),
+        "seconds": round(elapsed, 1),
+        "status": dict(Counter(str(status) for status, _ in seen)),
+        "answers_per_minute": round(len(answered) / elapsed * 60, 1),
+        "answer_p50_s": percentile(answered, 0.5),
+        "answer_p95_s": percentile(answered, 0.95),
+        "rss_max_mb": round(max(peak) / 2**20),
+    }
+
+
+def saturation_markdown(results: list[dict]) -> str:
+    lines = [
+        "Saturation on loopback: the demo's answerable dev questions, each asked once, by N residents at once.",
+        "",
+        "| model engine | residents | questions | status | wall time (s) | answers/min | answer p50 / p95 (s) "
+        "| RSS max (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        status = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
+        lines.append(
+            f"| {r['configuration']} | {r['clients']} | {r['questions']} | {status} | {r['seconds']} "
+            f"| {r['answers_per_minute']} | {r['answer_p50_s']} / {r['answer_p95_s']} | {r['rss_max_mb']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 @contextmanager
@@ -131,16 +208,17 @@ def write_report(out: Path, name: str, data: dict, text: str) -> None:
 
 def markdown(results: list[dict], capacity: int) -> str:
     lines = [
-        f"Load check on loopback, capacity {capacity} turns in progress (1 at the model).",
+        f"Load check on loopback, capacity {capacity} turns in progress.",
         "",
-        "| clients | requests | status | 5xx other than 503 | answers/min | answer p50 / p95 (s) "
+        "| model engine | clients | requests | status | 5xx other than 503 | answers/min | answer p50 / p95 (s) "
         "| refusal p50 / max (s) | RSS start / max / end (MB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         status = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
         lines.append(
-            f"| {r['clients']} | {r['requests']} | {status} | {r['server_errors']} | {r['answers_per_minute']} "
+            f"| {r['configuration']} | {r['clients']} | {r['requests']} | {status} | {r['server_errors']} "
+            f"| {r['answers_per_minute']} "
             f"| {r['answer_p50_s']} / {r['answer_p95_s']} | {r['refusal_p50_s']} / {r['refusal_max_s']} "
             f"| {r['rss_start_mb']} / {r['rss_max_mb']} / {r['rss_end_mb']} |"
         )
@@ -155,18 +233,44 @@ def main() -> None:
     parser.add_argument("--levels", default="2,10", help="multiples of the capacity")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadcheck")
+    parser.add_argument(
+        "--configurations",
+        default="llama_cpp",
+        help="model engines, one after the other: llama_cpp (in process) or llama_server:SLOTS[:SPECULATIVE], "
+        "comma-separated (e.g. llama_cpp,llama_server:4)",
+    )
+    parser.add_argument(
+        "--saturation",
+        type=int,
+        metavar="N",
+        help="instead of the levels: N residents at once (all admitted) ask each answerable demo question once",
+    )
     args = parser.parse_args()
 
-    dev_cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text().splitlines()
-    questions = [json.loads(line)["question"] for line in dev_cases]
-    with served(args.index, args.port, args.capacity) as server:
+    dev_cases = [json.loads(line) for line in (ROOT / "eval/datasets/dev/demo.jsonl").read_text().splitlines()]
+    questions = [case["question"] for case in dev_cases]
+    if args.saturation:
+        answerable = [case["question"] for case in dev_cases if case.get("kind", "answer") == "answer"]
         results = []
-        for multiple in map(int, args.levels.split(",")):
-            clients = multiple * args.capacity
-            print(f"{clients} clients for {args.seconds:.0f} s…", flush=True)
-            url = f"http://127.0.0.1:{args.port}"
-            results.append(asyncio.run(level(url, clients, args.seconds, questions, psutil.Process(server.pid))))
-            print(json.dumps(results[-1]), flush=True)
+        for configuration in args.configurations.split(","):
+            with served(args.index, args.port, args.saturation, configuration_env(configuration)) as server:
+                print(f"{configuration}: {len(answerable)} questions, {args.saturation} at once…", flush=True)
+                url = f"http://127.0.0.1:{args.port}"
+                result = asyncio.run(saturation(url, args.saturation, answerable, psutil.Process(server.pid)))
+                results.append({"configuration": configuration, **result})
+                print(json.dumps(results[-1]), flush=True)
+        write_report(args.out, "saturation", {"levels": results}, saturation_markdown(results))
+        return
+    results = []
+    for configuration in args.configurations.split(","):
+        with served(args.index, args.port, args.capacity, configuration_env(configuration)) as server:
+            for multiple in map(int, args.levels.split(",")):
+                clients = multiple * args.capacity
+                print(f"{configuration}: {clients} clients for {args.seconds:.0f} s…", flush=True)
+                url = f"http://127.0.0.1:{args.port}"
+                result = asyncio.run(level(url, clients, args.seconds, questions, psutil.Process(server.pid)))
+                results.append({"configuration": configuration, **result})
+                print(json.dumps(results[-1]), flush=True)
     report = {"capacity": args.capacity, "levels": results}
     write_report(args.out, "loadcheck", report, markdown(results, args.capacity))
     print("median answer latency across levels:", statistics.median(r["answer_p50_s"] or 0 for r in results))
