@@ -13,9 +13,11 @@ distribution vendors them), so both engines run the same kernels: ``guichet mode
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -106,10 +108,20 @@ class ManagedLlamaServer:
         self._watchdog: threading.Thread | None = None
 
     def start(self) -> ManagedLlamaServer:
-        """Start the server and return once the model is loaded (``/health`` answers 200)."""
-        self._launch()
-        self._watchdog = threading.Thread(target=self._watch, name="llama-server-watchdog", daemon=True)
+        """Start the server and return once the model is loaded (``/health`` answers 200).
+
+        One supervisor thread, alive as long as this process, launches the server and every restart: the
+        server is killed when that thread ends, so it ends with this process even when no exit handler runs (a
+        process killed, or uvicorn re-raising the SIGTERM it caught once it has shut down).
+        """
+        ready, failure = threading.Event(), list[ModelError]()
+        self._watchdog = threading.Thread(
+            target=self._supervise, args=(ready, failure), name="llama-server-supervisor", daemon=True
+        )
         self._watchdog.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
         return self
 
     def stop(self) -> None:
@@ -118,7 +130,7 @@ class ManagedLlamaServer:
         if process and process.poll() is None:
             process.terminate()
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
@@ -136,6 +148,7 @@ class ManagedLlamaServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C in the terminal reaches Guichet, which stops the server itself
+            preexec_fn=_end_with_parent_thread,
         )
         threading.Thread(target=self._relay_log, args=(self._process,), daemon=True).start()
         self._wait_until_ready(self._process)
@@ -166,9 +179,17 @@ class ManagedLlamaServer:
         process.kill()
         raise ModelError(f"llama-server did not load {self.options.model.name} within {self.ready_seconds:.0f} s.")
 
-    def _watch(self) -> None:
-        """Restart the server when it exits unasked (turns in flight fail with a model error and are retried by
-        the resident); at most once every ``restart_every`` seconds, so a server that cannot start does not spin."""
+    def _supervise(self, ready: threading.Event, failure: list[ModelError]) -> None:
+        """Launch the server, then restart it when it exits unasked (turns in flight fail with a model error
+        and are retried by the resident); at most once every ``restart_every`` seconds, so a server that cannot
+        start does not spin."""
+        try:
+            self._launch()
+        except ModelError as exc:
+            failure.append(exc)
+            return
+        finally:
+            ready.set()
         while not self._stopping.wait(1.0):
             process = self._process
             if process is None or process.poll() is None:
@@ -182,6 +203,14 @@ class ManagedLlamaServer:
                 self.restarts += 1
             except ModelError as exc:
                 log.error("%s", exc)
+
+
+def _end_with_parent_thread() -> None:
+    """In the child, before it runs the server: be killed when the thread that started it ends (Linux). SIGKILL,
+    not SIGTERM: a llama-server was seen to hang in its graceful shutdown, and it keeps nothing worth saving."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 def free_port() -> int:

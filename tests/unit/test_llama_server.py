@@ -4,6 +4,7 @@ proven end to end in tests/e2e/test_llama_server.py)."""
 import hashlib
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -15,6 +16,7 @@ import pytest
 from bot.engines.llama_server import ManagedLlamaServer, ServerOptions
 from bot.engines.model_store import describe
 from bot.errors import ModelError
+from bot.settings import REPO_ROOT
 
 STAND_IN = textwrap.dedent(
     """\
@@ -93,3 +95,36 @@ def test_models_list_names_the_engine_and_its_hash_or_that_it_is_not_built(tmp_p
     missing = describe(llm, embedder, engine_path=tmp_path / "absent")[-1]
     assert (missing.present, missing.sha256) == (False, "(not built)")
     assert [i.role for i in describe(llm, embedder)] == ["llm", "embedder"]
+
+
+def test_the_server_ends_with_a_process_killed_before_it_could_stop_it(tmp_path):
+    owner = textwrap.dedent(
+        f"""\
+        import time
+        from pathlib import Path
+        from bot.engines.llama_server import ManagedLlamaServer, ServerOptions
+        options = ServerOptions(Path({str(stand_in(tmp_path))!r}), Path("model.gguf"), 2048, 4, 2, repacking=True)
+        server = ManagedLlamaServer(options).start()
+        print(server.port, flush=True)
+        time.sleep(600)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", owner], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        port = int(process.stdout.readline())
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+    finally:
+        process.kill()  # no exit handler runs
+        process.communicate()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and listening(port):
+        time.sleep(0.2)
+    assert not listening(port)
+
+
+def listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
