@@ -205,6 +205,21 @@ class ManagedLlamaServer:
                 log.error("%s", exc)
 
 
+def unpack_sources(archive: Path, into: Path) -> None:
+    """Unpack a source archive, refusing members that would land outside ``into`` or are links or devices
+    (``filter="data"`` where this Python has it: 3.11.4 and later; Debian 12's 3.11.2 has not)."""
+    with tarfile.open(archive) as sources:
+        if hasattr(tarfile, "data_filter"):
+            sources.extractall(into, filter="data")
+            return
+        root = into.resolve()
+        for member in sources.getmembers():
+            target = (into / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+                raise ModelError(f"{archive.name}: unexpected member {member.name!r}; not unpacked.")
+        sources.extractall(into)
+
+
 def _end_with_parent_thread() -> None:
     """In the child, before it runs the server: be killed when the thread that started it ends (Linux). SIGKILL,
     not SIGTERM: a llama-server was seen to hang in its graceful shutdown, and it keeps nothing worth saving."""
@@ -250,8 +265,7 @@ def build_server(destination: Path, say: Callable[[str], None] = print, jobs: in
             check=True,
         )
         archive = next(Path(work).glob("llama_cpp_python-*.tar.gz"))
-        with tarfile.open(archive) as sources:
-            sources.extractall(work, filter="data")
+        unpack_sources(archive, Path(work))
         source = Path(work) / archive.name.removesuffix(".tar.gz") / "vendor" / "llama.cpp"
         build = Path(work) / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []

@@ -2,10 +2,12 @@
 proven end to end in tests/e2e/test_llama_server.py)."""
 
 import hashlib
+import io
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.engines.llama_server import ManagedLlamaServer, ServerOptions
+from bot.engines.llama_server import ManagedLlamaServer, ServerOptions, unpack_sources
 from bot.engines.model_store import describe
 from bot.errors import ModelError
 from bot.settings import REPO_ROOT
@@ -102,7 +104,7 @@ def test_the_server_ends_with_a_process_killed_before_it_could_stop_it(tmp_path)
         f"""\
         import time
         from pathlib import Path
-        from bot.engines.llama_server import ManagedLlamaServer, ServerOptions
+        from bot.engines.llama_server import ManagedLlamaServer, ServerOptions, unpack_sources
         options = ServerOptions(Path({str(stand_in(tmp_path))!r}), Path("model.gguf"), 2048, 4, 2, repacking=True)
         server = ManagedLlamaServer(options).start()
         print(server.port, flush=True)
@@ -128,3 +130,20 @@ def listening(port: int) -> bool:
         return True
     except httpx.HTTPError:
         return False
+
+
+@pytest.mark.parametrize("safe_filter", [True, False])
+def test_a_source_archive_is_unpacked_inside_its_folder_only(tmp_path, monkeypatch, safe_filter):
+    if not safe_filter:  # a Python older than 3.11.4 (Debian 12's): our own checks
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good, bad = tmp_path / "good.tar.gz", tmp_path / "bad.tar.gz"
+    for archive, name in ((good, "pkg/CMakeLists.txt"), (bad, "../outside.txt")):
+        with tarfile.open(archive, "w:gz") as out:
+            member = tarfile.TarInfo(name)
+            member.size = 2
+            out.addfile(member, io.BytesIO(b"ok"))
+    unpack_sources(good, tmp_path / "src")
+    assert (tmp_path / "src" / "pkg" / "CMakeLists.txt").read_text() == "ok"
+    with pytest.raises((ModelError, tarfile.TarError)):
+        unpack_sources(bad, tmp_path / "src2")
+    assert not (tmp_path / "outside.txt").exists()
