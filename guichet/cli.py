@@ -65,12 +65,11 @@ def models_build_server():
     """Compile llama.cpp's server from the installed llama-cpp-python's sources (GUICHET_LLM_BACKEND=llama_server)."""
     import subprocess
 
-    from bot.engines.llama_server import build_server, default_server_path
+    from bot.engines.llama_server import build_server, resolve_server_path
 
     settings = _settings()
-    destination = settings.llm_server_path or default_server_path(settings.models_dir.parent)
     try:
-        out.print(f"ok  {build_server(destination, say=lambda msg: err.print(msg))}")
+        out.print(f"ok  {build_server(resolve_server_path(settings), say=lambda msg: err.print(msg))}")
     except GuichetError as exc:
         _fail(exc)
     except subprocess.CalledProcessError as exc:
@@ -81,12 +80,11 @@ def models_build_server():
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False):
     """Show the models that will run: name, file, sha256, licence, size."""
     from bot.answer.pipeline import resolve_embedder_path, resolve_llm_path
-    from bot.engines.llama_server import default_server_path
+    from bot.engines.llama_server import resolve_server_path
     from bot.engines.model_store import describe
     from bot.engines.recognition import resolve_recognizer_path
 
     settings = _settings()
-    engine = settings.llm_server_path or default_server_path(settings.models_dir.parent)
     infos = describe(
         resolve_llm_path(settings),
         resolve_embedder_path(settings),
@@ -94,7 +92,7 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
         settings.llm_weight_repacking,
         resolve_recognizer_path(settings),
         settings.speech_piper_model if settings.speech_engine == "piper" else None,
-        engine if settings.llm_backend == "llama_server" else None,
+        resolve_server_path(settings) if settings.llm_backend == "llama_server" else None,
     )
     if as_json:
         for info in infos:

@@ -149,6 +149,11 @@ async def saturation(url: str, clients: int, questions: list[str], process: psut
     }
 
 
+def status_counts(status: dict[str, int]) -> str:
+    """``{"503": 48, "200": 19}`` as "200: 19, 503: 48"."""
+    return ", ".join(f"{code}: {count}" for code, count in sorted(status.items()))
+
+
 def saturation_markdown(results: list[dict]) -> str:
     lines = [
         "Saturation on loopback: the demo's answerable dev questions, each asked once, by N residents at once.",
@@ -158,7 +163,7 @@ def saturation_markdown(results: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        status = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
+        status = status_counts(r["status"])
         lines.append(
             f"| {r['configuration']} | {r['clients']} | {r['questions']} | {status} | {r['seconds']} "
             f"| {r['answers_per_minute']} | {r['answer_p50_s']} / {r['answer_p95_s']} | {r['rss_max_mb']} |"
@@ -215,7 +220,7 @@ def markdown(results: list[dict], capacity: int) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        status = ", ".join(f"{k}: {v}" for k, v in sorted(r["status"].items()))
+        status = status_counts(r["status"])
         lines.append(
             f"| {r['configuration']} | {r['clients']} | {r['requests']} | {status} | {r['server_errors']} "
             f"| {r['answers_per_minute']} "

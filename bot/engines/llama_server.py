@@ -105,7 +105,6 @@ class ManagedLlamaServer:
         self._last_launch = 0.0
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
-        self._watchdog: threading.Thread | None = None
 
     def start(self) -> ManagedLlamaServer:
         """Start the server and return once the model is loaded (``/health`` answers 200).
@@ -115,10 +114,10 @@ class ManagedLlamaServer:
         process killed, or uvicorn re-raising the SIGTERM it caught once it has shut down).
         """
         ready, failure = threading.Event(), list[ModelError]()
-        self._watchdog = threading.Thread(
+        supervisor = threading.Thread(
             target=self._supervise, args=(ready, failure), name="llama-server-supervisor", daemon=True
         )
-        self._watchdog.start()
+        supervisor.start()
         ready.wait()
         if failure:
             raise failure[0]
@@ -141,9 +140,10 @@ class ManagedLlamaServer:
 
     def _launch(self) -> None:
         self._last_launch = time.monotonic()
-        log.info("starting llama-server: %s", " ".join(self.options.command(self.port)))
+        command = self.options.command(self.port)
+        log.info("starting llama-server: %s", " ".join(command))
         self._process = subprocess.Popen(
-            self.options.command(self.port),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -239,10 +239,12 @@ def llama_cpp_version() -> str:
     return metadata.version("llama_cpp_python")
 
 
-def default_server_path(data_dir: Path) -> Path:
-    """Where ``build-server`` puts the binary: beside the models, named by the llama-cpp-python version whose
-    sources it was built from (an upgrade of the binding builds a matching server)."""
-    return data_dir / "engines" / f"llama-server-{llama_cpp_version()}" / "llama-server"
+def resolve_server_path(settings: Settings) -> Path:
+    """The llama-server that will run (and that ``build-server`` builds): ``GUICHET_LLM_SERVER_PATH``, else beside
+    the models, named by the llama-cpp-python version whose sources it comes from (an upgrade of the binding
+    builds a matching server)."""
+    default = settings.models_dir.parent / "engines" / f"llama-server-{llama_cpp_version()}" / "llama-server"
+    return settings.llm_server_path or default
 
 
 def build_server(destination: Path, say: Callable[[str], None] = print, jobs: int | None = None) -> Path:
@@ -290,7 +292,7 @@ def managed_server(settings: Settings, model: Path) -> ManagedLlamaServer:
     when the process exits."""
     from bot.engines.llm import llama_cpp_features, weight_repacking_choice
 
-    binary = settings.llm_server_path or default_server_path(settings.models_dir.parent)
+    binary = resolve_server_path(settings)
     with _MANAGED_LOCK:
         if (binary, model) not in _MANAGED:
             # the server is compiled from the binding's sources with the same flags: same features, same choice

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.engines.llama_server import free_port
 from bot.settings import REPO_ROOT
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port", "running_server", "wait_until_up"]
 
 
 def wait_until_up(process: subprocess.Popen, url: str, within: float, name: str) -> None:
