@@ -135,6 +135,7 @@ class Index:
             raise _damaged(generation / DENSE, str(exc).strip().splitlines()[-1]) from None
         if self.dense.ntotal != len(self.chunks):
             raise _damaged(generation / DENSE, f"{self.dense.ntotal} vectors for {len(self.chunks)} passages")
+        self._position = {chunk["id"]: n for n, chunk in enumerate(self.chunks)}
         tokens = tokenize([_lexical_text(c) for c in self.chunks])
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
@@ -165,6 +166,12 @@ class Index:
                 f"configured embedder is {name} (dimension {dimension}) — run 'guichet "
                 "ingest' again with this embedder."
             )
+
+    def preceding(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The chunk just before ``chunk`` in its document (chunks are stored in reading order), or None."""
+        position = self._position.get(chunk["id"], 0)
+        before = self.chunks[position - 1] if position > 0 else None
+        return before if before and before["source"] == chunk["source"] else None
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the corpus never uses gets the maximum."""

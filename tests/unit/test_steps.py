@@ -479,3 +479,53 @@ def test_an_age_selects_the_row_of_its_range():
     )
     turn = _guarded("Passeport pour mon fils de 17 ans, combien ?", rows, "Le passeport coûte 17 €.")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "42 €" in turn.answer and "moins de 15" not in turn.answer
+
+
+PLACES = [
+    "dans un commissariat de police, quel que soit le lieu de votre domicile",
+    "ou dans une brigade de gendarmerie, quelle que soit votre commune",
+    "ou au tribunal judiciaire dont dépend votre domicile",
+    "ou au tribunal judiciaire dont dépend votre lieu de travail",
+    "ou dans un lieu accueillant du public défini par arrêté préfectoral",
+    "ou auprès d'un officier de police judiciaire qui se déplace chez vous",
+    "ou au consulat, si vous résidez hors de France pendant toute la période",
+    "ou à l'ambassade, dans les pays où aucun consulat n'est ouvert au public",
+]
+PROCURATION = (
+    "# Vote par procuration\n\n## Où faire la démarche ?\n\nLa demande se prépare en ligne sur le téléservice "
+    "officiel ou sur un formulaire papier que l'on remplit sur place, au guichet, avec l'aide d'un agent. Dans les "
+    "deux cas, il faut une pièce d'identité en cours de validité.\n\n"
+    "Pour donner procuration, vous devez vous présenter en personne :\n"
+    + "".join(f"- {place}\n" for place in PLACES)
+)
+
+
+def test_a_passage_cut_inside_a_list_is_read_from_the_sentence_that_opens_it(tmp_path):
+    from bot.answer.steps.passage_retriever import with_its_opening
+    from bot.engines.embedder import FakeEmbedder
+    from bot.engines.index import Index
+    from ingestion.builder import build
+    from ingestion.chunker import split_document
+    from ingestion.loaders import SourceDocument
+
+    chunks = split_document(SourceDocument("procuration.md", "Vote par procuration", "", "", PROCURATION))
+    cut = [(before, chunk) for before, chunk in zip(chunks, chunks[1:], strict=False) if chunk.text[0].islower()]
+    assert cut, "the chunker no longer cuts this list: make the list longer"
+    before, chunk = cut[0]
+    read = with_its_opening(chunk.text, before.text)
+    assert read.startswith("Pour donner procuration, vous devez vous présenter en personne :")
+    assert read.endswith(chunk.text.lstrip())
+    assert read.count(chunk.text.splitlines()[0]) == 1  # the lines both chunks hold are read once
+    # The retriever shows the passage that way, from the index's neighbouring chunk.
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "procuration.md").write_text(PROCURATION, encoding="utf-8")
+    build([tmp_path / "corpus"], tmp_path / "index", FakeEmbedder())
+    index = Index.open(tmp_path / "index")
+    stored = next(c for c in index.chunks if c["text"] == chunk.text)
+    assert index.preceding(stored)["text"] == before.text
+    assert index.preceding(index.chunks[0]) is None
+    turn = Turn(question="Où faire une procuration ? au tribunal ou dans un lieu défini par arrêté préfectoral")
+    thresholds = THRESHOLDS | {"passages": len(index.chunks), "min_dense": -1.0, "min_coverage": 0.0}
+    PassageRetriever(FakeEmbedder(), index, thresholds).run(turn)
+    shown = next(p for p in turn.passages if p.chunk_id == stored["id"])
+    assert shown.text == read

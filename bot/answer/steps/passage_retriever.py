@@ -15,6 +15,52 @@ from bot.engines.embedder import Embedder
 from bot.engines.index import Hit, Index
 
 RANKING_DEPTH = 10
+# A passage cut inside a list or a sentence is read from the opening it continues, at most this many lines back.
+MAX_OPENING_LINES = 8
+MAX_OPENING_CHARS = 400  # a passage is not doubled by a long table row or paragraph before it
+# A line that goes on what comes before it: lower case, or a list item joined by a conjunction ("- ou au …").
+_GOES_ON = re.compile(r"^(?:(?:ou|et|soit|ni|puis|mais)\s|[a-zà-öø-ÿœæ])")
+
+
+def _bare(line: str) -> str:
+    return line.strip().lstrip("-•").strip()
+
+
+def goes_on(line: str) -> bool:
+    """True when a line cannot open a text: it continues a sentence or a list begun before it."""
+    return bool(_GOES_ON.match(_bare(line)))
+
+
+def with_its_opening(text: str, before: str) -> str:
+    r"""``text`` read from where its sentence or list begins, when it starts in the middle of one.
+
+    Chunks are cut at a size, sometimes inside a list ("- ou au tribunal …" without "Pour donner procuration,
+    l'électeur doit se présenter :" and the items before it). The lines of the chunk ``before`` back to the
+    opening they continue (a lead-in or the start of a sentence) are put in front; lines the two chunks share
+    (they overlap) are not repeated. Text that opens by itself, or whose opening is too far back, is unchanged.
+
+    >>> before = "Tarifs :\nIl faut se présenter :\n- au commissariat,\n- ou à la gendarmerie\n-"
+    >>> with_its_opening("ou à la gendarmerie\n- ou au tribunal", before)
+    'Il faut se présenter :\n- au commissariat,\n- ou à la gendarmerie\n- ou au tribunal'
+    >>> with_its_opening("Le tarif est de 5 €.", before)
+    'Le tarif est de 5 €.'
+    """
+    lines = [line for line in text.splitlines() if _bare(line)]
+    if not lines or not goes_on(lines[0]):
+        return text
+    earlier = [line for line in before.splitlines() if _bare(line)]
+    bullet = ""
+    while earlier and _bare(earlier[-1]) in {_bare(line) for line in lines[:2]}:  # the overlap
+        shared = earlier.pop().strip()
+        bullet = "- " if shared[:1] in "-•" and _bare(shared) == _bare(lines[0]) else bullet
+    for back in range(1, min(MAX_OPENING_LINES, len(earlier)) + 1):
+        if sum(len(line) for line in earlier[-back:]) > MAX_OPENING_CHARS:
+            break
+        if not goes_on(earlier[-back]):
+            first = text.lstrip()
+            first = first if first[:1] in "-•" else bullet + first  # the item keeps the bullet the cut took off
+            return "\n".join([*(line.rstrip() for line in earlier[-back:]), first])
+    return text
 
 
 class PassageRetriever:
@@ -61,7 +107,7 @@ class PassageRetriever:
                 url=h.chunk["url"],
                 date=h.chunk["date"],
                 headings=h.chunk["headings"],
-                text=h.chunk["text"],
+                text=self._read_from_its_opening(h.chunk),
                 dense_score=round(h.dense, 4),
                 lexical_score=round(h.lexical, 4),
             )
@@ -84,6 +130,10 @@ class PassageRetriever:
                 Outcome.UNANSWERABLE_NO_SOURCES,
                 f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})",
             )
+
+    def _read_from_its_opening(self, chunk: dict[str, Any]) -> str:
+        before = self.index.preceding(chunk)
+        return with_its_opening(chunk["text"], before["text"]) if before else chunk["text"]
 
     def _demote(self, question: str, ranking: list[Hit]) -> list[Hit]:
         """Lower passages whose heading path names a situation the question does not mention (a resident
