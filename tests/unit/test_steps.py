@@ -495,8 +495,7 @@ PROCURATION = (
     "# Vote par procuration\n\n## Où faire la démarche ?\n\nLa demande se prépare en ligne sur le téléservice "
     "officiel ou sur un formulaire papier que l'on remplit sur place, au guichet, avec l'aide d'un agent. Dans les "
     "deux cas, il faut une pièce d'identité en cours de validité.\n\n"
-    "Pour donner procuration, vous devez vous présenter en personne :\n"
-    + "".join(f"- {place}\n" for place in PLACES)
+    "Pour donner procuration, vous devez vous présenter en personne :\n" + "".join(f"- {place}\n" for place in PLACES)
 )
 
 
