@@ -100,6 +100,30 @@ def rows_for_the_situation(question: str, text: str) -> list[str]:
     return [s for s in found if any(_in_range(float(n), unit, s) for n, unit in asked)]
 
 
+def rows_named_by(question: str, text: str) -> list[str]:
+    r"""The table rows of ``text`` the question names in words: rows whose values (not their column names) hold
+    a topic word of the question that the other rows do not ("quelqu'un de l'extérieur" → the row "Personne
+    extérieure à la commune"). None when the question names no row, or names them all.
+
+    >>> rows = ("Locataire : Habitant de la commune ; Prix : 350 €\nLocataire : Personne extérieure à la commune ; "
+    ...         "Prix : 650 €\nLocataire : Association ; Prix : 150 €")
+    >>> rows_named_by("Location de la salle pour quelqu'un de l'extérieur ?", rows)
+    ['Locataire : Personne extérieure à la commune ; Prix : 650 €']
+    >>> rows_named_by("Combien coûte la location de la salle ?", rows)
+    []
+    """
+    # Table rows as ingestion writes them ("Locataire : … ; Prix : 650 €"): a "Tranche 1 : matin 0,80 €" line
+    # of prose names a time of day, not a row of a table.
+    rows = [s for s in sentences(text) if " ; " in s and ROW_LABEL.match(s) and quantities(s)]
+    if len(rows) < 2:
+        return []
+    values = [content_terms(ROW_LABEL.sub(" ", row)) for row in rows]
+    everywhere = set.intersection(*values)
+    wanted = content_terms(question) - everywhere
+    named = [row for row, terms in zip(rows, values, strict=True) if terms & wanted]
+    return named if len(named) < len(rows) else []
+
+
 def _in_range(value: float, unit: str, row: str) -> bool:
     """Whether a row states a range of ``unit`` that holds ``value`` ("moins de 15 ans", "de 500 à 899")."""
     text = fold(row)

@@ -215,6 +215,27 @@ def test_a_figure_from_another_row_than_the_residents_situation_gives_the_right_
     assert turn.outcome is Outcome.ANSWERED and "400 €" in turn.answer and "900" not in turn.answer
 
 
+HALL = replace(
+    CONCESSIONS,
+    title="Louer la salle des fêtes",
+    text="- Locataire : Habitant de la commune ; Prix du week-end : 350 € ; Caution : 800 €\n"
+    "- Locataire : Personne extérieure à la commune ; Prix du week-end : 650 € ; Caution : 800 €\n"
+    "- Locataire : Association de la commune ; Prix du week-end : 150 € ; Caution : 800 €\n"
+    "Tranche 1 : matin 0,80 euro, soir 1,20 euro.\nTranche 2 : matin 1,10 euro, soir 1,80 euro.",
+)
+
+
+def test_a_situation_named_in_words_gets_its_row_of_the_table():
+    question = "Combien coûte la salle des fêtes pour quelqu'un de l'extérieur ?"
+    turn = _guarded(question, HALL, "La location coûte 350 €.")
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "650 €" in turn.answer and "350" not in turn.answer
+    assert _guarded(question, HALL, "Elle coûte 650 € le week-end.").outcome is Outcome.ANSWERED
+    # Named by no row, or by all of them: no situation, the draft stands as checked by its figures.
+    assert _guarded("Combien coûte la salle des fêtes ?", HALL, "Elle coûte 350 €.").outcome is Outcome.ANSWERED
+    # Lines of prose with a colon are not rows of a table: "matin" names no case.
+    assert _guarded("L'accueil du matin, c'est combien ?", HALL, "0,80 euro le matin.").outcome is Outcome.ANSWERED
+
+
 def test_a_yes_the_official_sentence_contradicts_gives_the_official_sentence():
     turn = _guarded("Peut-on brûler les feuilles mortes ?", BURNING, "Oui, vous pouvez les brûler au fond du jardin.")
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer.startswith("Non, il est interdit")

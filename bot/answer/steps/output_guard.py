@@ -12,6 +12,7 @@ from bot.answer.claims import (
     dates_a_future_event_from_the_past,
     echoes_the_question,
     rows_for_the_situation,
+    rows_named_by,
     yes_or_no,
 )
 from bot.answer.extracts import Unit, as_answer, made_whole, number_units
@@ -184,7 +185,7 @@ class OutputGuard:
         problems = self._problems(turn, cited, support[0])
         situation = rows_for_the_situation(turn.question, cited[0].text)
         if "wrong row" in problems:
-            support[0] = situation
+            support[0] = situation or rows_named_by(turn.question, cited[0].text)
         quoted = list(zip(cited, support, strict=True))
         if not situation:  # a situation's row is its whole answer: the document's other cases are not read
             rest = self._rest_of_the_document(turn, cited, support)
@@ -241,7 +242,9 @@ class OutputGuard:
             problems.append("a yes/no in the question's own words")
         if contradicts_source(draft, support):
             problems.append("a yes/no the official sentence contradicts")
-        situation = rows_for_the_situation(question, cited[0].text)
+        # The rows of the resident's situation, given by a figure ("30 ans", "tranche 2") or named in words
+        # ("quelqu'un de l'extérieur"): a figure of the draft from another row answers another case.
+        situation = rows_for_the_situation(question, cited[0].text) or rows_named_by(question, cited[0].text)
         asked = quantities(question)  # "17 ans" restated is not a claim; "17 €" is
         claimed = {number for number, unit in quantities(draft) - asked}
         if situation and claimed and not any(claimed <= figures(row) for row in situation):
