@@ -4,7 +4,9 @@ A run keeps, per case, the passages shown to the model and what the model wrote 
 what follows the model (parsing its reply, the output guard, the messages) can then be measured in seconds on
 the same replies: each such case goes again through the input guard, the composer (fed the stored reply) and
 the output guard, and is scored again. Cases the model never saw (routed away, no source, validated answers)
-keep their stored result: a change to routing or retrieval needs a real run.
+keep their stored result: a change to routing or retrieval needs a real run. So do the follow-ups of a
+conversation: the earlier turns decide the question the steps saw ("et pour un mineur ?" read after the previous
+question), and they are not replayed.
 """
 
 from __future__ import annotations
@@ -52,9 +54,9 @@ class StoredPassages:
         turn.passages = list(self.passages)
 
 
-def replayable(result: dict) -> bool:
-    """A stored case the model answered, with what it was shown."""
-    return bool(result.get("model_output") and result.get("passages"))
+def replayable(case: Case, result: dict) -> bool:
+    """A stored case the model answered, with what it was shown, asked outside a conversation."""
+    return not case.history and bool(result.get("model_output") and result.get("passages"))
 
 
 class Replayer:
@@ -98,7 +100,7 @@ def replay(run_dir: Path, cases: list[Case], settings: Settings, out_dir: Path) 
     if missing:
         raise ValueError(f"{len(missing)} case(s) of the dataset are not in {run_dir}: {', '.join(missing[:5])}")
     replayer = Replayer(settings)
-    results = [replayer.case(c, stored[c.id]) if replayable(stored[c.id]) else stored[c.id] for c in cases]
+    results = [replayer.case(c, stored[c.id]) if replayable(c, stored[c.id]) else stored[c.id] for c in cases]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in results)
@@ -106,7 +108,7 @@ def replay(run_dir: Path, cases: list[Case], settings: Settings, out_dir: Path) 
     before = json.loads((run_dir / "summary.json").read_text(encoding="utf-8")).get("run", {})
     summary["run"] = before | {
         "replayed_from": str(run_dir),
-        "replayed": sum(replayable(stored[c.id]) for c in cases),
+        "replayed": sum(replayable(c, stored[c.id]) for c in cases),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")

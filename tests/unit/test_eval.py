@@ -204,6 +204,10 @@ def test_replay_scores_the_stored_model_replies_again_with_todays_checks(fake_de
     assert first["outcome"] == "answered_from_quote" and "96" not in first["answer"] and "86 €" in first["answer"]
     with pytest.raises(ValueError, match="not in"):
         replay(tmp_path / "run", [*cases, replace(cases[0], id="a2")], settings, tmp_path / "more")
+    # A follow-up was answered after its conversation: without it the steps would see another question.
+    followed = [replace(cases[0], history=["Quels sont les horaires de la mairie ?"]), cases[1]]
+    kept = replay(tmp_path / "run", followed, settings, tmp_path / "followed")
+    assert kept["run"]["replayed"] == 0 and load_results(tmp_path / "followed")[0] == stored[0]
 
 
 def test_http_run_goes_through_the_api(fake_demo_index, tmp_path):

@@ -232,6 +232,14 @@ def test_a_situation_named_in_words_gets_its_row_of_the_table():
     assert _guarded(question, HALL, "Elle coûte 650 € le week-end.").outcome is Outcome.ANSWERED
     # Named by no row, or by all of them: no situation, the draft stands as checked by its figures.
     assert _guarded("Combien coûte la salle des fêtes ?", HALL, "Elle coûte 350 €.").outcome is Outcome.ANSWERED
+    # A follow-up is read after its previous question: its own words name the row.
+    before = "Combien coûte la salle des fêtes pour un habitant ?"
+    follow_up = Turn(
+        f"{before} et pour quelqu'un de l'extérieur ?", passages=[HALL], cited_labels=["S1"], draft="350 €"
+    )
+    follow_up.trace["follow_up_of"] = before
+    OutputGuard(this_year=2026).run(follow_up)
+    assert follow_up.outcome is Outcome.ANSWERED_FROM_QUOTE and "650 €" in follow_up.answer
     # Lines of prose with a colon are not rows of a table: "matin" names no case.
     assert _guarded("L'accueil du matin, c'est combien ?", HALL, "0,80 euro le matin.").outcome is Outcome.ANSWERED
 

@@ -140,6 +140,14 @@ def _stating_the_fact(
     return [(passage, [u.text for u in made_whole([unit.number], units)])]
 
 
+def _rows_named(turn: Turn, text: str) -> list[str]:
+    """The table rows the question names in words; a follow-up's own words first: "et pour quelqu'un de
+    l'extérieur ?", read after a question about a resident, names the row of the outsider, not both."""
+    before = str(turn.trace.get("follow_up_of", "")).rstrip()
+    own = turn.question[len(before) :] if before and turn.question.startswith(before) else ""
+    return (own and rows_named_by(own, text)) or rows_named_by(turn.question, text)
+
+
 def _citation(passage: Passage, quoted: list[str]) -> Citation:
     """What the resident sees under an answer: the passage's document and the sentences quoted from it."""
     return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
@@ -185,7 +193,7 @@ class OutputGuard:
         problems = self._problems(turn, cited, support[0])
         situation = rows_for_the_situation(turn.question, cited[0].text)
         if "wrong row" in problems:
-            support[0] = situation or rows_named_by(turn.question, cited[0].text)
+            support[0] = situation or _rows_named(turn, cited[0].text)
         quoted = list(zip(cited, support, strict=True))
         if not situation:  # a situation's row is its whole answer: the document's other cases are not read
             rest = self._rest_of_the_document(turn, cited, support)
@@ -244,7 +252,7 @@ class OutputGuard:
             problems.append("a yes/no the official sentence contradicts")
         # The rows of the resident's situation, given by a figure ("30 ans", "tranche 2") or named in words
         # ("quelqu'un de l'extérieur"): a figure of the draft from another row answers another case.
-        situation = rows_for_the_situation(question, cited[0].text) or rows_named_by(question, cited[0].text)
+        situation = rows_for_the_situation(question, cited[0].text) or _rows_named(turn, cited[0].text)
         asked = quantities(question)  # "17 ans" restated is not a claim; "17 €" is
         claimed = {number for number, unit in quantities(draft) - asked}
         if situation and claimed and not any(claimed <= figures(row) for row in situation):
