@@ -24,7 +24,7 @@ _POINTS_BACK = re.compile(
     r"|celui-ci|celle-ci|ceux-ci|celles-ci|cela|ce dernier|cette derniere|en effet|a defaut|dans le cas contraire)\b"
 )
 # A list item that goes on the one before it ("ou au tribunal", "et de la commune") is read with it.
-_GOES_ON = re.compile(r"^(ou|et|soit|ni|puis|mais)\s")
+GOES_ON = re.compile(r"^(ou|et|soit|ni|puis|mais)\s")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def made_whole(chosen: list[int], units: list[Unit]) -> list[Unit]:
         if unit.is_lead_in:  # "Tarifs :" says nothing by itself: the rows it opens do
             kept.update(u.number for u in _opened_by(unit, by_number))
         # Walk back while a sentence points back or goes on the one before it ("ou à la gendarmerie").
-        while unit.number - 1 in by_number and (_POINTS_BACK.match(fold(unit.text)) or _GOES_ON.match(unit.text)):
+        while unit.number - 1 in by_number and (_POINTS_BACK.match(fold(unit.text)) or GOES_ON.match(unit.text)):
             before = by_number[unit.number - 1]
             if before.label != unit.label:
                 break

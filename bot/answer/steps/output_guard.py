@@ -190,10 +190,13 @@ class OutputGuard:
             return
         cited = self._best_supporting(turn, cited)
         support = [supporting_sentences(p, turn.draft, turn.question) for p in cited]
-        problems = self._problems(turn, cited, support[0])
+        # The rows of the resident's situation, given by a figure ("30 ans", "tranche 2") or named in words
+        # ("quelqu'un de l'extérieur"): a figure of the draft from another row answers another case.
         situation = rows_for_the_situation(turn.question, cited[0].text)
+        rows = situation or _rows_named(turn, cited[0].text)
+        problems = self._problems(turn, cited, support[0], rows)
         if "wrong row" in problems:
-            support[0] = situation or _rows_named(turn, cited[0].text)
+            support[0] = rows
         quoted = list(zip(cited, support, strict=True))
         if not situation:  # a situation's row is its whole answer: the document's other cases are not read
             rest = self._rest_of_the_document(turn, cited, support)
@@ -242,7 +245,7 @@ class OutputGuard:
         ]
         turn.outcome = Outcome.ANSWERED
 
-    def _problems(self, turn: Turn, cited: list[Passage], support: list[str]) -> list[str]:
+    def _problems(self, turn: Turn, cited: list[Passage], support: list[str], situation: list[str]) -> list[str]:
         """Why the draft cannot be shown as it is (empty: it can)."""
         draft, question = turn.draft, turn.question
         problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
@@ -250,9 +253,6 @@ class OutputGuard:
             problems.append("a yes/no in the question's own words")
         if contradicts_source(draft, support):
             problems.append("a yes/no the official sentence contradicts")
-        # The rows of the resident's situation, given by a figure ("30 ans", "tranche 2") or named in words
-        # ("quelqu'un de l'extérieur"): a figure of the draft from another row answers another case.
-        situation = rows_for_the_situation(question, cited[0].text) or _rows_named(turn, cited[0].text)
         asked = quantities(question)  # "17 ans" restated is not a claim; "17 €" is
         claimed = {number for number, unit in quantities(draft) - asked}
         if situation and claimed and not any(claimed <= figures(row) for row in situation):

@@ -8,6 +8,7 @@ from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from bot.answer.extracts import GOES_ON
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.textmatch import content_terms, without_personal_clauses
 from bot.answer.turn import Passage, Turn
@@ -18,8 +19,6 @@ RANKING_DEPTH = 10
 # A passage cut inside a list or a sentence is read from the opening it continues, at most this many lines back.
 MAX_OPENING_LINES = 8
 MAX_OPENING_CHARS = 400  # a passage is not doubled by a long table row or paragraph before it
-# A line that goes on what comes before it: lower case, or a list item joined by a conjunction ("- ou au …").
-_GOES_ON = re.compile(r"^(?:(?:ou|et|soit|ni|puis|mais)\s|[a-zà-öø-ÿœæ])")
 
 
 def _bare(line: str) -> str:
@@ -27,8 +26,10 @@ def _bare(line: str) -> str:
 
 
 def goes_on(line: str) -> bool:
-    """True when a line cannot open a text: it continues a sentence or a list begun before it."""
-    return bool(_GOES_ON.match(_bare(line)))
+    """True when a line cannot open a text: it continues a sentence (lower case) or a list item joined to the one
+    before it ("- ou au …", as ``made_whole`` reads it)."""
+    bare = _bare(line)
+    return bare[:1].islower() or bool(GOES_ON.match(bare))
 
 
 def with_its_opening(text: str, before: str) -> str:
@@ -49,8 +50,8 @@ def with_its_opening(text: str, before: str) -> str:
     if not lines or not goes_on(lines[0]):
         return text
     earlier = [line for line in before.splitlines() if _bare(line)]
-    bullet = ""
-    while earlier and _bare(earlier[-1]) in {_bare(line) for line in lines[:2]}:  # the overlap
+    bullet, shared_lines = "", {_bare(line) for line in lines[:2]}
+    while earlier and _bare(earlier[-1]) in shared_lines:  # the overlap
         shared = earlier.pop().strip()
         bullet = "- " if shared[:1] in "-•" and _bare(shared) == _bare(lines[0]) else bullet
     for back in range(1, min(MAX_OPENING_LINES, len(earlier)) + 1):
