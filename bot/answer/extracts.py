@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.answer.textmatch import ROW_LABEL, marked_sentences
+from bot.answer.textmatch import marked_sentences
 from bot.answer.turn import Passage
 from bot.text import fold
 
@@ -39,8 +39,9 @@ class Unit:
 
     @property
     def is_row(self) -> bool:
-        """A table row as ingestion writes it ("Titre : Passeport ; Prix : 86 €"), not an item of a list."""
-        return self.is_item and bool(" ; " in self.text or ROW_LABEL.match(self.text))
+        """A table row as ingestion writes it ("Titre : Passeport ; Prix : 86 €"), not an item of a list, even one
+        that names what it lists ("Pièce d'identité du mineur : carte d'identité ou passeport")."""
+        return self.is_item and " ; " in self.text
 
     @property
     def is_lead_in(self) -> bool:

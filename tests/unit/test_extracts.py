@@ -115,6 +115,14 @@ def test_an_item_of_a_list_brings_what_it_is_a_case_of_but_a_table_row_stands_al
     assert [u.text for u in made_whole([4], units)] == ["Renseignez-vous en mairie."]
     rows = number_units([PASSPORT])
     assert [u.text for u in made_whole([3], rows)] == [rows[2].text]
+    # An item that names what it lists ("Pièce d'identité : …") is still one item of the list, not a table row.
+    papers = Passage(
+        "S1", "c#2", "AST", "a.xml", "", "", [],
+        "L'enfant doit avoir les documents suivants :\n- Formulaire cerfa n°15646 signé par un parent\n"
+        "- Pièce d'identité du mineur : carte d'identité ou passeport", 0.7, 1.0,
+    )  # fmt: skip
+    units = number_units([papers])
+    assert [u.text for u in made_whole([3], units)] == [u.text for u in units]
 
 
 def test_an_unknown_mode_is_refused_at_start():
