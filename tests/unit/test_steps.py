@@ -421,7 +421,7 @@ def test_a_one_word_answer_gets_the_official_sentence():
     turn = Turn(question="Horaires du samedi ?", passages=[HOURS], cited_labels=["S2"], draft="Dès 9 h")
     OutputGuard().run(turn)
     assert turn.outcome is Outcome.ANSWERED
-    assert turn.answer == "Dès 9 h. Le samedi : de 9 h à 12 h."
+    assert turn.answer == "Dès 9 h. Le document officiel précise : « Le samedi : de 9 h à 12 h. »"
 
 
 def test_composer_shows_the_model_no_instruction_from_a_document():

@@ -213,7 +213,7 @@ class OutputGuard:
             turn.answer = turn.draft
             turn.outcome = Outcome.ANSWERED
             if len(turn.draft.split()) < MIN_ANSWER_WORDS:  # "Non", "45 €": a fragment needs its sentence
-                turn.answer = f"{turn.draft.rstrip('. ')}. {quote}"
+                turn.answer = f"{turn.draft.rstrip('. ')}. {OFFICIAL_LEAD} « {quote} »"
             elif adds_to(quote, turn.draft):  # the official words say more than the model's: let them speak
                 said = normalize(turn.draft)  # a sentence the model copied verbatim is not read twice
                 more = " […] ".join(s for _, sentences in documents for s in sentences if normalize(s) not in said)
