@@ -15,6 +15,8 @@ from bot.text import fold
 _YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
 # Words that carry no claim of their own in a yes/no answer ("Oui, vous pouvez…").
 _NO_CLAIM = set(content_terms("oui non pouvez pouvons devez faut falloir possible autorisé autorisée il elle vous"))
+# Grammar the stop-word list lets through: a draft saying "allez", "auprès" or "cette" claims nothing by it.
+_NO_CLAIM |= content_terms("aller allez être faire avoir auprès cette cet leur leurs")
 _UPCOMING = re.compile(
     r"\bprochaine?s?\b|\b(aura|auront|sera|seront) lieu\b|\bà venir\b|\bcette année\b|\bbientôt\b"
     r"|\bquand (a|aura) lieu\b",
@@ -52,6 +54,19 @@ def echoes_the_question(draft: str, question: str) -> bool:
     False
     """
     return not (content_terms(draft) - content_terms(question) - _NO_CLAIM)
+
+
+def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
+    """The topic words of the draft that neither the passages shown nor the question hold: what it says beyond
+    them ("Un récépissé vous sera remis.", "Se faire recenser est obligatoire"), however true, no document shown
+    supports. A bare yes or no claims nothing of its own.
+
+    >>> sorted(unsupported_words("Oui, un récépissé vous est remis.", "Déclarez le vol au consulat.", "Que faire ?"))
+    ['recep', 'rem']
+    >>> unsupported_words("Oui, au consulat.", "Déclarez le vol au consulat.", "Où déclarer le vol ?")
+    set()
+    """
+    return content_terms(draft) - content_terms(f"{evidence} {question}") - _NO_CLAIM
 
 
 def adds_to(quote: str, draft: str, min_new_terms: int = 2) -> bool:

@@ -483,7 +483,7 @@ def test_an_unconstrained_reply_is_read_in_either_shape():
 
 def test_an_answer_that_leaves_out_what_the_official_sentence_says_gets_it_appended():
     pacs = _passage("Le Pacs s'enregistre en mairie ou chez un notaire.")
-    turn = _guarded("Où enregistrer un Pacs ?", pacs, "Le Pacs s'enregistre en mairie, auprès de l'officier.")
+    turn = _guarded("Où enregistrer un Pacs ?", pacs, "Il s'enregistre en mairie.")
     assert turn.outcome is Outcome.ANSWERED
     assert turn.answer.endswith("Le document officiel précise : « Le Pacs s'enregistre en mairie ou chez un notaire. »")
 
@@ -557,3 +557,14 @@ def test_a_passage_cut_inside_a_list_is_read_from_the_sentence_that_opens_it(tmp
     PassageRetriever(FakeEmbedder(), index, thresholds).run(turn)
     shown = next(p for p in turn.passages if p.chunk_id == stored["id"])
     assert shown.text == read
+
+
+def test_a_draft_that_says_more_than_the_passages_shown_gives_the_official_sentence():
+    theft = _passage("Il faut s'adresser aux autorités de police locales et au consulat de France le plus proche.")
+    question = "Mon passeport a été volé à l'étranger, que faire ?"
+    held = _guarded(question, theft, "Il faut s'adresser à la police locale et au consulat de France.")
+    assert held.outcome is Outcome.ANSWERED
+    beyond = _guarded(question, theft, "Il faut s'adresser au consulat. Un récépissé vous sera remis.")
+    assert beyond.outcome is Outcome.ANSWERED_FROM_QUOTE
+    assert "récépissé" not in beyond.answer and "consulat de France le plus proche" in beyond.answer
+    assert beyond.trace["output_guard"]["problems"] == ["words no passage holds: recep, rem"]

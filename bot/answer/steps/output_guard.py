@@ -13,6 +13,7 @@ from bot.answer.claims import (
     echoes_the_question,
     rows_for_the_situation,
     rows_named_by,
+    unsupported_words,
     yes_or_no,
 )
 from bot.answer.extracts import Unit, as_answer, made_whole, number_units
@@ -35,7 +36,7 @@ MIN_ANSWER_WORDS = 4
 MAX_QUOTED = 3
 # Words that ask for a fact rather than name a topic: a sentence sharing only these with a question is not about it.
 _FACT_WORDS = content_terms(
-    "horaires heure heures ouvert ouverte ouverture fermé fermée ferme prix tarif tarifs coût coûte combien "
+    "horaires heure heures ouvert ouverte ouvre ouverture fermé fermée ferme prix tarif tarifs coût coûte combien "
     "coûtent montant payer paye payant payante gratuit gratuite téléphone numéro appeler joindre mail courriel "
     "contacter"
 )
@@ -165,7 +166,8 @@ def _by_document(quoted: list[tuple[Passage, list[str]]]) -> list[tuple[Passage,
 class OutputGuard:
     """Builds the citations, then checks what the draft claims against the cited passage.
 
-    The draft stands only if every figure and contact is in the passage (or the town directory), it does not
+    The draft stands only if every figure and contact is in the passage (or the town directory), every topic
+    word is in the passages shown or the question (nothing said beyond what the documents were shown), it does not
     merely say yes or no in the question's own words, its yes/no agrees with the official sentence, and, when the
     question names the resident's situation ("30 ans", "15 m²"), its figures come from the row for that
     situation. Otherwise the resident sees the official sentence(s) instead (``answered_from_quote``). A past
@@ -249,6 +251,10 @@ class OutputGuard:
         """Why the draft cannot be shown as it is (empty: it can)."""
         draft, question = turn.draft, turn.question
         problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
+        shown = " ".join([*(p.evidence for p in turn.passages), self.directory])
+        # The kind of fact ("ouvre", "coûte", "appelez") is no claim: its value, a figure or contact, is checked.
+        if said_beyond := unsupported_words(draft, shown, question) - _FACT_WORDS:
+            problems.append(f"words no passage holds: {', '.join(sorted(said_beyond))}")
         if yes_or_no(draft) and echoes_the_question(draft, question):
             problems.append("a yes/no in the question's own words")
         if contradicts_source(draft, support):
