@@ -77,6 +77,23 @@ def test_the_meaning_routes_only_when_the_classifier_is_sure():
     town.run(Turn(question="Prix du passeport ?"))
 
 
+class RecordingClassifier(ScriptedClassifier):
+    """Remembers the text it was asked to classify."""
+
+    def guess(self, question: str) -> RouteGuess:
+        self.asked = question
+        return self.guess_
+
+
+def test_the_meaning_is_read_from_what_is_asked_not_from_what_the_resident_told_of_themselves():
+    classifier = RecordingClassifier("town", 0.9)
+    router = QuestionRouter(PATTERNS, classifier, min_probability=0.6)
+    router.run(Turn(question="Rappelez-moi au [numéro de téléphone]. Quels jours pour une carte d'identité ?"))
+    assert classifier.asked == "Quels jours pour une carte d'identité ?"
+    router.run(Turn(question="Où en est le dossier de [nom] ?"))  # nothing else is asked: the whole question
+    assert classifier.asked == "Où en est le dossier de [nom] ?"
+
+
 @pytest.mark.parametrize(
     "text, kind, secret",
     [

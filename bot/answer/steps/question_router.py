@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.route_classifier import RouteClassifier
+from bot.answer.textmatch import without_personal_clauses
 from bot.answer.turn import Turn
 from bot.errors import ConfigError
 from bot.settings import load_yaml
@@ -56,7 +57,9 @@ class QuestionRouter:
                 raise EndTurn(outcome, "routed by a precise pattern")
         if self.classifier is None:
             return
-        guess = self.classifier.guess(turn.question)
+        # What the resident asks decides, not what they told about themselves: "Rappelez-moi au [numéro de
+        # téléphone]. Quels jours pour une carte d'identité ?" is a question about opening days, not about a file.
+        guess = self.classifier.guess(without_personal_clauses(turn.question))
         turn.trace["route"] = {
             "label": guess.label,
             "probability": guess.probability,
