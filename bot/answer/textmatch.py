@@ -51,6 +51,28 @@ def marked_sentences(text: str) -> list[tuple[str, bool]]:
     return [(bare, raw[:1] in "-•") for raw, bare in pieces if len(bare) > 2]
 
 
+def verbatim_pieces(text: str, quoted: list[str]) -> list[str]:
+    r"""The sentences ``quoted`` from ``text`` as the pieces of it they make: sentences that follow each other in
+    the text, with nothing but spaces, line breaks or a list's bullet between them, are one piece, read as the
+    text has it; the others stay apart (a quote joins them with "[…]", which then always marks a gap).
+
+    >>> text = "Il faut :\n- un formulaire\n- une pièce d'identité\nLe délai est d'un mois. Voir le site."
+    >>> verbatim_pieces(text, ["Il faut :", "un formulaire", "une pièce d'identité", "Voir le site."])
+    ["Il faut :\n- un formulaire\n- une pièce d'identité", 'Voir le site.']
+    """
+    pieces: list[str] = []
+    start = end = -1  # where the last piece is in the text (-1: not found there)
+    for sentence in quoted:
+        at = text.find(sentence, max(end, 0))
+        if at >= 0 and end >= 0 and not text[end:at].strip(" \t\n-•"):
+            pieces[-1] = text[start : at + len(sentence)]
+        else:
+            pieces.append(sentence)
+            start = at
+        end = at + len(sentence) if at >= 0 else -1
+    return pieces
+
+
 def _join_thousands(text: str) -> str:
     return re.sub(r"(?<=\d)[ .](?=\d{3}(?!\d))", "", text)
 

@@ -82,6 +82,7 @@ def speakable(text: str) -> str:
     text = re.sub(r"(https?://|www\.)\S+?(?=[.,;]?(\s|$))", "sur le site indiqué", text)
     text = EMAIL.sub(lambda m: _spelt_address(m.group()), text)
     text = re.sub(r"[*_`#>|]+", "", text)
+    text = re.sub(r"(?m)^\s*[-•]\s*", "", text)  # a list's bullets are not read out
     text = MASKED.sub("", text)  # masked data placeholders
     text = re.sub(r"(\d)\s*€", r"\1 euros", text)
     text = re.sub(r"(\d),(\d{2}) euros", r"\1 euros \2", text)

@@ -101,6 +101,8 @@ def test_speakable_spells_phone_numbers_and_drops_links():
         "Appelez le 01, 99, 00, 12, 34 ou voyez sur le site indiqué."
     )
     assert speakable("Repas : 2,40 € ; extension de 20 m².") == "Repas : 2 euros 40 ; extension de 20 mètres carrés."
+    listed = "Il faut :\n- un formulaire\n- une pièce d'identité"
+    assert speakable(listed) == "Il faut : un formulaire une pièce d'identité"  # a bullet is not read out
 
 
 def _signed(client, path, payload, secret=SECRET, timestamp=None):

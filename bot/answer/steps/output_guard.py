@@ -24,6 +24,7 @@ from bot.answer.textmatch import (
     figures,
     quantities,
     unsupported_figures,
+    verbatim_pieces,
     without_personal_clauses,
 )
 from bot.answer.turn import Citation, Passage, Turn
@@ -151,7 +152,8 @@ def _rows_named(turn: Turn, text: str) -> list[str]:
 
 def _citation(passage: Passage, quoted: list[str]) -> Citation:
     """What the resident sees under an answer: the passage's document and the sentences quoted from it."""
-    return Citation(passage.title, passage.source, passage.url, passage.date, quote=" […] ".join(quoted))
+    quote = " […] ".join(verbatim_pieces(passage.text, quoted))  # "[…]" only where the text goes on between
+    return Citation(passage.title, passage.source, passage.url, passage.date, quote=quote)
 
 
 def _by_document(quoted: list[tuple[Passage, list[str]]]) -> list[tuple[Passage, list[str]]]:
