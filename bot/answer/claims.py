@@ -15,8 +15,16 @@ from bot.text import fold
 _YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
 # Words that carry no claim of their own in a yes/no answer ("Oui, vous pouvez…").
 _NO_CLAIM = set(content_terms("oui non pouvez pouvons devez faut falloir possible autorisé autorisée il elle vous"))
-# Grammar the stop-word list lets through: a draft saying "allez", "auprès" or "cette" claims nothing by it.
-_NO_CLAIM |= content_terms("aller allez être faire avoir auprès cette cet leur leurs")
+# French grammar the stop-word list lets through (prepositions, conjunctions, adverbs, pronouns, auxiliaries): a
+# draft saying "pendant", "auprès" or "toujours" claims nothing by it.
+_NO_CLAIM |= content_terms(
+    "pendant durant avant après depuis selon chez vers entre sans sous lors dès jusqu jusque ainsi aussi également "
+    "alors donc puis ensuite toujours souvent très plus moins bien encore déjà seulement uniquement notamment "
+    "environ presque parfois tout tous toute toutes chaque plusieurs certains certaines autre autres même mêmes "
+    "cependant toutefois pourtant néanmoins sinon car comme lorsque lorsqu afin grâce auprès parmi contre hors "
+    "outre quelque quelques aucun aucune ici voici voilà celui celle ceux celles cela ceci dont lequel laquelle "
+    "lesquels être avoir faire aller allez vont peuvent doivent elle elles cette cet leur leurs"
+)
 _UPCOMING = re.compile(
     r"\bprochaine?s?\b|\b(aura|auront|sera|seront) lieu\b|\bà venir\b|\bcette année\b|\bbientôt\b"
     r"|\bquand (a|aura) lieu\b",

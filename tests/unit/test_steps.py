@@ -562,7 +562,7 @@ def test_a_passage_cut_inside_a_list_is_read_from_the_sentence_that_opens_it(tmp
 def test_a_draft_that_says_more_than_the_passages_shown_gives_the_official_sentence():
     theft = _passage("Il faut s'adresser aux autorités de police locales et au consulat de France le plus proche.")
     question = "Mon passeport a été volé à l'étranger, que faire ?"
-    held = _guarded(question, theft, "Il faut s'adresser à la police locale et au consulat de France.")
+    held = _guarded(question, theft, "Il faut toujours s'adresser à la police locale, puis au consulat de France.")
     assert held.outcome is Outcome.ANSWERED
     beyond = _guarded(question, theft, "Il faut s'adresser au consulat. Un récépissé vous sera remis.")
     assert beyond.outcome is Outcome.ANSWERED_FROM_QUOTE
