@@ -104,24 +104,25 @@ def test_a_lead_in_brings_its_rows_and_numbers_that_were_not_shown_are_dropped()
     assert as_answer(["Oui.", "Majeur : 86 €"]) == "Oui. Majeur : 86 €."
 
 
+def _numbered(text: str) -> list:
+    """The units of one passage holding ``text``."""
+    return number_units([Passage("S1", "c#1", "Document", "d.md", "", "", [], text, 0.7, 1.0)])
+
+
 def test_an_item_of_a_list_brings_what_it_is_a_case_of_but_a_table_row_stands_alone():
-    sectors = Passage(
-        "S1", "c#1", "Démolir", "d.md", "", "", [],
+    units = _numbered(
         "Un permis de démolir est exigé dans les secteurs suivants :\n- Commune où le conseil l'a instauré\n"
-        "- Abords des monuments historiques\nRenseignez-vous en mairie.", 0.7, 1.0,
-    )  # fmt: skip
-    units = number_units([sectors])
+        "- Abords des monuments historiques\nRenseignez-vous en mairie."
+    )
     assert [u.text for u in made_whole([2], units)] == [u.text for u in units[:3]]
     assert [u.text for u in made_whole([4], units)] == ["Renseignez-vous en mairie."]
     rows = number_units([PASSPORT])
     assert [u.text for u in made_whole([3], rows)] == [rows[2].text]
     # An item that names what it lists ("Pièce d'identité : …") is still one item of the list, not a table row.
-    papers = Passage(
-        "S1", "c#2", "AST", "a.xml", "", "", [],
+    units = _numbered(
         "L'enfant doit avoir les documents suivants :\n- Formulaire cerfa n°15646 signé par un parent\n"
-        "- Pièce d'identité du mineur : carte d'identité ou passeport", 0.7, 1.0,
-    )  # fmt: skip
-    units = number_units([papers])
+        "- Pièce d'identité du mineur : carte d'identité ou passeport"
+    )
     assert [u.text for u in made_whole([3], units)] == [u.text for u in units]
 
 

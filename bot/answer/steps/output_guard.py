@@ -253,9 +253,8 @@ class OutputGuard:
         """Why the draft cannot be shown as it is (empty: it can)."""
         draft, question = turn.draft, turn.question
         problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
-        shown = " ".join([*(p.evidence for p in turn.passages), self.directory])
         # The kind of fact ("ouvre", "coûte", "appelez") is no claim: its value, a figure or contact, is checked.
-        if said_beyond := unsupported_words(draft, shown, question) - _FACT_WORDS:
+        if said_beyond := unsupported_words(draft, self._evidence(turn.passages), question) - _FACT_WORDS:
             problems.append(f"words no passage holds: {', '.join(sorted(said_beyond))}")
         if yes_or_no(draft) and echoes_the_question(draft, question):
             problems.append("a yes/no in the question's own words")
@@ -286,7 +285,11 @@ class OutputGuard:
 
     def _unsupported(self, draft: str, passages: list[Passage]) -> set[str]:
         """Figures and contacts of ``draft`` found neither in ``passages`` nor in the town directory."""
-        return unsupported_figures(draft, " ".join([*(p.evidence for p in passages), self.directory]))
+        return unsupported_figures(draft, self._evidence(passages))
+
+    def _evidence(self, passages: list[Passage]) -> str:
+        """What a draft may rest on: the passages' titles, headings and texts, and the town's directory."""
+        return " ".join([*(p.evidence for p in passages), self.directory])
 
     @staticmethod
     def _rest_of_the_document(
