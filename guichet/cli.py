@@ -326,12 +326,13 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the models; share one index).")] = 1,
 ):
     """Start the HTTP service and the chat widget (/demo, /api/v1/turn, /healthz, /readyz, /metrics, /docs)."""
-    import os
+    import tempfile
 
     import uvicorn
 
     from bot.answer.pipeline import Answerer
     from bot.web.app import create_app
+    from bot.web.workers import WorkerRoll
 
     settings = _settings(index_dir=index)
     if settings.llm_backend == "llama_server" and not settings.llm_api_url:
@@ -343,7 +344,9 @@ def serve(
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
     if workers > 1:
         os.environ["GUICHET_INDEX_DIR"] = str(settings.index_dir)  # the workers read their settings from here
-        uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
+        with tempfile.TemporaryDirectory(prefix="guichet-workers-") as folder:
+            os.environ.update(WorkerRoll(Path(folder), workers).environment())  # /readyz waits for all of them
+            uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
 

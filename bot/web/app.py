@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
 from bot.web.routes import operations, pages, speech, staff, staff_sets, turns, voice
 from bot.web.service import Refused, Service
+from bot.web.workers import WorkerRoll
 
 MALFORMED = {
     "/api/v1/turn": "La requête est mal formée : il faut un champ « text » contenant votre question.",
@@ -44,13 +45,16 @@ def app_from_environment() -> FastAPI:
     from bot.settings import load_settings
 
     settings = load_settings()
-    return create_app(lambda: Answerer.from_settings(settings), settings)
+    return create_app(lambda: Answerer.from_settings(settings), settings, WorkerRoll.from_environment())
 
 
-def create_app(load_answerer: Callable[[], Answerer], settings: Settings | None = None) -> FastAPI:
-    """Build the app; the models and index load in the background so /healthz answers at once."""
+def create_app(
+    load_answerer: Callable[[], Answerer], settings: Settings | None = None, peers: WorkerRoll | None = None
+) -> FastAPI:
+    """Build the app; the models and index load in the background so /healthz answers at once. ``peers``: the
+    other workers of the same service, when there are several (/readyz waits for all of them)."""
     settings = settings or Settings()
-    service = Service(load_answerer, settings)
+    service = Service(load_answerer, settings, peers)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -36,6 +36,7 @@ from bot.web.limits import RateLimiter, TurnGate
 from bot.web.metrics import Metrics
 from bot.web.schemas import VoiceTurnRequest
 from bot.web.sessions import RecordedTurn, Session, SessionStore
+from bot.web.workers import WorkerRoll
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ INDEX_CHECK_SECONDS = 2.0  # how often a worker looks for a newer index generati
 class Service:
     """One worker's state: the answerer once loaded (or why it is not), sessions, feedback, limits, metrics."""
 
-    def __init__(self, load_answerer: Callable[[], Answerer], settings: Settings):
+    def __init__(self, load_answerer: Callable[[], Answerer], settings: Settings, peers: WorkerRoll | None = None):
         self.settings, self._load_answerer = settings, load_answerer
         self.answerer: Answerer | None = None
         self.dialog: VoiceDialog | None = None
@@ -70,6 +71,7 @@ class Service:
         )
         self.speech_timing = SpeechTiming(end_silence_ms=settings.stt_end_silence_ms)
         self.error: str | None = None
+        self.peers = peers  # the other worker processes of this service, when there are several
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
@@ -89,6 +91,8 @@ class Service:
                 self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
                 self._load_recognizer(answerer)
             self.answerer = answerer
+            if self.peers:
+                self.peers.mark_ready()
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
         except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever

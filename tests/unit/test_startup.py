@@ -1,6 +1,8 @@
 """Whatever breaks while loading ends in a clear /readyz reason and a non-zero exit, never "loading" forever."""
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,8 +13,9 @@ from bot.engines.index import Index, live_generation
 from bot.errors import ConfigError, IndexError_
 from bot.settings import Settings
 from bot.web.app import create_app
+from bot.web.workers import WorkerRoll
 from guichet.cli import app
-from tests.conftest import write
+from tests.conftest import fake_answerer, write
 from tests.unit.test_api import settled
 
 
@@ -70,3 +73,27 @@ def test_ask_exits_non_zero_with_one_line_when_the_index_is_damaged(fake_demo_in
     monkeypatch.setenv("GUICHET_MODELS_DIR", str(tmp_path / "no-models"))
     result = CliRunner().invoke(app, ["ask", "horaires de la mairie", "--index", str(index_dir)])
     assert result.exit_code == 2 and "damaged" in result.output and "Traceback" not in result.output
+
+
+def test_several_workers_are_ready_only_when_each_has_loaded(fake_demo_index, tmp_path):
+    """A connection may reach any worker: /readyz waits for all of them, and a dead worker's mark does not count."""
+    (folder := tmp_path / "ready").mkdir()
+    roll = WorkerRoll(folder, expected=3)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    roll.mark_ready(dead.pid)
+    answerer = fake_answerer(fake_demo_index, '{"source": "S1", "reponse": "86 €."}', tmp_path)
+    others = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+    try:
+        with TestClient(create_app(lambda: answerer, Settings(feedback_dir=tmp_path / "feedback"), roll)) as client:
+            alone = settled(client)  # this worker has loaded and marked itself
+            roll.mark_ready(others[0].pid)
+            one_left = client.get("/readyz")
+            roll.mark_ready(others[1].pid)
+            every = client.get("/readyz")
+    finally:
+        for other in others:
+            other.kill()
+            other.wait()
+    assert alone.status_code == 503 and alone.json()["reason"].startswith("2 of 3 worker processes still loading")
+    assert one_left.json()["reason"].startswith("1 of 3") and every.status_code == 200

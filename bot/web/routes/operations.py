@@ -22,6 +22,9 @@ async def readyz(request: Request):
     if service.answerer is None:
         reason = service.error or "loading models and index"
         return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
+    if service.peers and (loading := service.peers.loading()):
+        reason = f"{loading} of {service.peers.expected} worker processes still loading models and index"
+        return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
     return {"status": "ready", "index": service.answerer.info["index"].get("corpus_hash")}
 
 
