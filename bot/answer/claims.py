@@ -77,6 +77,29 @@ def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
     return content_terms(draft) - content_terms(f"{evidence} {question}") - _NO_CLAIM
 
 
+def figure_tied_to_the_question(draft: str, evidence: str, question: str, frame: set[str] = frozenset()) -> set[str]:
+    """The words that tie a figure of the draft to what the question asks, when only the question holds them:
+    "Il reste 20 places" from "une place par tranche de 20 places" answers "combien de places reste-t-il ?" with
+    a number the documents give for something else. A question's words may restate what is asked, never carry a
+    figure. ``frame``: words of a kind of fact ("coûte", "ouvre"), whose value is checked on its own.
+
+    >>> question = "Combien de places reste-t-il à la crèche ?"
+    >>> sorted(figure_tied_to_the_question("Il reste 20 places à la crèche.", "Une place par tranche de 20 places "
+    ...                                    "d'accueil en crèche.", question))
+    ['rest']
+    >>> figure_tied_to_the_question("La crèche a 20 places.", "La crèche a 20 places d'accueil.", question)
+    set()
+    """
+    asked = quantities(question)
+    known = content_terms(evidence) | _NO_CLAIM | frame
+    return {
+        word
+        for sentence in sentences(draft)
+        if quantities(sentence) - asked
+        for word in content_terms(sentence) - known
+    }
+
+
 def adds_to(quote: str, draft: str, min_new_terms: int = 2) -> bool:
     """True when the official quote carries topic words the draft does not: a condition, a case, a place.
 

@@ -570,6 +570,17 @@ def test_a_draft_that_says_more_than_the_passages_shown_gives_the_official_sente
     assert beyond.trace["output_guard"]["problems"] == ["words no passage holds: recep, rem"]
 
 
+def test_a_figure_tied_to_what_the_question_asks_by_its_words_alone_gives_the_official_sentence():
+    nursery = _passage("En crèche, ce nombre ne peut être inférieur à une place par tranche de 20 places d'accueil.")
+    question = "Combien de places reste-t-il à la crèche ?"
+    left = _guarded(question, nursery, "Il reste 20 places d'accueil à la crèche.")
+    assert left.outcome is Outcome.ANSWERED_FROM_QUOTE and "Il reste" not in left.answer
+    assert left.trace["output_guard"]["problems"] == ["a figure tied to words only the question holds: rest"]
+    # The question's words may restate what is asked when no figure rests on them.
+    stated = _guarded("Combien de places d'accueil par tranche ?", nursery, "Une place par tranche de 20 places.")
+    assert stated.outcome is Outcome.ANSWERED
+
+
 def test_a_quoted_list_reads_as_the_document_has_it_and_a_gap_is_marked_only_where_text_is_left_out():
     papers = _passage(
         "L'enfant qui voyage sans ses parents doit avoir les documents suivants :  \n"

@@ -11,6 +11,7 @@ from bot.answer.claims import (
     contradicts_source,
     dates_a_future_event_from_the_past,
     echoes_the_question,
+    figure_tied_to_the_question,
     rows_for_the_situation,
     rows_named_by,
     unsupported_words,
@@ -254,8 +255,11 @@ class OutputGuard:
         draft, question = turn.draft, turn.question
         problems = [f"unsupported {figure}" for figure in sorted(self._unsupported(draft, cited))]
         # The kind of fact ("ouvre", "coûte", "appelez") is no claim: its value, a figure or contact, is checked.
-        if said_beyond := unsupported_words(draft, self._evidence(turn.passages), question) - _FACT_WORDS:
+        evidence = self._evidence(turn.passages)
+        if said_beyond := unsupported_words(draft, evidence, question) - _FACT_WORDS:
             problems.append(f"words no passage holds: {', '.join(sorted(said_beyond))}")
+        if tied := figure_tied_to_the_question(draft, evidence, question, _FACT_WORDS):
+            problems.append(f"a figure tied to words only the question holds: {', '.join(sorted(tied))}")
         if yes_or_no(draft) and echoes_the_question(draft, question):
             problems.append("a yes/no in the question's own words")
         if contradicts_source(draft, support):
