@@ -77,7 +77,9 @@ def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
     return content_terms(draft) - content_terms(f"{evidence} {question}") - _NO_CLAIM
 
 
-def figure_tied_to_the_question(draft: str, evidence: str, question: str, frame: set[str] = frozenset()) -> set[str]:
+def figure_tied_to_the_question(
+    draft: str, evidence: str, question: str, frame: frozenset[str] | set[str] = frozenset()
+) -> set[str]:
     """The words that tie a figure of the draft to what the question asks, when only the question holds them:
     "Il reste 20 places" from "une place par tranche de 20 places" answers "combien de places reste-t-il ?" with
     a number the documents give for something else. A question's words may restate what is asked, never carry a
