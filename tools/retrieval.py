@@ -11,8 +11,10 @@ Only answerable cases with a source and no conversation before them count; the o
 from __future__ import annotations
 
 import argparse
+from contextlib import suppress
 from pathlib import Path
 
+from bot.answer.outcomes import EndTurn
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Turn
@@ -28,7 +30,8 @@ def ranks(retriever: PassageRetriever, dataset: Path) -> list[int]:
         if case.kind != "answer" or case.history or not case.source:
             continue
         turn = Turn(question=case.question)
-        retriever.run(turn)
+        with suppress(EndTurn):  # the no-source gate: the ranking was traced before it
+            retriever.run(turn)
         found.append(retrieval_rank(case, turn.trace["retrieval"]["ranking"]) or 0)
     return found
 
