@@ -8,6 +8,7 @@ function here names one such class of failure, from the meaning of the texts, ne
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 
 from bot.answer.textmatch import ROW_LABEL, content_terms, quantities, sentences
 from bot.text import fold
@@ -78,12 +79,13 @@ def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
 
 
 def figure_tied_to_the_question(
-    draft: str, evidence: str, question: str, frame: frozenset[str] | set[str] = frozenset()
+    draft: str, evidence: str, question: str, frame: AbstractSet[str] = frozenset()
 ) -> set[str]:
     """The words that tie a figure of the draft to what the question asks, when only the question holds them:
     "Il reste 20 places" from "une place par tranche de 20 places" answers "combien de places reste-t-il ?" with
     a number the documents give for something else. A question's words may restate what is asked, never carry a
-    figure. ``frame``: words of a kind of fact ("coûte", "ouvre"), whose value is checked on its own.
+    figure. ``frame``: words of a kind of fact ("coûte", "ouvre"), whose value is checked on its own. (Words that
+    neither the question nor the passages hold are ``unsupported_words``.)
 
     >>> question = "Combien de places reste-t-il à la crèche ?"
     >>> sorted(figure_tied_to_the_question("Il reste 20 places à la crèche.", "Une place par tranche de 20 places "
@@ -93,12 +95,12 @@ def figure_tied_to_the_question(
     set()
     """
     asked = quantities(question)
-    known = content_terms(evidence) | _NO_CLAIM | frame
+    only_asked = content_terms(question) - content_terms(evidence) - _NO_CLAIM - frame
     return {
         word
         for sentence in sentences(draft)
         if quantities(sentence) - asked
-        for word in content_terms(sentence) - known
+        for word in content_terms(sentence) & only_asked
     }
 
 
