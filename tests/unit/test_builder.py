@@ -1,10 +1,13 @@
 import json
 import shutil
 
+import faiss
+import numpy as np
 import pytest
 
 from bot.engines.index import CURRENT, Index, live_generation
 from ingestion import builder
+from ingestion.chunker import Chunk
 from tests.conftest import write
 
 
@@ -20,9 +23,11 @@ class CountingEmbedder:
 
     def __init__(self, inner):
         self.inner, self.name, self.dimension, self.count = inner, inner.name, inner.dimension, 0
+        self.calls = []
 
     def embed_documents(self, texts):
         self.count += len(texts)
+        self.calls.append(texts)
         return self.inner.embed_documents(texts)
 
     def embed_query(self, text):
@@ -38,6 +43,18 @@ def test_build_writes_manifest_and_searchable_index(corpus, tmp_path, fake_embed
     assert manifest["chunk_count"] == report.chunks and len(manifest["corpus_hash"]) == 64
     hits = index.search(fake_embedder.embed_query("prix passeport majeur"), "prix passeport majeur", k=3)
     assert hits[0].chunk["source"] == "carte-identite-passeport.html"
+
+
+def test_chunks_reach_the_embedder_by_length_and_each_vector_stays_with_its_chunk(corpus, tmp_path, fake_embedder):
+    embedder = CountingEmbedder(fake_embedder)
+    builder.build([corpus], tmp_path / "index", embedder)
+    lengths = [len(text) for batch in embedder.calls for text in batch]
+    assert len(embedder.calls) > 1 and lengths == sorted(lengths)  # batches pad their texts to similar lengths
+    generation = live_generation(tmp_path / "index")
+    chunks = [Chunk(**json.loads(line)) for line in (generation / "chunks.jsonl").read_text().splitlines()]
+    stored = faiss.read_index(str(generation / "dense.faiss")).reconstruct_n(0, len(chunks))
+    expected = fake_embedder.embed_documents([chunk.embedding_text() for chunk in chunks])
+    assert np.allclose(stored, expected)  # in document order again, whatever order they were embedded in
 
 
 def test_rebuild_embeds_only_changed_chunks_and_drops_deleted_documents(corpus, tmp_path, fake_embedder):
