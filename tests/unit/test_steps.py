@@ -59,6 +59,19 @@ def test_input_guard_strips_invisible_characters():
     assert clean_text("a\x00b\x1bc") == "abc"
 
 
+def test_input_guard_writes_out_text_message_spelling_and_keeps_what_was_typed():
+    turn = Turn(question="bjr jai perdu ma cni, cb ca coute ? jsuis joignable au 06 12 34 56 78")
+    InputGuard(max_chars=600).run(turn)
+    assert turn.question == (
+        "bonjour j'ai perdu ma carte nationale d'identité, combien ca coute ? je suis joignable au "
+        "[numéro de téléphone]"
+    )
+    assert turn.trace["as_typed"].startswith("bjr jai perdu ma cni") and "06 12" not in turn.trace["as_typed"]
+    ordinary = Turn(question="Peut-on payer par CB le passeport ?")
+    InputGuard(max_chars=600).run(ordinary)
+    assert ordinary.question == "Peut-on payer par CB le passeport ?" and "as_typed" not in ordinary.trace
+
+
 @pytest.mark.parametrize(
     "question, outcome",
     [

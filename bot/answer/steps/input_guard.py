@@ -6,12 +6,14 @@ import re
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.redaction import redact
+from bot.answer.spelling import spelled_out
 from bot.answer.turn import Turn
 from bot.text import clean_text
 
 
 class InputGuard:
-    """Cleans ``turn.question`` and masks personal data in it; ends the turn on an empty or over-long message.
+    """Cleans ``turn.question``, masks personal data in it and writes out its text-message abbreviations; ends
+    the turn on an empty or over-long message.
 
     Masking happens here, first, so neither the model, the logs nor analytics ever see the raw data.
     """
@@ -27,3 +29,7 @@ class InputGuard:
             raise EndTurn(Outcome.REFUSED_EMPTY_QUESTION)
         if len(turn.question) > self.max_chars:
             raise EndTurn(Outcome.REFUSED_TOO_LONG, f"{len(turn.question)} > {self.max_chars} characters")
+        written = spelled_out(turn.question)
+        if written != turn.question:
+            turn.trace["as_typed"] = turn.question
+            turn.question = written
