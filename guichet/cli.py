@@ -528,7 +528,15 @@ def eval_paraphrases(
     """Validated answers found by meaning: paraphrases served, near misses refused, lookup time."""
     from eval.paraphrases import load_pairs, run_pairs, summarise
 
-    rows = run_pairs(_answerer(index), load_pairs(pairs))
+    try:
+        rows = run_pairs(_answerer(index), load_pairs(pairs))
+    except ValueError as exc:  # lookup by meaning is off: nothing to measure
+        _fail(
+            GuichetError(
+                f"{exc}. Set it in a copy of config/thresholds.yaml (0.80 was measured) and point "
+                "GUICHET_THRESHOLDS_FILE at the copy."
+            )
+        )
     summary = summarise(rows)
     for key, value in summary.items():
         out.print(f"{key}: {value}")

@@ -97,3 +97,15 @@ def test_several_workers_are_ready_only_when_each_has_loaded(fake_demo_index, tm
             other.wait()
     assert alone.status_code == 503 and alone.json()["reason"].startswith("2 of 3 worker processes still loading")
     assert one_left.json()["reason"].startswith("1 of 3") and every.status_code == 200
+
+
+def test_eval_paraphrases_says_how_to_turn_the_lookup_by_meaning_on(fake_demo_index, tmp_path, monkeypatch):
+    from guichet import cli
+    from tests.conftest import fake_answerer
+
+    monkeypatch.setattr(cli, "_answerer", lambda index: fake_answerer(fake_demo_index, "{}", tmp_path))
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"asked": "prix passeport", "validated": "combien coûte un passeport", "same": true}\n')
+    result = CliRunner().invoke(app, ["eval", "paraphrases", str(pairs)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "min_similarity" in result.output and "GUICHET_THRESHOLDS_FILE" in result.output
