@@ -276,3 +276,24 @@ def test_the_report_shows_where_questions_went_and_ordinary_ones_turned_away_fir
     turned_away = page.split("écartées à tort (1)")[1]
     assert "o : Nom du maire ?" in turned_away
     assert page.index("<strong>o</strong>") < page.index("<strong>a</strong>")  # listed first among failures
+
+
+def test_retrieval_alone_ranks_each_case_with_a_source_even_below_the_no_source_gate(fake_demo_index, tmp_path):
+    from bot.answer.steps.passage_retriever import PassageRetriever
+    from eval.runner import run_retrieval
+    from tests.conftest import fake_answerer
+
+    cases = [
+        {"id": "a", "question": "Combien coûte un passeport ?", "kind": "answer", "must_include": ["86 €"],
+         "source": "carte-identite-passeport.html"},
+        {"id": "b", "question": "Horaires de la déchetterie ?", "kind": "answer", "must_include": ["9 h"],
+         "source": "nowhere.md"},
+        {"id": "c", "question": "Zorglub quinquagénaire ?", "kind": "answer", "must_include": ["x"],
+         "source": "nowhere.md"},  # below the no-source gate: the ranking is still read
+        {"id": "d", "question": "Quel temps demain ?", "kind": "refuse", "outcome": ["refused_out_of_scope"]},
+    ]  # fmt: skip
+    dataset = write(tmp_path / "set.jsonl", "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases))
+    retriever = fake_answerer(fake_demo_index, "{}", tmp_path).step(PassageRetriever)
+    summary = run_retrieval(retriever, load_cases(dataset))
+    assert summary["cases"] == 3 and summary["hit_at_10"] == 0.3333  # a source no ranking holds counts as missed
+    assert summary["hit_at_1"] <= summary["hit_at_2"] <= summary["hit_at_10"] and summary["mrr"] > 0
