@@ -24,6 +24,7 @@ from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.answer.turn import Turn
 from bot.answer.validated_answers import ValidatedAnswers
+from bot.errors import GuichetError
 
 
 def load_pairs(path: Path) -> list[dict]:
@@ -36,7 +37,10 @@ def run_pairs(answerer: Answerer, pairs: list[dict]) -> list[dict]:
     lookup = answerer.step(ValidatedAnswerLookup)
     retriever = answerer.step(PassageRetriever)
     if lookup.by_meaning is None:
-        raise ValueError("validated_answers.min_similarity is not set: answers are found by their exact words only")
+        raise GuichetError(
+            "validated_answers.min_similarity is not set: answers are found by their exact words only. Set it in a "
+            "copy of config/thresholds.yaml (0.80 was measured) and point GUICHET_THRESHOLDS_FILE at the copy."
+        )
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         answers = ValidatedAnswers(Path(scratch) / "validated-answers.jsonl")
