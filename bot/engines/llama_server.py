@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -247,10 +248,46 @@ def resolve_server_path(settings: Settings) -> Path:
     return settings.llm_server_path or default
 
 
+# How ``build_server`` builds; a server an older recipe built is built again. 2: the AMX tile-configuration fix.
+BUILD_RECIPE = 2
+AMX_KERNELS = Path("ggml/src/ggml-cpu/amx/mmq.cpp")
+_TILE_CONFIG_LOAD = "    _tile_loadconfig(&tc);\n"
+_TILE_CONFIG_FENCE = '    __asm__ __volatile__("" : : "r"(&tc) : "memory");  // Guichet: keep the stores above\n'
+
+
+def fix_amx_tile_config(source: Path) -> bool:
+    """Make llama.cpp's AMX kernels load the tile configuration they have just written; True once they do.
+
+    GCC 12's ``_tile_loadconfig`` declares that it reads 8 bytes of its 64-byte argument, so at ``-O2`` the
+    stores of the tile shapes before it are removed as dead. ``ldtilecfg`` then loads shapes the CPU rejects,
+    and the first prompt read with repacked weights on a CPU with AMX ends in a segmentation fault (measured on
+    such a machine: the configuration held no row count). A compiler barrier that takes the configuration's
+    address keeps the stores. False when ``source`` (a llama.cpp tree) has no such line: the sources changed.
+    """
+    kernels = source / AMX_KERNELS
+    text = kernels.read_text(encoding="utf-8") if kernels.is_file() else ""
+    if _TILE_CONFIG_FENCE in text:
+        return True
+    if text.count(_TILE_CONFIG_LOAD) != 1:
+        return False
+    kernels.write_text(text.replace(_TILE_CONFIG_LOAD, _TILE_CONFIG_FENCE + _TILE_CONFIG_LOAD), encoding="utf-8")
+    return True
+
+
+def build_record(binary: Path) -> dict[str, object]:
+    """What ``build_server`` wrote beside ``binary`` (empty for a server built another way)."""
+    try:
+        record = json.loads(binary.with_name("build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def build_server(destination: Path, say: Callable[[str], None] = print, jobs: int | None = None) -> Path:
     """Build ``llama-server`` from the source distribution of the installed llama-cpp-python (PyPI, hash-checked
-    by pip), into ``destination``. Nothing to do if it is already there. About 10 minutes on 2 cores."""
-    if destination.is_file():
+    by pip), into ``destination``, with ``fix_amx_tile_config``. Nothing to do if this recipe already built it.
+    About 4 minutes on 2 cores."""
+    if destination.is_file() and build_record(destination).get("recipe") == BUILD_RECIPE:
         say(f"llama-server already built: {destination}")
         return destination
     for tool in ("cmake", "c++"):
@@ -269,9 +306,12 @@ def build_server(destination: Path, say: Callable[[str], None] = print, jobs: in
         archive = next(Path(work).glob("llama_cpp_python-*.tar.gz"))
         unpack_sources(archive, Path(work))
         source = Path(work) / archive.name.removesuffix(".tar.gz") / "vendor" / "llama.cpp"
+        amx_fixed = fix_amx_tile_config(source)
+        if not amx_fixed:
+            say(f"{AMX_KERNELS} changed: built as it is; on a CPU with AMX the weights will not be repacked.")
         build = Path(work) / "build"
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        say("Compiling llama-server (about 10 minutes on 2 cores)…")
+        say("Compiling llama-server (about 4 minutes on 2 cores)…")
         subprocess.run(["cmake", "-S", str(source), "-B", str(build), *generator, *CMAKE_OPTIONS], check=True)
         parallel = str(jobs or os.cpu_count() or 1)
         subprocess.run(["cmake", "--build", str(build), "--target", "llama-server", "-j", parallel], check=True)
@@ -279,6 +319,8 @@ def build_server(destination: Path, say: Callable[[str], None] = print, jobs: in
         partial = destination.with_suffix(".partial")
         shutil.copy2(build / "bin" / "llama-server", partial)
         partial.replace(destination)
+        record = {"recipe": BUILD_RECIPE, "llama_cpp_python": version, "amx_tile_config_fixed": amx_fixed}
+        destination.with_name("build.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
     say(f"llama-server built: {destination}")
     return destination
 
@@ -295,8 +337,12 @@ def managed_server(settings: Settings, model: Path) -> ManagedLlamaServer:
     binary = resolve_server_path(settings)
     with _MANAGED_LOCK:
         if (binary, model) not in _MANAGED:
-            # the server is compiled from the binding's sources with the same flags: same features, same choice
-            repacking = weight_repacking_choice(settings.llm_weight_repacking, llama_cpp_features())
+            # the server is compiled from the binding's sources with the same flags (same features), and fixed
+            repacking = weight_repacking_choice(
+                settings.llm_weight_repacking,
+                llama_cpp_features(),
+                amx_fixed=bool(build_record(binary).get("amx_tile_config_fixed")),
+            )
             log.info("llama-server weight repacking %s", repacking)
             options = ServerOptions(
                 binary,

@@ -122,24 +122,29 @@ def llama_cpp_features() -> frozenset[str]:
     return frozenset(name.strip() for name, _, value in fields if value.strip() == "1")
 
 
-def weight_repacking_choice(setting: str, built_with: frozenset[str]) -> Repacking:
+def weight_repacking_choice(setting: str, built_with: frozenset[str], amx_fixed: bool = False) -> Repacking:
     """Repacking for ``GUICHET_LLM_WEIGHT_REPACKING`` (``auto``, ``on``, ``off``) and the llama.cpp build's features.
 
     A llama.cpp built on a CPU with AMX (pip compiles it with ``-march=native``) repacks the weights into an AMX
-    buffer whose kernels crash on this model's Q4_K/Q6_K tensors: a segmentation fault at the first completion,
-    measured here (llama.cpp issues #11115 and #20824 report the same). ``auto`` keeps the weights in llama.cpp's
-    plain CPU buffers on such a build, and lets it repack everywhere else.
+    buffer, and its AMX kernels as GCC 12 compiles them load a tile configuration whose shapes were never
+    written: a segmentation fault at the first answer, measured here. ``auto`` keeps the weights in llama.cpp's
+    plain CPU buffers on such a build, unless it was compiled with the fix (``amx_fixed``: the llama-server
+    ``build-server`` builds), and lets it repack everywhere else.
 
     >>> weight_repacking_choice("auto", frozenset({"AVX2", "AMX_INT8"})).on
     False
+    >>> weight_repacking_choice("auto", frozenset({"AVX2", "AMX_INT8"}), amx_fixed=True).on
+    True
     >>> weight_repacking_choice("auto", frozenset({"AVX2"})).on
     True
     """
     if setting != "auto":
         return Repacking(setting == "on", "set by GUICHET_LLM_WEIGHT_REPACKING")
-    if any(feature.startswith("AMX") for feature in built_with):
-        return Repacking(False, "auto: llama.cpp was built with AMX, whose repacked weights crash with this model")
-    return Repacking(True, "auto: llama.cpp's default")
+    if not any(feature.startswith("AMX") for feature in built_with):
+        return Repacking(True, "auto: llama.cpp's default")
+    if amx_fixed:
+        return Repacking(True, "auto: AMX kernels compiled with the tile-configuration fix")
+    return Repacking(False, "auto: llama.cpp was built with AMX, whose kernels crash as pip compiles them")
 
 
 @contextmanager

@@ -317,6 +317,10 @@ def describe(
             )
         )
     if engine_path:
+        from bot.engines.llama_server import build_record
+
+        amx_fixed = bool(build_record(engine_path).get("amx_tile_config_fixed"))
+        repacking = weight_repacking_choice(weight_repacking, llama_cpp_features(), amx_fixed)
         infos.append(
             ModelInfo(
                 role="llm engine",
@@ -326,7 +330,7 @@ def describe(
                 licence="MIT",
                 size_bytes=_size(engine_path),
                 present=engine_path.is_file(),
-                precision="the model above, several turns decoded together (GUICHET_LLM_SLOTS)",
+                precision=f"the model above, turns decoded together (GUICHET_LLM_SLOTS), weight repacking {repacking}",
             )
         )
     return infos

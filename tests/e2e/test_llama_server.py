@@ -11,6 +11,7 @@ import pytest
 
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
+from bot.engines import llama_server
 from bot.engines.model_store import QWEN
 from bot.settings import Settings
 from tests.e2e.conftest import running_server
@@ -44,6 +45,14 @@ def test_the_engine_refuses_and_routes_like_the_in_process_one(bot):
     assert bot.answer("Quelle est la météo demain à Valbourg ?").outcome == "refused_out_of_scope"
     unknown = bot.answer("Quel est le numéro de téléphone du club de pétanque ?")
     assert unknown.outcome == "unanswerable_no_sources" and "01 99 00 12 34" in unknown.answer
+
+
+def test_the_server_it_built_answers_from_repacked_weights_on_any_cpu(bot):
+    """``build-server`` fixes the AMX kernels' tile configuration, so llama.cpp repacks the weights on a CPU with
+    AMX too (unfixed, the first prompt ended in a segmentation fault): the turns above were answered so."""
+    (server,) = (s for s in llama_server._MANAGED.values() if s.options.slots == 3)
+    assert server.options.repacking
+    assert llama_server.build_record(server.options.binary)["amx_tile_config_fixed"] is True
 
 
 def serving_on(command: list[str], port: str) -> bool:

@@ -15,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.engines.llama_server import ManagedLlamaServer, ServerOptions, unpack_sources
+from bot.engines.llama_server import (
+    AMX_KERNELS,
+    ManagedLlamaServer,
+    ServerOptions,
+    build_record,
+    fix_amx_tile_config,
+    unpack_sources,
+)
 from bot.engines.model_store import describe
 from bot.errors import ModelError
 from bot.settings import REPO_ROOT
@@ -97,6 +104,43 @@ def test_models_list_names_the_engine_and_its_hash_or_that_it_is_not_built(tmp_p
     missing = describe(llm, embedder, engine_path=tmp_path / "absent")[-1]
     assert (missing.present, missing.sha256) == (False, "(not built)")
     assert [i.role for i in describe(llm, embedder)] == ["llm", "embedder"]
+
+
+def test_models_list_says_the_engine_repacks_the_weights_when_its_build_has_the_amx_fix(tmp_path):
+    binary = stand_in(tmp_path)
+    llm, embedder = tmp_path / "m.gguf", tmp_path / "embedder"
+    assert build_record(binary) == {}
+    binary.with_name("build.json").write_text('{"recipe": 2, "amx_tile_config_fixed": true}')
+    assert build_record(binary)["amx_tile_config_fixed"] is True
+    assert "weight repacking on" in describe(llm, embedder, engine_path=binary)[-1].precision
+    binary.with_name("build.json").write_text("not json")
+    assert build_record(binary) == {}
+
+
+AMX_KERNEL_SOURCE = """\
+inline void ggml_tile_config_init(void) {
+    alignas(64) tile_config_t tc = {};
+    tc.rows[0] = 8;   tc.colsb[0] = 64;
+
+    _tile_loadconfig(&tc);
+    done = true;
+}
+"""
+
+
+def test_the_amx_kernels_get_their_compiler_barrier_once_and_changed_sources_are_left_alone(tmp_path):
+    kernels = tmp_path / "llama.cpp" / AMX_KERNELS
+    kernels.parent.mkdir(parents=True)
+    kernels.write_text(AMX_KERNEL_SOURCE)
+    assert fix_amx_tile_config(tmp_path / "llama.cpp")
+    fixed = kernels.read_text()
+    barrier, load = fixed.index('__asm__ __volatile__("" : : "r"(&tc) : "memory");'), fixed.index("_tile_loadconfig")
+    assert fixed.index("tc.rows[0] = 8;") < barrier < load
+    assert fix_amx_tile_config(tmp_path / "llama.cpp") and kernels.read_text() == fixed  # once
+    kernels.write_text(AMX_KERNEL_SOURCE.replace("_tile_loadconfig(&tc);", "load_config(&tc);"))
+    assert not fix_amx_tile_config(tmp_path / "llama.cpp")
+    assert "__asm__" not in kernels.read_text()
+    assert not fix_amx_tile_config(tmp_path / "elsewhere")  # no such tree
 
 
 def test_the_server_ends_with_a_process_killed_before_it_could_stop_it(tmp_path):
