@@ -7,7 +7,8 @@ on loopback with the catalogue's GGUF and the weight layout chosen for this CPU,
 restarts it if it dies, stops it on exit, and talks to it through ``OpenAICompatibleModel``.
 
 The binary is built once from the same llama.cpp sources as the installed llama-cpp-python (its source
-distribution vendors them), so both engines run the same kernels: ``guichet models build-server``.
+distribution vendors them), so both engines run the same kernels, with one compiler fix that lets the server
+repack the weights on a CPU with AMX (``fix_amx_tile_config``): ``guichet models build-server``.
 """
 
 from __future__ import annotations
