@@ -3,7 +3,8 @@
 Residents type on a phone. Their abbreviations are nowhere in the documents, so neither the lexical search nor
 the topic checks can match them ("cni" is "carte nationale d'identité" in every fiche). Only abbreviations that
 mean one thing in a message to a town hall are written out; a word that is also French ("sa", "vs", "c") is left
-as typed, so is an abbreviation with a full stop ("Pr."), and "cb" stays a bank card after "par", "en" or "carte".
+as typed, so is an abbreviation with a full stop ("Pr."), and "cb" stays a bank card after "par", "en", "carte",
+"la", "ma" or "une".
 """
 
 from __future__ import annotations

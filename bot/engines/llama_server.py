@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from bot.errors import ModelError
 
 if TYPE_CHECKING:
+    from bot.engines.llm import Repacking
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,15 @@ def build_record(binary: Path) -> dict[str, object]:
     return record if isinstance(record, dict) else {}
 
 
+def server_repacking(setting: str, binary: Path) -> Repacking:
+    """The weight repacking ``binary`` runs with: the binding's build features (the server is compiled from its
+    sources with the same flags), and whether ``build_server`` fixed its AMX kernels."""
+    from bot.engines.llm import llama_cpp_features, weight_repacking_choice
+
+    fixed = bool(build_record(binary).get("amx_tile_config_fixed"))
+    return weight_repacking_choice(setting, llama_cpp_features(), amx_fixed=fixed)
+
+
 def build_server(destination: Path, say: Callable[[str], None] = print, jobs: int | None = None) -> Path:
     """Build ``llama-server`` from the source distribution of the installed llama-cpp-python (PyPI, hash-checked
     by pip), into ``destination``, with ``fix_amx_tile_config``. Nothing to do if this recipe already built it.
@@ -333,17 +343,10 @@ _MANAGED_LOCK = threading.Lock()
 def managed_server(settings: Settings, model: Path) -> ManagedLlamaServer:
     """This process's llama-server for ``model`` as the settings describe it, started on first use and stopped
     when the process exits."""
-    from bot.engines.llm import llama_cpp_features, weight_repacking_choice
-
     binary = resolve_server_path(settings)
     with _MANAGED_LOCK:
         if (binary, model) not in _MANAGED:
-            # the server is compiled from the binding's sources with the same flags (same features), and fixed
-            repacking = weight_repacking_choice(
-                settings.llm_weight_repacking,
-                llama_cpp_features(),
-                amx_fixed=bool(build_record(binary).get("amx_tile_config_fixed")),
-            )
+            repacking = server_repacking(settings.llm_weight_repacking, binary)
             log.info("llama-server weight repacking %s", repacking)
             options = ServerOptions(
                 binary,

@@ -317,10 +317,9 @@ def describe(
             )
         )
     if engine_path:
-        from bot.engines.llama_server import build_record
+        from bot.engines.llama_server import server_repacking
 
-        amx_fixed = bool(build_record(engine_path).get("amx_tile_config_fixed"))
-        repacking = weight_repacking_choice(weight_repacking, llama_cpp_features(), amx_fixed)
+        repacking = server_repacking(weight_repacking, engine_path)
         infos.append(
             ModelInfo(
                 role="llm engine",
