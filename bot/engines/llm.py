@@ -51,6 +51,17 @@ class _Streamed:
     first_token_seconds: float | None
 
 
+def _noting(heard: list[str], on_text: OnText | None) -> OnText:
+    """``on_text`` that also records that text was passed on."""
+
+    def note(text: str) -> None:
+        heard.append(text)
+        if on_text:
+            on_text(text)
+
+    return note
+
+
 def _collect(pieces: Iterable[str | None], started: float, on_text: OnText | None) -> _Streamed:
     """Join streamed text pieces (one per generated token), timing the first and reporting the growing text."""
     text, tokens, first_token = "", 0, None
@@ -345,14 +356,21 @@ class OpenAICompatibleModel:
                 usage.update(event.get("usage") or {})
                 yield (event.get("choices") or [{}])[0].get("delta", {}).get("content")
 
-        try:
-            with self.client.stream("POST", "/chat/completions", json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise ModelError(f"model server answered {response.status_code}: {response.text[:200]}")
-                streamed = _collect(pieces(response), started, on_text)
-        except httpx.HTTPError as exc:
-            raise ModelError(f"model server unreachable: {type(exc).__name__}: {exc}") from exc
+        for attempt in (1, 2):
+            heard: list[str] = []  # text already passed on: a request that streamed something is not sent again
+            try:
+                with self.client.stream("POST", "/chat/completions", json=body) as response:
+                    if response.status_code != 200:
+                        response.read()
+                        raise ModelError(f"model server answered {response.status_code}: {response.text[:200]}")
+                    streamed = _collect(pieces(response), started, _noting(heard, on_text))
+                break
+            except httpx.RemoteProtocolError as exc:
+                # The server closed a pooled keep-alive connection as it was reused: send once more on a new one.
+                if attempt == 2 or heard:
+                    raise ModelError(f"model server unreachable: {type(exc).__name__}: {exc}") from exc
+            except httpx.HTTPError as exc:
+                raise ModelError(f"model server unreachable: {type(exc).__name__}: {exc}") from exc
         return Completion(
             text=streamed.text,
             prompt_tokens=usage.get("prompt_tokens", 0),  # 0: the server does not report usage when streaming

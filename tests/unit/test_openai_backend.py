@@ -61,3 +61,25 @@ def test_llama_cpp_python_servers_take_the_schema_in_json_object():
 def test_server_failures_become_model_errors(handler, message):
     with pytest.raises(ModelError, match=message):
         model_answering(handler).complete([{"role": "user", "content": "?"}])
+
+
+def test_a_keep_alive_connection_the_server_closed_is_retried_once_on_a_new_one():
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, text=streamed("Oui."))
+
+    assert model_answering(handler).complete([{"role": "user", "content": "?"}]).text == "Oui."
+    assert len(calls) == 2
+    calls.clear()
+
+    def always(request):
+        calls.append(request)
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    with pytest.raises(ModelError, match="unreachable"):
+        model_answering(always).complete([{"role": "user", "content": "?"}])
+    assert len(calls) == 2  # once more, not forever
