@@ -39,6 +39,7 @@ RUN /opt/venv/bin/guichet models build-server
 COPY prompts prompts
 COPY config config
 COPY corpora corpora
+COPY models models
 
 RUN useradd --create-home --uid 10001 guichet \
  && mkdir -p /models /index /data && chown guichet:guichet /models /index /data

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models llama-server index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-test eval-dev loadcheck soak lint clean
+.PHONY: install models llama-server index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-test eval-dev verifier verifier-data loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 APT_NODE := apt-get install -y -q nodejs npm >/dev/null
@@ -60,13 +60,19 @@ test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole quest
 shared-index: models  ## Index ../shared/corpora (incremental; every core: nothing serves beside this build)
 	GUICHET_INGEST_THREADS=0 $(BIN)/guichet ingest $(SHARED) --index var/index/shared --exclude SOURCE.md --exclude 'README*'
 
-eval-test: shared-index index  ## The release gate: the held-out test split, on both corpora (CI runs it)
-	$(BIN)/guichet eval run --dataset eval/datasets/test/shared.jsonl --index var/index/shared --out var/eval/test-shared
-	$(BIN)/guichet eval run --dataset eval/datasets/test/demo.jsonl --index $(INDEX) --out var/eval/test-demo
+eval-test: shared-index index  ## The release gate: the frozen held-out split test-2, on both corpora (CI runs it)
+	$(BIN)/guichet eval run --dataset eval/datasets/test2/shared.jsonl --index var/index/shared --out var/eval/test2-shared
+	$(BIN)/guichet eval run --dataset eval/datasets/test2/demo.jsonl --index $(INDEX) --out var/eval/test2-demo
 
 eval-dev: shared-index index  ## The dev split, to tune on and read case by case
-	$(BIN)/guichet eval run --dataset eval/datasets/dev/shared.jsonl --index var/index/shared --out var/eval/dev-shared
-	$(BIN)/guichet eval run --dataset eval/datasets/dev/demo.jsonl --index $(INDEX) --out var/eval/dev-demo
+	for set in shared shared-b; do $(BIN)/guichet eval run --dataset eval/datasets/dev/$$set.jsonl --index var/index/shared --out var/eval/dev-$$set --no-gate || exit 1; done
+	for set in demo demo-b; do $(BIN)/guichet eval run --dataset eval/datasets/dev/$$set.jsonl --index $(INDEX) --out var/eval/dev-$$set --no-gate || exit 1; done
+
+verifier-data: shared-index index llama-server  ## The verifier's training questions, written by the local model from both indexes (resumable, ~2 h)
+	GUICHET_LLM_BACKEND=llama_server GUICHET_LLM_SLOTS=4 $(BIN)/guichet models verifier-data --parallel 4
+
+verifier: models  ## Train the verifier from training/data (its pairs are rebuilt from the indexes if missing); writes models/verifier
+	$(BIN)/guichet models train-verifier
 
 test-unit: install jambonz-spec  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"
@@ -76,9 +82,9 @@ loadcheck: index llama-server  ## 2x and 10x the capacity, then a fixed saturati
 	$(BIN)/python tools/loadcheck.py --index $(INDEX) --configurations llama_cpp,llama_server:2,llama_server:4 --saturation 8
 
 lint: install  ## ruff (lint and format), mypy --strict on the answer path, the engines and the speech protocol, the import contracts
-	$(BIN)/ruff check bot ingestion eval guichet tests tools
-	$(BIN)/ruff format --check bot ingestion eval guichet tests tools
-	$(BIN)/mypy --strict bot/answer bot/engines bot/text.py bot/phone/listening.py
+	$(BIN)/ruff check bot ingestion eval guichet training tests tools
+	$(BIN)/ruff format --check bot ingestion eval guichet training tests tools
+	$(BIN)/mypy --strict bot/answer bot/engines bot/language bot/text.py bot/phone/listening.py
 	$(BIN)/lint-imports
 
 clean:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     embedder_path: Path | None = None
     # auto: bfloat16 where the CPU computes it natively, else float32 (see bot.engines.hardware)
     embedder_dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    # The trained verifier (its weights and card; rebuilt by 'make verifier'). It reads the embedder's weights.
+    verifier_dir: Path = REPO_ROOT / "models" / "verifier"
 
     # llama_cpp: the model in process, one turn at a time. llama_server: llama.cpp's server, started and supervised
     # by Guichet on loopback, llm_slots turns decoded together. openai: a serving engine elsewhere (below).
@@ -58,7 +60,6 @@ class Settings(BaseSettings):
     llm_weight_repacking: Literal["auto", "on", "off"] = "auto"
 
     prompt_file: Path = REPO_ROOT / "prompts" / "answer.fr.yaml"
-    extract_prompt_file: Path = REPO_ROOT / "prompts" / "extract.fr.yaml"
     messages_file: Path = REPO_ROOT / "prompts" / "messages.fr.yaml"
     thresholds_file: Path = REPO_ROOT / "config" / "thresholds.yaml"
     town_file: Path = REPO_ROOT / "config" / "town.yaml"

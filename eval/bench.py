@@ -34,7 +34,6 @@ from eval.runner import InProcess, Observation, load_results, run
 from eval.scoring import percentile
 from eval.validate import validate_run
 from ingestion.builder import build, discover
-from ingestion.chunker import Chunk
 from ingestion.loaders import load
 
 NAIVE_SYSTEM = (
@@ -184,7 +183,7 @@ def raw_embedder_chunks_per_s(index: Path, embedder: Embedder, sample: int = 256
     """The embedder alone on the index's own passages (as formatted for it): the ceiling for ingestion."""
     from bot.engines.index import Index
 
-    texts = [Chunk(**c).embedding_text() for c in Index.open(index).chunks[:sample]]
+    texts = [c.embedding_text() for c in Index.open(index).chunks[:sample]]
     started = time.monotonic()
     embedder.embed_documents(texts)
     return round(len(texts) / (time.monotonic() - started), 2)
@@ -233,16 +232,18 @@ def cache_figures(answerer: Answerer, run_dir: Path, out: Path) -> dict:
     original, lookup.answers = lookup.answers, store
     try:
         by_id = {r["id"]: r for r in load_results(run_dir)}
-        timings = []
+        timings, missed = [], []
         for case_id in added:
             started = time.monotonic()
             turn = answerer.answer(by_id[case_id]["question"])
             timings.append(time.monotonic() - started)
-            assert turn.trace.get("validated_answer"), case_id
+            if not turn.trace.get("validated_answer"):  # reported, not asserted: the report is still written
+                missed.append(case_id)
     finally:
         lookup.answers = original
     return {
         "validated": len(added),
+        "not_served": missed,
         "hit_p50_ms": round(1000 * percentile(timings, 0.5), 1) if timings else None,
         "hit_p95_ms": round(1000 * percentile(timings, 0.95), 1) if timings else None,
     }
@@ -300,7 +301,8 @@ def markdown(report: dict) -> str:
         )
     lines.append(
         f"- Validated answers: {cache['validated']} served again in p50 {cache['hit_p50_ms']} ms, "
-        f"p95 {cache['hit_p95_ms']} ms."
+        f"p95 {cache['hit_p95_ms']} ms"
+        + (f"; not served: {', '.join(cache['not_served'])}." if cache.get("not_served") else ".")
     )
     lines.append(
         f"- Decoding ({dec['sample']} prompts): {dec['decode_ms_per_token_schema']} ms/token with the JSON schema, "

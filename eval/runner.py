@@ -9,12 +9,13 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bot.answer.outcomes import EndTurn
 from bot.answer.pipeline import Answerer
 from bot.answer.redaction import redact
+from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Turn
 from bot.settings import load_yaml
 from eval.dataset import Case
@@ -30,13 +31,16 @@ class Observation:
     passages: list[dict] = field(default_factory=list)
     evidence: dict[str, str] = field(default_factory=dict)
     cpu_s: float | None = None
+    documents: dict[str, str] | None = None  # each cited document's text as stored at ingestion (in process only)
+    found: list[dict] = field(default_factory=list)  # the sentences the verifier said answer (in process only)
 
 
 class InProcess:
     """Asks ``Answerer.answer``: the same code residents reach, with full passages for diagnosis."""
 
     def __init__(self, answerer: Answerer):
-        self.answerer, self.info = answerer, answerer.info
+        self.answerer, self.info, self.town = answerer, answerer.info, answerer.town
+        self.index = answerer.step(PassageRetriever).index
 
     def ask(self, question: str, history: list[str] = ()) -> Observation:
         earlier: list[dict] = []
@@ -53,6 +57,7 @@ class InProcess:
             passages=[
                 {
                     "label": p.label,
+                    "chunk_id": p.chunk_id,
                     "title": p.title,
                     "source": p.source,
                     "headings": p.headings,
@@ -63,7 +68,9 @@ class InProcess:
                 for p in turn.passages
             ],
             evidence={p.chunk_id: p.evidence for p in cited},
+            found=[asdict(e) for e in turn.evidence],
             cpu_s=round(cpu, 3),
+            documents={c["source"]: self.index.document_text(c["source"]) for c in reply["citations"]},
         )
 
 
@@ -71,11 +78,11 @@ class OverHttp:
     """Asks a deployed instance through ``POST /api/v1/turn``. Without the passages, figures are checked
     against the cited quotes only (stricter than in process)."""
 
-    def __init__(self, url: str, timeout: float = 120.0, client=None):
+    def __init__(self, url: str, timeout: float = 120.0, client=None, town_file: Path | None = None):
         import httpx
 
         self.client = client or httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
-        self.info = {"url": url}
+        self.info, self.town = {"url": url}, load_yaml(town_file) if town_file else {}
 
     def ask(self, question: str, history: list[str] = ()) -> Observation:
         session = None
@@ -121,8 +128,10 @@ def run_case(target, case: Case) -> dict:
         ],
         "retrieval_rank": retrieval_rank(case, ranking),
         "top_dense": retrieval.get("top_dense"),
-        "coverage": retrieval.get("coverage"),
+        "evidence_score": trace.get("evidence", {}).get("top_score"),
+        "service": trace.get("service"),
         "passages": seen.passages,
+        "evidence": seen.found,
         "latency_s": round(latency, 3),
         "retrieval_s": retrieval.get("seconds", 0.0),
         "llm_s": llm.get("seconds"),  # None when no model call was needed (routes, validated answers)
@@ -134,7 +143,7 @@ def run_case(target, case: Case) -> dict:
         "end_reason": trace.get("end_reason", ""),
         "route": trace.get("route", ""),
         "served_validated": bool(trace.get("validated_answer")),
-        **score_case(case, seen.reply, seen.evidence),
+        **score_case(case, seen.reply, seen.evidence, seen.documents, getattr(target, "town", {})),
     }
 
 

@@ -6,9 +6,10 @@ import re
 import statistics
 from collections import Counter, defaultdict
 
-from bot.answer.textmatch import unsupported_figures
+from bot.language.yes_no import yes_or_no
 from bot.text import EMAIL, PHONE, URL
 from eval.dataset import Case, contains
+from eval.facts import invented, quote_in_document
 
 ANSWERED = ("answered", "answered_from_quote")
 # Outcomes decided by the question router, before any document is read: an ordinary question ending in one of
@@ -25,7 +26,6 @@ ROUTED = (
 # A greeting answers a greeting; every other refusal must say where to turn.
 NO_WAY_FORWARD_NEEDED = ("smalltalk_greeting",)
 _EMERGENCY_NUMBERS = re.compile(r"\b(?:112|15|17|18|114|3114|3919)\b")
-_POLARITY = re.compile(r"^\W*(oui|non)\b", re.I)
 
 
 def way_forward(reply: str) -> bool:
@@ -43,19 +43,30 @@ def contradicts(reply: str, polarity: str) -> bool:
     >>> contradicts("Oui, vous pouvez la vendre.", "non"), contradicts("Non, c'est interdit.", "non")
     (True, False)
     """
-    opening = _POLARITY.match(reply.strip())
-    return bool(polarity and opening and opening.group(1).lower() != polarity)
+    said = yes_or_no(reply)
+    return bool(polarity and said and said != polarity)
 
 
-def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
-    """Pass/fail of one reply, with the reasons; ``passages_text`` maps cited source → passage text.
+def score_case(
+    case: Case,
+    reply: dict,
+    passages_text: dict[str, str],
+    documents: dict[str, str] | None = None,
+    town: dict | None = None,
+) -> dict:
+    """Pass/fail of one reply, with the reasons; ``passages_text`` maps each cited passage to its text,
+    ``documents`` each cited document to its text as ingestion stored it, ``town`` is the town file.
 
     The reasons are in French: staff read them in the console and the report. Strict by design: an error never
-    passes, a refusal passes only with an outcome the case accepts and a way forward, an answer only with every
-    expected fact (whole words, whole numbers), the right yes/no, and a citation whose quote is in the passages.
+    passes; a refusal passes only with an outcome its case accepts and a way forward (the service the case names,
+    when it names one); an answer only with every expected fact (whole words, whole numbers), the right yes/no, no
+    figure or contact that its cited passages, the town file and the question lack, a citation whose quote is in the
+    cited document as stored, and the expected document cited (or one holding the case's evidence) when the case
+    names it. Figures and citations are read by ``eval.facts``, not by the output guard's own functions.
     """
     answer, outcome = reply["answer"], reply["outcome"]
     answered = outcome in ANSWERED
+    town = town or {}
     reasons = []
     if outcome == "error_llm" or outcome is None:
         reasons.append(f"erreur ({outcome})")
@@ -69,8 +80,12 @@ def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
             reasons.append(f"réponse ({outcome}) alors qu'un refus était attendu")
         elif outcome not in case.outcomes:
             reasons.append(f"issue {outcome}, attendu : {' ou '.join(case.outcomes)}")
-        if not answered and outcome not in NO_WAY_FORWARD_NEEDED and not way_forward(answer):
-            reasons.append("refus sans suite possible (ni contact, ni service, ni lien)")
+        if not answered and outcome not in NO_WAY_FORWARD_NEEDED:
+            service = service_contact(case, town)
+            if service and service not in answer:
+                reasons.append(f"n'oriente pas vers le bon service ({case.extra.get('service')})")
+            elif not way_forward(answer):
+                reasons.append("refus sans suite possible (ni contact, ni service, ni lien)")
     missing = [m for m in case.must_include if not contains(answer, m)]
     if missing and (answered or case.kind == "refuse"):  # e.g. an emergency reply must give the numbers
         reasons.append("manque " + ", ".join(m if isinstance(m, str) else " | ".join(m) for m in missing))
@@ -78,23 +93,60 @@ def score_case(case: Case, reply: dict, passages_text: dict[str, str]) -> dict:
     if forbidden:
         reasons.append("contient ce qui est exclu : " + ", ".join(map(str, forbidden)))
     citations = reply.get("citations", [])
-    evidence = " ".join(passages_text.values())
-    invented = sorted(unsupported_figures(answer, evidence)) if answered else []
-    if invented:
-        reasons.append("inventé : " + ", ".join(invented))
+    town_text = _town_text(town)
+    made_up = sorted(invented(answer, [*passages_text.values(), town_text], case.question)) if answered else []
+    if made_up:
+        reasons.append("inventé : " + ", ".join(made_up))
+    stored = documents or {}
     citation_valid = bool(citations) and all(
-        c.get("quote") and c["quote"].split(" […] ")[0] in evidence for c in citations
+        c.get("quote")
+        and quote_in_document(c["quote"], stored.get(c.get("source", ""), "") or " ".join(passages_text.values()))
+        for c in citations
     )
     if answered and not citation_valid:
         reasons.append("réponse sans citation valide")
+    if answered and case.kind == "answer" and case.source and documents is not None:
+        cited = {c.get("source", "") for c in citations}
+        evidence = str(case.extra.get("evidence", ""))
+        holds = evidence and any(quote_in_document(evidence, stored.get(s, "")) for s in cited)
+        if case.source not in cited and not holds:
+            reasons.append(f"ne cite pas le document attendu ({case.source})")
+    expected_content = not missing and not contradicts(answer, case.polarity)
     return {
         "passed": not reasons,
         "why": "; ".join(reasons),
         "answered": answered,
         "routed": outcome in ROUTED,
-        "invented": invented,
+        "invented": made_up,
         "citation_valid": citation_valid,
+        # A quote shown as the answer: does it hold what the case expects? (a refuse case's never does)
+        "quote_answers": (case.kind == "answer" and expected_content) if outcome == "answered_from_quote" else None,
     }
+
+
+def service_contact(case: Case, town: dict) -> str:
+    """The contact of the service a refuse case names (``service``), as the town file gives it; "" if none."""
+    key = case.extra.get("service")
+    entry = (town.get("services") or {}).get(key) if key else None
+    return str(entry.get("contact", "")).strip() if isinstance(entry, dict) else ""
+
+
+def _town_text(town: dict) -> str:
+    """Everything the town file says (its contacts, hours, directory): a reply may quote it."""
+    parts: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif value is not None:
+            parts.append(str(value))
+
+    walk(town)
+    return " ".join(parts)
 
 
 def retrieval_rank(case: Case, retrieved: list[str]) -> int | None:
@@ -163,6 +215,8 @@ def _metrics(results: list[dict]) -> dict:
         "ordinary_routed_away": rate([r for r in results if r.get("ordinary")], lambda r: r.get("routed")),
         "validated_answers_served": sum(1 for r in results if r.get("served_validated")),
         "citation_validity": rate([r for r in results if r["answered"]], lambda r: r["citation_valid"]),
+        "quote_answers": rate([r for r in results if r.get("quote_answers") is not None], lambda r: r["quote_answers"]),
+        "answered_from_quote": sum(1 for r in results if r.get("outcome") == "answered_from_quote"),
         "hit_at_k": round(sum(1 for k in ranks if k) / len(ranks), 4) if ranks else None,
         "mrr": round(sum(1 / k for k in ranks if k) / len(ranks), 4) if ranks else None,
         "latency_p50_s": round(statistics.median(latencies), 3) if latencies else None,

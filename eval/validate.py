@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.answer.validated_answers import ValidatedAnswers
+from bot.answer.validated_answers import ValidatedAnswers, answer_key
 from bot.errors import GuichetError
 from bot.settings import REPO_ROOT
-from bot.text import question_key
 from eval.dataset import load_cases
 from eval.runner import load_results
 
 VALIDATABLE = {"answered", "answered_from_quote"}
-TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test"
+TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test2"
 
 
 def held_out_questions(test_split: Path = TEST_SPLIT) -> set[str]:
     """The questions of the held-out test split, as validated answers are keyed: never validated, so the test
     split keeps measuring the pipeline."""
-    return {question_key(c.question) for path in sorted(test_split.glob("*.jsonl")) for c in load_cases(path)}
+    return {answer_key(c.question) for path in sorted(test_split.glob("*.jsonl")) for c in load_cases(path)}
 
 
 def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], all_passed: bool, by: str) -> list[str]:
@@ -46,7 +45,7 @@ def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], 
         result = by_id[case_id]
         if result["outcome"] not in VALIDATABLE or not result["citations"]:
             raise GuichetError(f"Case {case_id} was not answered ({result['outcome']}): only answers are validated.")
-        if question_key(result["question"]) in held_out:
+        if answer_key(result["question"]) in held_out:
             if case_ids:  # asked by name: say why; --all-passed skips them quietly
                 raise GuichetError(f"Case {case_id} is a question of the held-out test split: it is never validated.")
             continue

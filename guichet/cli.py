@@ -10,38 +10,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.errors import GuichetError, explained
-from bot.settings import Settings, load_settings, load_yaml
+from bot.errors import GuichetError
+from bot.settings import Settings
+from guichet import verifier_cli
+from guichet.common import IndexOpt, err, out
+from guichet.common import answerer as _answerer
+from guichet.common import fail as _fail
+from guichet.common import settings as _settings
+from guichet.eval_cli import eval_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'assistant des démarches de la mairie.")
 models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
 app.add_typer(models_app, name="models")
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate the bot on question sets and gate releases.")
+verifier_cli.register(models_app)
 app.add_typer(eval_app, name="eval")
 index_app = typer.Typer(no_args_is_help=True, help="The index's generations: list them, go back to the previous one.")
 app.add_typer(index_app, name="index")
 staff_app = typer.Typer(no_args_is_help=True, help="Comptes de la console des agents (/staff).")
 app.add_typer(staff_app, name="staff")
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
-
-IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: GUICHET_INDEX_DIR).")]
-
-
-def _settings(**overrides) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except GuichetError as exc:
-        _fail(exc)
-
-
-def _fail(exc: BaseException):
-    err.print(f"[bold red]Erreur :[/] {explained(exc)}")
-    raise typer.Exit(2)
 
 
 @models_app.command("fetch")
@@ -265,18 +254,6 @@ def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compt
     out.print(f"Compte « {name} » désactivé.")
 
 
-def _answerer(index: Path | None, **overrides):
-    from bot.answer.pipeline import Answerer
-
-    settings = _settings(index_dir=index, **overrides)
-    try:
-        return Answerer.from_settings(settings)
-    except Exception as exc:  # noqa: BLE001 - any failure to load ends in one line and exit status 2
-        if not isinstance(exc, GuichetError):  # unexpected: the traceback goes to the log, as the message says
-            logging.getLogger("guichet").error("loading failed", exc_info=True)
-        _fail(exc)
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The resident's question, in French.")],
@@ -389,231 +366,6 @@ def bench(
         _fail(exc)
     out.print(markdown(report))
     out.print(f"→ {out_dir / 'bench.json'}, {out_dir / 'bench.md'}")
-
-
-@eval_app.command("run")
-def eval_run(
-    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
-    index: IndexOpt = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where results, summary and report go.")] = Path("var/eval"),
-    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
-    url: Annotated[str | None, typer.Option(help="Evaluate a deployed instance instead (its base URL).")] = None,
-    only: Annotated[str | None, typer.Option(help="'retrieval': score retrieval alone, no model.")] = None,
-    with_validated: Annotated[
-        bool, typer.Option("--with-validated", help="Also serve the answers staff validated (off: test the pipeline).")
-    ] = False,
-):
-    """Run a dataset through the real pipeline; exit 1 if the release gate fails."""
-    from eval import report
-    from eval.dataset import load_cases
-    from eval.runner import InProcess, OverHttp, gate, run
-
-    try:
-        cases = load_cases(dataset)
-        gate(summary={}, thresholds_file=gate_file)  # a broken gate file fails before a long run
-    except GuichetError as exc:
-        _fail(exc)
-    if only == "retrieval":
-        return _eval_retrieval(cases, index)
-    if only is not None:
-        _fail(GuichetError(f"--only accepts 'retrieval', not {only!r}."))
-    target = OverHttp(url) if url else InProcess(_answerer(index, serve_validated_answers=with_validated))
-    context = {"dataset": str(dataset), "gate": load_yaml(gate_file), "with_validated": with_validated}
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-    ) as bar:
-        task = bar.add_task("Évaluation", total=len(cases))
-        summary = run(
-            target, cases, out_dir, progress=lambda n, total, r: bar.update(task, completed=n), context=context
-        )
-    _print_summary(summary)
-    failures = gate(summary, gate_file)
-    out.print(f"Rapport : {report.write(out_dir, failures)}")
-    _exit_on_gate(failures)
-
-
-def _exit_on_gate(failures: list[str]) -> None:
-    if failures:
-        err.print("[bold red]Seuils de mise en production non atteints :[/]\n  " + "\n  ".join(failures))
-        raise typer.Exit(1)
-    out.print("[bold green]Seuils de mise en production atteints.[/]")
-
-
-def _eval_retrieval(cases, index: Path | None) -> None:
-    from bot.answer.pipeline import resolve_embedder_path
-    from bot.answer.steps.passage_retriever import PassageRetriever
-    from bot.engines.embedder import SentenceTransformerEmbedder
-    from bot.engines.index import Index
-    from eval.runner import run_retrieval
-
-    settings = _settings(index_dir=index)
-    # A build yields the CPU to a model serving residents on the same machine. Set before any thread starts (on
-    # Linux the nice value is per thread, inherited by the threads created after); never raised.
-    if settings.ingest_nice > os.getpriority(os.PRIO_PROCESS, 0):
-        os.setpriority(os.PRIO_PROCESS, 0, settings.ingest_nice)
-    try:
-        embedder = SentenceTransformerEmbedder(
-            resolve_embedder_path(settings), settings.embedder_dtype, threads=settings.ingest_threads
-        )
-        retriever = PassageRetriever(embedder, Index.open(settings.index_dir), settings.thresholds["retrieval"])
-    except GuichetError as exc:
-        _fail(exc)
-    _print_summary(run_retrieval(retriever, cases))
-
-
-@eval_app.command("voice")
-def eval_voice(
-    dataset: Annotated[Path, typer.Option(help="Cases, .jsonl or .csv.")],
-    index: IndexOpt = None,
-):
-    """Measure the phone channel: voice turn latency and spoken length of the replies."""
-    from bot.phone.dialog import VoiceDialog
-    from eval.dataset import load_cases
-    from eval.voice import measure
-
-    try:
-        cases = load_cases(dataset)
-    except GuichetError as exc:
-        _fail(exc)
-    answerer = _answerer(index)
-    _print_summary(measure(VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {})), cases))
-
-
-@eval_app.command("gate")
-def eval_gate(
-    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (with summary.json).")],
-    gate_file: Annotated[Path, typer.Option("--gate", help="Release thresholds.")] = Path("eval/gate.yaml"),
-):
-    """Check a finished run against the release thresholds; exit 1 if one is not met."""
-    from eval.runner import gate
-
-    try:
-        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
-        failures = gate(summary, gate_file)
-    except FileNotFoundError:
-        _fail(GuichetError(f"No summary.json in {out_dir} — run 'guichet eval run --out {out_dir}' first."))
-    except GuichetError as exc:
-        _fail(exc)
-    _exit_on_gate(failures)
-
-
-@eval_app.command("validate")
-def eval_validate(
-    out_dir: Annotated[Path, typer.Argument(help="Folder of a finished run (in process).")],
-    case: Annotated[list[str] | None, typer.Option(help="Id of a case whose answer you approve (repeatable).")] = None,
-    all_passed: Annotated[bool, typer.Option("--all-passed", help="Approve every answered case that passed.")] = False,
-    by: Annotated[str, typer.Option(help="Who validates (recorded with the answer).")] = "staff",
-):
-    """Mark evaluated answers as validated: served as they are, in milliseconds, until the corpus changes."""
-    from bot.answer.validated_answers import ValidatedAnswers
-    from eval.validate import validate_run
-
-    settings = _settings()
-    if not case and not all_passed:
-        _fail(GuichetError("Name the approved cases with --case ID (repeatable), or pass --all-passed."))
-    try:
-        added = validate_run(out_dir, ValidatedAnswers(settings.validated_answers_file), case or [], all_passed, by)
-    except GuichetError as exc:
-        _fail(exc)
-    out.print(f"{len(added)} réponse(s) validée(s) ajoutée(s) à {settings.validated_answers_file}: {', '.join(added)}")
-
-
-@eval_app.command("paraphrases")
-def eval_paraphrases(
-    pairs: Annotated[Path, typer.Argument(help="Pairs file (eval/datasets/paraphrases/dev.jsonl or test.jsonl).")],
-    index: IndexOpt = None,
-    cases: Annotated[bool, typer.Option("--cases", help="Also list each pair (dev only: never tune on test).")] = False,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary and rows as JSON.")] = None,
-):
-    """Validated answers found by meaning: paraphrases served, near misses refused, lookup time."""
-    from eval.paraphrases import load_pairs, run_pairs, summarise
-
-    try:
-        rows = run_pairs(_answerer(index), load_pairs(pairs))
-    except GuichetError as exc:  # the lookup by meaning is off: nothing to measure
-        _fail(exc)
-    summary = summarise(rows)
-    for key, value in summary.items():
-        out.print(f"{key}: {value}")
-    if cases:
-        for r in rows:
-            if bool(r["served"]) != r["same"] or (r["served"] and r["served"] != r["validated"]):
-                verdict = "manqué" if r["same"] else "FAUX"
-                line = f"[{verdict}] {r['asked']} ← {r['validated']} ({r['similarity']}, {r['why']})"
-                out.print(line, markup=False)
-    if out_file:
-        out_file.write_text(json.dumps({"summary": summary, "rows": rows}, ensure_ascii=False, indent=1))
-
-
-@eval_app.command("replay")
-def eval_replay(
-    run_dir: Annotated[Path, typer.Argument(help="Folder of a finished in-process run.")],
-    dataset: Annotated[Path, typer.Option(help="The cases of that run, .jsonl or .csv.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the replayed run goes.")] = Path("var/eval/replay"),
-):
-    """Score a run's model replies again with today's checks, without the models (seconds, not minutes)."""
-    from eval.dataset import load_cases
-    from eval.replay import replay
-
-    try:
-        summary = replay(run_dir, load_cases(dataset), _settings(), out_dir)
-    except FileNotFoundError as exc:
-        _fail(GuichetError(f"{exc.filename} not found: the folder must hold a finished run."))
-    except ValueError as exc:
-        _fail(GuichetError(str(exc)))
-    _print_summary(summary)
-    replayed = summary["run"]["replayed"]
-    out.print(f"{replayed} réponses du modèle rejouées. Comparer : guichet eval diff {run_dir} {out_dir}")
-
-
-@eval_app.command("diff")
-def eval_diff(
-    old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],
-    new: Annotated[Path, typer.Argument(help="Folder of the later run.")],
-):
-    """Show regressions and fixes case by case between two runs."""
-    from eval.diff import diff
-
-    try:
-        changes = diff(old, new)
-    except FileNotFoundError as exc:
-        _fail(GuichetError(f"{exc.filename} not found: both folders must hold a finished run."))
-    table = Table("indicateur", "avant", "après", title="Évolution")
-    for name, (before, after) in changes["metrics"].items():
-        table.add_row(name, str(before), str(after))
-    out.print(table)
-    for title, rows in (("Régressions", changes["regressions"]), ("Corrections", changes["fixes"])):
-        out.print(f"[bold]{title} ({len(rows)})[/]")
-        for r in rows:
-            out.print(
-                f"  {r['id']} — {r['question']}\n    → {r['answer']}" + (f"\n    ({r['why']})" if r["why"] else "")
-            )
-    if changes["only_old"] or changes["only_new"]:
-        out.print(f"Cas présents d'un seul côté : {changes['only_old'] + changes['only_new']}")
-
-
-@eval_app.command("convert")
-def eval_convert(
-    source: Annotated[Path, typer.Argument(help="Dataset to read (.jsonl or .csv).")],
-    target: Annotated[Path, typer.Argument(help="Dataset to write (.jsonl or .csv).")],
-):
-    """Convert a dataset between JSONL and CSV (for editing in a spreadsheet)."""
-    from eval.dataset import load_cases, save_cases
-
-    try:
-        cases = load_cases(source)
-    except GuichetError as exc:
-        _fail(exc)
-    save_cases(cases, target)
-    out.print(f"{len(cases)} cas écrits dans {target}")
-
-
-def _print_summary(summary: dict) -> None:
-    table = Table("indicateur", "valeur", title="Résultats de l'évaluation")
-    for key, value in summary.items():
-        if key not in ("by_category", "run"):
-            table.add_row(key, str(value))
-    out.print(table)
 
 
 def main() -> None:  # noqa: D103

@@ -25,6 +25,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from bot.engines.chunk import Chunk
 from bot.engines.embedder import Embedder
 from bot.engines.index import (
     CHUNKS,
@@ -38,7 +39,7 @@ from bot.engines.index import (
     switch_to,
 )
 from bot.errors import IndexError_, IngestionError
-from ingestion.chunker import Chunk, split_document
+from ingestion.chunker import split_document
 from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
 
 EMBED_BATCH = 32

@@ -8,39 +8,15 @@ unchanged passage is never embedded twice.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from bot.engines.chunk import Chunk
 from ingestion.loaders import SourceDocument
 
 HEADERS = [("#" * n, f"h{n}") for n in range(1, 7)]
 CHUNK_CHARS = 600
 OVERLAP_CHARS = 80
-
-
-@dataclass
-class Chunk:
-    """One passage of a document, with everything needed to cite it."""
-
-    id: str
-    source: str
-    title: str
-    url: str
-    date: str
-    headings: list[str]
-    text: str
-    hash: str = field(default="")
-
-    def embedding_text(self) -> str:
-        """Text given to the embedder, in EmbeddingGemma's document format."""
-        return f"title: {self.title} | text: {self.heading_line()}{self.text}"
-
-    def heading_line(self) -> str:
-        return (" > ".join(self.headings) + "\n") if self.headings else ""
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def split_document(doc: SourceDocument, chunk_chars: int = CHUNK_CHARS) -> list[Chunk]:

@@ -25,7 +25,9 @@ def fake_embedder() -> FakeEmbedder:
 
 FAKE_THRESHOLDS = """\
 version: test
-retrieval: {candidates: 20, lexical_weight: 0.05, passages: 2, min_dense: 0.0, sure_dense: 1.0, min_coverage: 0.5}
+retrieval: {candidates: 20, lexical_weight: 0.05, passages: 2, min_dense: 0.0}
+evidence: {min_probability: 0.3, passages_shown: 2}
+guard: {checks: [figures_in_sources, row_of_the_situation]}
 answer: {max_tokens: 100}
 """
 
@@ -51,18 +53,21 @@ FAKE_ROUTES = {
 
 
 def fake_answerer(index, reply: str, workdir: Path, **settings_overrides):
-    """The real answer steps over ``index`` with the fake embedder, the fake route classifier and a model that
-    always says ``reply``."""
+    """The real answer steps over ``index`` with the fake embedder, route classifier and verifier (word overlap),
+    and a model that always says ``reply``."""
     from bot.answer.pipeline import Answerer
     from bot.answer.route_classifier import FakeRouteClassifier
     from bot.engines.llm import FakeChatModel
+    from bot.engines.verifier import FakeVerifier
     from bot.settings import Settings
 
     thresholds = write(workdir / "thresholds.yaml", FAKE_THRESHOLDS)
     settings = Settings(
         thresholds_file=thresholds, validated_answers_file=workdir / "validated-answers.jsonl", **settings_overrides
     )
-    return Answerer.build(settings, FakeEmbedder(), FakeChatModel(reply), index, FakeRouteClassifier(FAKE_ROUTES))
+    return Answerer.build(
+        settings, FakeEmbedder(), FakeChatModel(reply), index, FakeRouteClassifier(FAKE_ROUTES), FakeVerifier()
+    )
 
 
 def write(path: Path, text: str | bytes) -> Path:

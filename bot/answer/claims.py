@@ -10,30 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Set as AbstractSet
 
-from bot.answer.textmatch import ROW_LABEL, content_terms, quantities, sentences
+from bot.answer.textmatch import ROW_LABEL, sentences
+from bot.language.numerals import quantities, unit_of
+from bot.language.words import NO_CLAIM, content_terms
+from bot.language.yes_no import yes_or_no
 from bot.text import fold
 
-_YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
-# Words that carry no claim of their own in a yes/no answer ("Oui, vous pouvez…").
-_NO_CLAIM = set(content_terms("oui non pouvez pouvons devez faut falloir possible autorisé autorisée il elle vous"))
-# French grammar the stop-word list lets through (prepositions, conjunctions, adverbs, pronouns, auxiliaries): a
-# draft saying "pendant", "auprès" or "toujours" claims nothing by it.
-_NO_CLAIM |= content_terms(
-    "pendant durant avant après depuis selon chez vers entre sans sous lors dès jusqu jusque ainsi aussi également "
-    "alors donc puis ensuite toujours souvent très plus moins bien encore déjà seulement uniquement notamment "
-    "environ presque parfois tout tous toute toutes chaque plusieurs certains certaines autre autres même mêmes "
-    "cependant toutefois pourtant néanmoins sinon car comme lorsque lorsqu afin grâce auprès parmi contre hors "
-    "outre quelque quelques aucun aucune ici voici voilà celui celle ceux celles cela ceci dont lequel laquelle "
-    "lesquels être avoir faire aller allez vont peuvent doivent elle elles cette cet leur leurs"
-)
 _UPCOMING = re.compile(
     r"\bprochaine?s?\b|\b(aura|auront|sera|seront) lieu\b|\bà venir\b|\bcette année\b|\bbientôt\b"
     r"|\bquand (a|aura) lieu\b",
     re.I,
 )
 _CATEGORY = re.compile(r"\b((?:tranche|categorie|zone|quotient|q)\s*\d+)\b")
-_UNIT_WORDS = {"an": "an", "ans": "an", "annee": "an", "annees": "an", "€": "€", "euro": "€", "euros": "€",
-               "m²": "m²", "m2": "m²", "mois": "mois", "jour": "jour", "jours": "jour"}  # fmt: skip
 _RANGES_FROM_TO = re.compile(r"\bde (\d+) a (\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?)?")
 _RANGES_OPEN = re.compile(
     r"\b(moins de|plus de|inferieure? a|superieure? a|a partir de|jusqu'a) (\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?)"
@@ -41,16 +29,6 @@ _RANGES_OPEN = re.compile(
 _AND_ABOVE = re.compile(r"\b(\d+)\s*(ans|an|€|euros?|m²|m2|mois|jours?) et plus\b")
 _WHEN = re.compile(r"\bquand\b|\bdates?\b|\bcalendrier\b|\bà quelle période\b", re.I)
 _YEAR = re.compile(r"\b(19[5-9]\d|20\d\d)\b")
-
-
-def yes_or_no(text: str) -> str:
-    """The yes/no a text opens with ("oui", "non") or "".
-
-    >>> yes_or_no("Non, il est interdit de brûler."), yes_or_no("Le prix est de 25 €.")
-    ('non', '')
-    """
-    found = _YES_NO.match(text.strip())
-    return found.group(1).lower() if found else ""
 
 
 def echoes_the_question(draft: str, question: str) -> bool:
@@ -62,7 +40,7 @@ def echoes_the_question(draft: str, question: str) -> bool:
     >>> echoes_the_question("Oui, avec une déclaration préalable.", "Peut-on transformer son garage ?")
     False
     """
-    return not (content_terms(draft) - content_terms(question) - _NO_CLAIM)
+    return not (content_terms(draft) - content_terms(question) - NO_CLAIM)
 
 
 def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
@@ -75,7 +53,7 @@ def unsupported_words(draft: str, evidence: str, question: str) -> set[str]:
     >>> unsupported_words("Oui, au consulat.", "Déclarez le vol au consulat.", "Où déclarer le vol ?")
     set()
     """
-    return content_terms(draft) - content_terms(f"{evidence} {question}") - _NO_CLAIM
+    return content_terms(draft) - content_terms(f"{evidence} {question}") - NO_CLAIM
 
 
 def figure_tied_to_the_question(
@@ -95,7 +73,7 @@ def figure_tied_to_the_question(
     set()
     """
     asked = quantities(question)
-    only_asked = content_terms(question) - content_terms(evidence) - _NO_CLAIM - frame
+    only_asked = content_terms(question) - content_terms(evidence) - NO_CLAIM - frame
     return {
         word
         for sentence in sentences(draft)
@@ -178,18 +156,15 @@ def _in_range(value: float, unit: str, row: str) -> bool:
     """Whether a row states a range of ``unit`` that holds ``value`` ("moins de 15 ans", "de 500 à 899")."""
     text = fold(row)
     for low, high, row_unit in _RANGES_FROM_TO.findall(text):
-        if _UNIT_WORDS.get(row_unit, unit) == unit and float(low) <= value <= float(high):
+        if (unit_of(row_unit) or unit) == unit and float(low) <= value <= float(high):
             return True
     for kind, bound, row_unit in _RANGES_OPEN.findall(text):
-        if _UNIT_WORDS.get(row_unit) != unit:
+        if unit_of(row_unit) != unit:
             continue
         below = kind in ("moins de", "inferieur a", "inferieure a", "jusqu'a")
         if (below and value < float(bound)) or (not below and value >= float(bound)):
             return True
-    for bound, row_unit in _AND_ABOVE.findall(text):
-        if _UNIT_WORDS.get(row_unit) == unit and value >= float(bound):
-            return True
-    return False
+    return any(unit_of(row_unit) == unit and value >= float(bound) for bound, row_unit in _AND_ABOVE.findall(text))
 
 
 def dates_a_future_event_from_the_past(draft: str, question: str, this_year: int, source_title: str = "") -> bool:

@@ -95,7 +95,7 @@ def made_whole(chosen: list[int], units: list[Unit]) -> list[Unit]:
         lead_in = by_number.get(unit.number - 1)
         if unit.number != n and lead_in and lead_in.label == unit.label and lead_in.is_lead_in:
             kept.add(lead_in.number)  # a list read from one of its items is read with what it lists
-        elif unit.is_item and not unit.is_row and (opening := _lead_in_of(unit, by_number)):
+        elif unit.is_item and not unit.is_row and (opening := lead_in_of(unit, by_number)):
             # An item alone ("Commune où …") says nothing without what it is a case of, and one condition of a
             # list is not all of them. A table row names its columns, and the other rows are other cases.
             kept.add(opening.number)
@@ -121,7 +121,7 @@ def _opened_by(lead_in: Unit, by_number: dict[int, Unit], items_only: bool = Fal
     return opened
 
 
-def _lead_in_of(item: Unit, by_number: dict[int, Unit]) -> Unit | None:
+def lead_in_of(item: Unit, by_number: dict[int, Unit]) -> Unit | None:
     """The line that opens the list or table ``item`` belongs to, if the passage shows it."""
     before = by_number.get(item.number - 1)
     while before and before.label == item.label and before.is_item and not before.is_lead_in:
@@ -147,3 +147,36 @@ def as_answer(texts: list[str]) -> str:
         if closed_by_us:
             out += "."
     return out
+
+
+_ROW_CELL = re.compile(r"^\s*[^;:]{1,60}?\s:\s(.+)$")
+
+
+def as_sentence(text: str) -> str:
+    """A table row as a receptionist would read it: its values, the last one after a colon; anything else as is.
+
+    >>> as_sentence("Titre : Passeport ; Situation : Majeur ; Prix : 86 €")
+    'Passeport, majeur : 86 €'
+    >>> as_sentence("Le passeport est valable 10 ans.")
+    'Le passeport est valable 10 ans.'
+    """
+    if " ; " not in text:
+        return text
+    cells = [c.strip() for c in text.split(" ; ") if c.strip()]
+    values = [(m.group(1) if (m := _ROW_CELL.match(c)) else c).strip() for c in cells]
+    if len(values) < 2:
+        return text
+    head = [values[0], *(v[:1].lower() + v[1:] if v[1:2].islower() or len(v) == 1 else v for v in values[1:-1])]
+    return f"{', '.join(head)} : {values[-1]}"
+
+
+def readable(texts: list[str]) -> str:
+    """Official sentences and rows as one text a resident reads: rows as sentences, a table's caption left out
+    when its rows follow (they say what they are), joined as ``as_answer`` joins them.
+
+    >>> readable(["Tableau : Prix", "Titre : Passeport ; Situation : Majeur ; Prix : 86 €"])
+    'Passeport, majeur : 86 €.'
+    """
+    rows = [t for t in texts if " ; " in t]
+    kept = [t for t in texts if not (rows and t.startswith(TABLE_CAPTION))]
+    return as_answer([as_sentence(t) for t in kept])

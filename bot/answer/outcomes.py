@@ -56,8 +56,10 @@ class Messages:
             raise ConfigError(f"{messages_file} has no message for outcome(s) {', '.join(missing)}.")
         return cls({k: str(v) for k, v in texts.items()}, town)
 
-    def for_outcome(self, outcome: Outcome) -> str:
-        return self.text(outcome.value)
+    def for_outcome(self, outcome: Outcome, service: str | None = None) -> str:
+        """The outcome's message; ``{service}`` is the contact of the service the resident is sent to (the
+        reception by default)."""
+        return self.text(outcome.value, service=service or str(self.town.get("reception", "")))
 
     def text(self, key: str, **values: str) -> str:
         """Any message of the file by key, its placeholders filled from the town file and ``values``."""

@@ -13,10 +13,12 @@ from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Messages, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.route_classifier import RouteClassifier
+from bot.answer.services import Services
 from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.evidence_finder import EvidenceFinder
 from bot.answer.steps.follow_up import FollowUpRewriter
 from bot.answer.steps.input_guard import InputGuard
-from bot.answer.steps.output_guard import OutputGuard
+from bot.answer.steps.output_guard import DEFAULT_CHECKS, OutputGuard
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.question_router import QuestionRouter, load_patterns
 from bot.answer.steps.validated_answer import ByMeaning, ValidatedAnswerLookup
@@ -26,6 +28,7 @@ from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
 from bot.engines.index import Index
 from bot.engines.llm import ChatModel, load_chat_model
 from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
+from bot.engines.verifier import CrossEncoderVerifier, Verifier
 from bot.settings import Settings, load_yaml
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ ANSWER_STEPS = (
     FollowUpRewriter,
     ValidatedAnswerLookup,
     PassageRetriever,
+    EvidenceFinder,
     AnswerComposer,
     OutputGuard,
 )
@@ -55,6 +59,7 @@ class Answerer:
     messages: Messages
     info: dict[str, Any]  # prompt version, models, thresholds version, index manifest: recorded by evaluations
     town: dict[str, Any] = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
+    services: Services | None = None  # where a reply that cannot answer sends the resident
 
     def answer(
         self,
@@ -73,16 +78,19 @@ class Answerer:
                     break
         except EndTurn as end:
             turn.outcome = end.outcome
-            turn.answer = self.messages.for_outcome(end.outcome)
+            service = self.services.for_question(turn.question, turn.query_vector) if self.services else None
+            turn.answer = self.messages.for_outcome(end.outcome, service.contact if service else None)
             turn.citations = []
             turn.trace["end_reason"] = end.detail
+            if service:
+                turn.trace["service"] = service.key
         if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
             turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
-        if turn.trace.get("redacted"):
-            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.trace["redacted"]))
+        if turn.redacted:
+            notice = self.messages.text("notice_redacted", kinds=", ".join(turn.redacted))
             turn.answer = f"{notice} {turn.answer}"
-        turn.trace["seconds"] = round(time.monotonic() - started, 3)
-        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.trace["seconds"])
+        turn.seconds = turn.trace["seconds"] = round(time.monotonic() - started, 3)
+        log.info("turn outcome=%s seconds=%s", turn.outcome, turn.seconds)
         return turn
 
     def without_validated_answers(self) -> Answerer:
@@ -101,7 +109,7 @@ class Answerer:
 
         def moved(step: Any) -> Any:
             if isinstance(step, PassageRetriever):
-                return PassageRetriever(step.embedder, index, step.thresholds)
+                return PassageRetriever(step.embedder, index, step.thresholds)  # the same thresholds, new passages
             if isinstance(step, ValidatedAnswerLookup):
                 meaning = step.by_meaning and ByMeaning(retriever.embedder, index, step.by_meaning.min_similarity)
                 return ValidatedAnswerLookup(step.answers, corpus_hash, step.enabled, meaning)
@@ -121,8 +129,10 @@ class Answerer:
         model: ChatModel,
         index: Index,
         classifier: RouteClassifier | None = None,
+        verifier: Verifier | None = None,
     ) -> Answerer:
-        """Wire the steps from settings and already-loaded collaborators (fakes in unit tests)."""
+        """Wire the steps from settings and already-loaded collaborators (fakes in unit tests); without a
+        ``verifier``, the trained one is loaded."""
         index.check_embedder(embedder.name, embedder.dimension)
         thresholds = settings.thresholds
         town = load_yaml(settings.town_file)
@@ -131,6 +141,8 @@ class Answerer:
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
         composer = answer_composer(settings, model, Neutraliser.from_routes(patterns))
+        verifier = verifier or load_verifier(settings)
+        evidence = thresholds["evidence"]
         steps = (
             InputGuard(settings.max_question_chars),
             router,
@@ -142,8 +154,14 @@ class Answerer:
                 by_meaning(embedder, index, thresholds),
             ),
             PassageRetriever(embedder, index, thresholds["retrieval"]),
+            EvidenceFinder(
+                verifier,
+                float(evidence["min_probability"]),
+                shown=int(evidence.get("passages_shown", 2)),
+                max_candidates=int(evidence.get("max_candidates", 40)),
+            ),
             composer,
-            OutputGuard(town.get("directory", [])),
+            output_guard(town, thresholds, verifier),
         )
         assert tuple(type(s) for s in steps) == ANSWER_STEPS
         info = {
@@ -153,9 +171,12 @@ class Answerer:
             "thresholds_version": str(thresholds.get("version")),
             "llm": model.name,
             "embedder": embedder.name,
+            "verifier": verifier.name,
             "index": index.manifest,
         }
-        return cls(steps=steps, messages=Messages.load(settings.messages_file, town), info=info, town=town)
+        services = Services.from_town(town, embedder, float(thresholds.get("services", {}).get("min_similarity", 0.3)))
+        messages = Messages.load(settings.messages_file, town)
+        return cls(steps=steps, messages=messages, info=info, town=town, services=services)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Answerer:
@@ -186,9 +207,25 @@ def answer_composer(settings: Settings, model: ChatModel, neutralise: Neutralise
         max_tokens_voice=int(answer.get("max_tokens_voice", answer["max_tokens"])),
         constrained=bool(answer.get("constrained", True)),
         mode=mode,
-        extract_prompt=Prompt.load(settings.extract_prompt_file) if mode == "extractive" else None,
         neutralise=neutralise,
     )
+
+
+def output_guard(town: dict[str, Any], thresholds: dict[str, Any], verifier: Verifier | None) -> OutputGuard:
+    """The output guard as ``config/thresholds.yaml`` (``guard``) sets it, with the town's directory."""
+    guard = thresholds.get("guard", {})
+    return OutputGuard(
+        town.get("directory", []),
+        verifier=verifier,
+        checks=guard.get("checks", DEFAULT_CHECKS),
+        min_entailed=float(guard.get("min_entailed", 0.5)),
+        max_contradicted=float(guard.get("max_contradicted", 0.5)),
+    )
+
+
+def load_verifier(settings: Settings) -> Verifier:
+    """The trained verifier over the embedder's weights (``models/verifier``, or ``GUICHET_VERIFIER_DIR``)."""
+    return CrossEncoderVerifier(resolve_embedder_path(settings), settings.verifier_dir, settings.embedder_dtype)
 
 
 def by_meaning(embedder: Embedder, index: Index, thresholds: dict[str, Any]) -> ByMeaning | None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 
-from bot.answer.textmatch import content_terms, quantities
-from bot.engines.index import stems
+from bot.language.numerals import quantities
+from bot.language.words import content_terms, stems
 from bot.text import fold_accents
 
 # What a question asks for, from its frame words (accent-folded). "combien" alone asks for a price; "combien de

@@ -3,8 +3,7 @@
 The model writes ``{"source": "S1", "reponse": "..."}`` token by token. ``DraftStream`` reads the answer text
 out of that partial JSON and releases it word by word, except that a sentence holding a digit, a currency sign
 or an e-mail is held back whole: such facts reach the resident only in the final answer, after the output
-guard has checked them against the cited passage. In extractive mode the model writes ``{"phrases": [2, 5]}``:
-``ChosenStream`` releases each chosen sentence as soon as its number is complete, under the same rule.
+guard has checked them against the cited passage.
 """
 
 from __future__ import annotations
@@ -72,27 +71,3 @@ class DraftStream:
         if len(shown) > len(self.sent) and shown.startswith(self.sent):
             self.emit(shown[len(self.sent) :])
             self.sent = shown
-
-
-_COMPLETE_NUMBER = re.compile(r"(\d+)\s*[,\]]")
-
-
-class ChosenStream:
-    """Turns a growing ``{"phrases": [2, 5 …`` into deltas of the chosen sentences' releasable text.
-
-    >>> shown = []
-    >>> stream = ChosenStream(shown.append, lambda numbers: " ".join(f"Phrase {n}." for n in numbers))
-    >>> stream('{"phrases": [2'), stream('{"phrases": [2, 5]'), shown
-    (None, None, [])
-    >>> stream = ChosenStream(shown.append, lambda numbers: " ".join("Il faut un justificatif." for n in numbers))
-    >>> stream('{"phrases": [2,'), shown
-    (None, ['Il faut un justificatif.'])
-    """
-
-    def __init__(self, emit: Callable[[str], None], render: Callable[[list[int]], str]):
-        self.draft, self.render = DraftStream(emit), render
-
-    def __call__(self, raw: str) -> None:
-        numbers = [int(n) for n in _COMPLETE_NUMBER.findall(raw.partition("[")[2])]
-        if numbers:
-            self.draft.show(self.render(numbers))

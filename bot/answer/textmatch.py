@@ -8,20 +8,8 @@ from __future__ import annotations
 
 import re
 
-from bot.engines.index import stems
+from bot.language.numerals import NUMBER, join_thousands, quantities, without_contacts
 from bot.text import EMAIL, PHONE, URL, normalize
-
-MASKED = re.compile(r"\[[^\]]*\]")  # "[courriel]", "[numéro de téléphone]": see bot.answer.redaction
-NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-# Words that appear in almost every resident question and carry no topic.
-QUESTION_WORDS = set(
-    stems(
-        "comment quel quelle quels quelles combien coût coûte prix où quand faire fait faut demande demander "
-        "obtenir mairie bonjour merci svp possible puis peux peut dois doit besoin savoir voudrais aimerais "
-        "veux est-ce qu'il question renseignement information informations"
-    )
-)
-
 
 # A sentence ends at its punctuation or at a line break, but not where the next line goes on in lower case: a
 # document hard-wrapped at a fixed width ("…sur rendez-vous, une\nfois par mois") keeps its sentences whole.
@@ -73,10 +61,6 @@ def verbatim_pieces(text: str, quoted: list[str]) -> list[str]:
     return pieces
 
 
-def _join_thousands(text: str) -> str:
-    return re.sub(r"(?<=\d)[ .](?=\d{3}(?!\d))", "", text)
-
-
 def contacts(text: str) -> set[str]:
     """Phone numbers (digits only), e-mails and URLs (lower case, no trailing punctuation)."""
     text = normalize(text)
@@ -86,42 +70,12 @@ def contacts(text: str) -> set[str]:
     return found
 
 
-def _without_contacts(text: str) -> str:
-    """The normalised text with its e-mails, URLs and phone numbers blanked, so their digits are not numbers."""
-    return PHONE.sub(" ", URL.sub(" ", EMAIL.sub(" ", normalize(text))))
-
-
 def figures(text: str) -> set[str]:
     """Every contact plus every number (thousands joined, decimal comma as dot) in ``text``."""
     found = contacts(text)
-    stripped = _without_contacts(text)
-    found |= {n.replace(",", ".") for n in NUMBER.findall(_join_thousands(stripped))}
+    stripped = without_contacts(text)
+    found |= {n.replace(",", ".") for n in NUMBER.findall(join_thousands(stripped))}
     return found
-
-
-# Units a figure is read with: "20 places" is not supported by "20 m²" nor by "20 €". Each maps to one form.
-_UNITS = {
-    "€": "€", "euro": "€", "euros": "€", "%": "%", "h": "h", "heure": "h", "heures": "h", "min": "min",
-    "minute": "min", "minutes": "min", "jour": "jour", "jours": "jour", "semaine": "semaine", "semaines": "semaine",
-    "mois": "mois", "an": "an", "ans": "an", "année": "an", "années": "an", "m²": "m²", "m2": "m²", "m³": "m³",
-    "m3": "m³", "m": "m", "mètre": "m", "mètres": "m", "cm": "cm", "centimètre": "cm", "centimètres": "cm",
-    "km": "km", "place": "place", "places": "place", "personne": "personne", "personnes": "personne",
-    "page": "page", "pages": "page", "objet": "objet", "objets": "objet", "enfant": "enfant", "enfants": "enfant",
-}  # fmt: skip
-_QUANTITY = re.compile(r"(?<![\d.,])(\d+(?:[.,]\d+)?)\s*(€|%|m²|m³|[a-zéèêû0-9]+)?")
-
-
-def quantities(text: str) -> set[tuple[str, str]]:
-    """(number, unit) pairs of a text; the unit is "" for a number written without a known unit.
-
-    >>> sorted(quantities("20 places, 1 000 € et 3 jours ouvrés ; 24 heures ; tranche 2"))
-    [('1000', '€'), ('2', ''), ('20', 'place'), ('24', 'h'), ('3', 'jour')]
-    """
-    stripped = _without_contacts(text)
-    return {
-        (number.replace(",", "."), _UNITS.get(unit, ""))
-        for number, unit in _QUANTITY.findall(_join_thousands(stripped))
-    }
 
 
 def unsupported_figures(answer: str, evidence: str) -> set[str]:
@@ -169,9 +123,3 @@ def without_personal_clauses(text: str) -> str:
     clauses = re.split(r"(?<=[,;:.!?])\s+", own)
     kept = [c for c in clauses if "[" not in c]
     return re.sub(r"\s+", " ", " ".join(kept)).strip(" ,;:") or text
-
-
-def content_terms(text: str) -> set[str]:
-    """Stemmed topic words of a text: stop words, question words and ``[masked data]`` removed."""
-    text = MASKED.sub(" ", text)
-    return {s for s in stems(text) if len(s) > 2 and not s.isdigit()} - QUESTION_WORDS

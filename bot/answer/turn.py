@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.answer.outcomes import Outcome
+from bot.engines.chunk import Chunk
 from bot.text import evidence
 
 
@@ -29,6 +30,38 @@ class Passage:
     def evidence(self) -> str:
         """Title, heading path and text: what the passage says, as searched and checked."""
         return evidence(self.title, self.headings, self.text)
+
+    @classmethod
+    def from_chunk(
+        cls, chunk: Chunk, label: str, text: str | None = None, dense: float = 0.0, lexical: float = 0.0
+    ) -> Passage:
+        """A chunk of the index as the answer steps see it; ``text`` replaces the chunk's own (read from its
+        opening, say)."""
+        return cls(
+            label=label,
+            chunk_id=chunk.id,
+            title=chunk.title,
+            source=chunk.source,
+            url=chunk.url,
+            date=chunk.date,
+            headings=list(chunk.headings),
+            text=chunk.text if text is None else text,
+            dense_score=round(dense, 4),
+            lexical_score=round(lexical, 4),
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A sentence or table row the verifier says answers the question, with its probability. It names its
+    passage by chunk id, so it survives the passages being relabelled (``bot.answer.candidates.evidence_of``)."""
+
+    chunk_id: str
+    source: str
+    position: int  # its rank among the sentences of its passage
+    text: str  # verbatim
+    reading: str  # as the verifier read it: where it is, its lead-in, the sentence
+    score: float
 
 
 @dataclass
@@ -54,15 +87,18 @@ class Turn:
     history: list[dict[str, Any]] = field(default_factory=list)
     channel: str = "web"  # web, voice, cli, eval: the voice channel gets a smaller answer budget
     passages: list[Passage] = field(default_factory=list)
+    # The sentences of the passages that answer, best first (EvidenceFinder): what a quote may show.
+    evidence: list[Evidence] = field(default_factory=list)
     draft: str = ""  # the model's answer before the output checks
-    # Extractive answers: the official sentences the model chose, as (passage label, sentence), in order.
-    extracted: list[tuple[str, str]] = field(default_factory=list)
     cited_labels: list[str] = field(default_factory=list)
     answer: str = ""
     citations: list[Citation] = field(default_factory=list)
     outcome: Outcome | None = None
+    redacted: list[str] = field(default_factory=list)  # kinds of personal data masked in the question
+    seconds: float | None = None  # how long the steps took
     # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
-    # evaluation, never sent to residents.
+    # evaluation, never sent to residents. Written by the steps, never read back by a later one: state passes
+    # between steps through the fields above.
     trace: dict[str, Any] = field(default_factory=dict)
     # The question's search vector, when a step before retrieval already computed it (validated answers by meaning).
     query_vector: Any = field(default=None, repr=False, compare=False)
@@ -72,7 +108,7 @@ class Turn:
     def public(self) -> PublicAnswer:
         """What a resident or a client may see of this turn; nothing of how it was made."""
         outcome = self.outcome.value if self.outcome else None
-        return PublicAnswer(self.answer, outcome, list(self.citations), self.trace.get("seconds"))
+        return PublicAnswer(self.answer, outcome, list(self.citations), self.seconds)
 
     def to_json(self) -> dict[str, Any]:
         """The public answer object: what the API and ``guichet ask --json`` give a resident or a client.

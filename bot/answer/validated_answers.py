@@ -19,8 +19,20 @@ from typing import Any
 
 from bot.answer.turn import Citation
 from bot.errors import ConfigError
+from bot.language.abbreviations import spelled_out
 from bot.text import question_key
 from bot.timestamps import now_iso
+
+
+def answer_key(question: str) -> str:
+    """A question as validated answers are keyed: spelled out as the input guard writes it ("cni" is "carte
+    nationale d'identité"), then with accents, case and punctuation ignored. The lookup sees the question after the
+    input guard and staff approve it as typed: both must give the same key.
+
+    >>> answer_key("cb coute une cni ?") == answer_key("Combien coûte une carte nationale d'identité")
+    True
+    """
+    return question_key(spelled_out(question))
 
 
 def _entry(line: str, path: Path, number: int) -> dict[str, Any]:
@@ -75,7 +87,7 @@ class ValidatedAnswers:
     def lookup(self, question: str, corpus_hash: str) -> tuple[str, list[Citation]] | None:
         with self._lock:
             self._reload()
-            entry = self._entries.get((question_key(question), corpus_hash))
+            entry = self._entries.get((answer_key(question), corpus_hash))
         if entry is None:
             return None
         return entry["answer"], [Citation(**c) for c in entry["citations"]]
@@ -84,7 +96,7 @@ class ValidatedAnswers:
         self, question: str, corpus_hash: str, answer: str, citations: list[dict[str, Any]], validated_by: str
     ) -> bool:
         """Store one validated answer; False if the same question is already validated on this corpus."""
-        key = question_key(question)
+        key = answer_key(question)
         cited = [asdict(Citation(**{k: c[k] for k in ("title", "source", "url", "date", "quote")})) for c in citations]
         entry = {
             "key": key,

@@ -31,6 +31,8 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> np.ndarray: ...
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
     def embed_for_classification(self, texts: list[str]) -> np.ndarray: ...
 
 
@@ -91,6 +93,18 @@ class SentenceTransformerEmbedder:
         first: np.ndarray = np.asarray(vector, dtype=np.float32)[0]
         return first
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Many questions at once, with the query prompt (batched: for evaluations and training, not turns)."""
+        vectors = self.model.encode(
+            texts,
+            prompt=self._query_prompt,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
     def embed_for_classification(self, texts: list[str]) -> np.ndarray:
         """Vectors for telling what kind of message a text is (the model's classification prompt)."""
         vectors = self.model.encode(
@@ -124,6 +138,9 @@ class FakeEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._vector(text)
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embed_documents(texts)
 
     def embed_for_classification(self, texts: list[str]) -> np.ndarray:
         return self.embed_documents(texts)

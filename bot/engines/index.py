@@ -12,7 +12,6 @@ generation live. The last few generations are kept, so a bad corpus update can b
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from collections import Counter
@@ -23,10 +22,10 @@ from typing import Any
 import bm25s
 import faiss
 import numpy as np
-import Stemmer
 
+from bot.engines.chunk import Chunk
 from bot.errors import IndexError_
-from bot.text import evidence, fold_accents
+from bot.language.words import tokenize
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
@@ -34,27 +33,6 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 DENSE = "dense.faiss"
 REPORT = "report.json"
-
-_STEMMER = Stemmer.Stemmer("french")
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG on import
-
-
-_STOPWORDS = sorted({fold_accents(w) for w in bm25s.stopwords.STOPWORDS_FRENCH})
-
-
-def tokenize(texts: list[str]) -> Any:
-    """French BM25 tokens: accents folded, French stop words removed, Snowball-stemmed."""
-    return bm25s.tokenize(
-        [fold_accents(t) for t in texts], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
-    )
-
-
-def stems(text: str) -> list[str]:
-    """The BM25 tokens of one text, as strings."""
-    tokens: list[str] = bm25s.tokenize(
-        [fold_accents(text)], lower=True, stopwords=_STOPWORDS, stemmer=_STEMMER, return_ids=False, show_progress=False
-    )[0]
-    return tokens
 
 
 def live_generation(index_dir: Path) -> Path | None:
@@ -112,7 +90,7 @@ def fsync(path: Path) -> None:
 class Hit:
     """One retrieved chunk with its scores (dense cosine, raw BM25, fused rank score)."""
 
-    chunk: dict[str, Any]
+    chunk: Chunk
     dense: float
     lexical: float
     fused: float
@@ -135,8 +113,8 @@ class Index:
             raise _damaged(generation / DENSE, str(exc).strip().splitlines()[-1]) from None
         if self.dense.ntotal != len(self.chunks):
             raise _damaged(generation / DENSE, f"{self.dense.ntotal} vectors for {len(self.chunks)} passages")
-        self._position = {chunk["id"]: n for n, chunk in enumerate(self.chunks)}
-        tokens = tokenize([_lexical_text(c) for c in self.chunks])
+        self._position = {chunk.id: n for n, chunk in enumerate(self.chunks)}
+        tokens = tokenize([c.evidence for c in self.chunks])
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
         words = {i: w for w, i in tokens.vocab.items()}
@@ -167,11 +145,15 @@ class Index:
                 "ingest' again with this embedder."
             )
 
-    def preceding(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+    def preceding(self, chunk: Chunk) -> Chunk | None:
         """The chunk just before ``chunk`` in its document (chunks are stored in reading order), or None."""
-        position = self._position.get(chunk["id"], 0)
+        position = self._position.get(chunk.id, 0)
         before = self.chunks[position - 1] if position > 0 else None
-        return before if before and before["source"] == chunk["source"] else None
+        return before if before and before.source == chunk.source else None
+
+    def document_text(self, source: str) -> str:
+        """A document's text as ingestion stored it: its passages, in reading order (they overlap a little)."""
+        return "\n".join(c.text for c in self.chunks if c.source == source)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the corpus never uses gets the maximum."""
@@ -209,14 +191,14 @@ class Index:
         return [Hit(self.chunks[i], dense[i], lexical.get(i, 0.0), fused[i]) for i in best]
 
 
-def read_chunks(path: Path) -> list[dict[str, Any]]:
+def read_chunks(path: Path) -> list[Chunk]:
     """The passages of a generation; a truncated or corrupt file is an IndexError_ naming the line."""
     chunks = []
     try:
         with open(path, encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 try:
-                    chunks.append(json.loads(line))
+                    chunks.append(Chunk.from_json(json.loads(line)))
                 except json.JSONDecodeError as exc:
                     raise _damaged(path, f"line {number}: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -241,7 +223,3 @@ def _damaged(path: Path, detail: str) -> IndexError_:
         f"The index at {index_dir} is damaged ({path.name}: {detail}) — go back to the previous generation with "
         f"'guichet index rollback --index {index_dir}', or rebuild it with 'guichet ingest'."
     )
-
-
-def _lexical_text(chunk: dict[str, Any]) -> str:
-    return evidence(chunk["title"], chunk["headings"], chunk["text"])

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from bot.answer.outcomes import Messages, Outcome
 from bot.answer.pipeline import Answerer
-from bot.answer.textmatch import MASKED
 from bot.answer.turn import Turn
+from bot.language.words import MASKED
 from bot.text import EMAIL, fold
 
 MIN_CONFIDENCE = 0.5

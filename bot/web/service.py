@@ -110,7 +110,7 @@ class Service:
     def _load_recognizer(self, answerer: Answerer) -> None:
         """Whisper for the gateway's speech-to-text; without its model the rest of the service still runs and each
         recognition session is told why."""
-        titles = (chunk["title"] for chunk in answerer.step(PassageRetriever).index.chunks)
+        titles = (chunk.title for chunk in answerer.step(PassageRetriever).index.chunks)
         self.vocabulary = town_vocabulary(answerer.town, titles)
         try:
             path = resolve_recognizer_path(self.settings)

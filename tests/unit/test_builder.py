@@ -42,7 +42,7 @@ def test_build_writes_manifest_and_searchable_index(corpus, tmp_path, fake_embed
     assert manifest["embedder"] == "fake-embedder" and manifest["dimension"] == 64
     assert manifest["chunk_count"] == report.chunks and len(manifest["corpus_hash"]) == 64
     hits = index.search(fake_embedder.embed_query("prix passeport majeur"), "prix passeport majeur", k=3)
-    assert hits[0].chunk["source"] == "carte-identite-passeport.html"
+    assert hits[0].chunk.source == "carte-identite-passeport.html"
 
 
 def test_chunks_reach_the_embedder_by_length_and_each_vector_stays_with_its_chunk(corpus, tmp_path, fake_embedder):
@@ -67,12 +67,12 @@ def test_rebuild_embeds_only_changed_chunks_and_drops_deleted_documents(corpus, 
     assert (embedder.count, again.reused, again.removed) == (0, first.chunks, 0)
 
     (corpus / "marche.md").write_text((corpus / "marche.md").read_text().replace("1,20 €", "1,30 €"))
-    removed = [c for c in Index.open(tmp_path / "index").chunks if c["source"] == "cimetiere.md"]
+    removed = [c for c in Index.open(tmp_path / "index").chunks if c.source == "cimetiere.md"]
     (corpus / "cimetiere.md").unlink()
     embedder.count = 0
     changed = builder.build([corpus], tmp_path / "index", embedder)
     assert embedder.count == 1 and changed.removed == len(removed) + 1
-    sources = {c["source"] for c in Index.open(tmp_path / "index").chunks}
+    sources = {c.source for c in Index.open(tmp_path / "index").chunks}
     assert "cimetiere.md" not in sources
     assert len([p for p in (tmp_path / "index").iterdir() if p.name.startswith("gen-")]) == 3  # kept for rollback
 
@@ -108,7 +108,7 @@ def test_a_build_killed_midway_leaves_the_previous_index_live(corpus, tmp_path, 
     with pytest.raises(KeyboardInterrupt):
         builder.build([corpus], tmp_path / "index", fake_embedder)
     assert (tmp_path / "index" / CURRENT).read_text() == before
-    assert all(c["source"] != "nouveau.md" for c in Index.open(tmp_path / "index").chunks)
+    assert all(c.source != "nouveau.md" for c in Index.open(tmp_path / "index").chunks)
 
 
 def test_index_refuses_another_embedder(corpus, tmp_path, fake_embedder):

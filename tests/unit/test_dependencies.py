@@ -8,7 +8,7 @@ from importlib.metadata import packages_distributions
 
 from bot.settings import REPO_ROOT
 
-RUN_TIME = ("bot", "ingestion", "guichet", "eval")
+RUN_TIME = ("bot", "ingestion", "guichet", "eval", "training")
 
 
 def _normalised(name: str) -> str:

@@ -194,7 +194,7 @@ def test_replay_scores_the_stored_model_replies_again_with_todays_checks(fake_de
     settings = Settings(thresholds_file=tmp_path / "thresholds.yaml")
     same = replay(tmp_path / "run", cases, settings, tmp_path / "same")
     assert [r["passed"] for r in load_results(tmp_path / "same")] == [True, True]
-    assert same["handled_right"] == 1.0 and same["run"]["replayed"] == 1  # the refusal never reached the model
+    assert same["handled_right"] == 1.0 and same["run"]["replayed"] == 2  # the fake verifier let both reach the model
     # The stored reply, as a model that invents a price would have written it: the checks of today catch it.
     stored = load_results(tmp_path / "run")
     stored[0]["model_output"] = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 96 €."})
@@ -207,7 +207,7 @@ def test_replay_scores_the_stored_model_replies_again_with_todays_checks(fake_de
     # A follow-up was answered after its conversation: without it the steps would see another question.
     followed = [replace(cases[0], history=["Quels sont les horaires de la mairie ?"]), cases[1]]
     kept = replay(tmp_path / "run", followed, settings, tmp_path / "followed")
-    assert kept["run"]["replayed"] == 0 and load_results(tmp_path / "followed")[0] == stored[0]
+    assert kept["run"]["replayed"] == 1 and load_results(tmp_path / "followed")[0] == stored[0]  # only the other
 
 
 def test_http_run_goes_through_the_api(fake_demo_index, tmp_path):
@@ -233,7 +233,7 @@ def test_diff_shows_regressions_and_fixes(fake_demo_index, tmp_path):
 
     cases = load_cases(write(tmp_path / "d.jsonl", DEMO_CASES))
     run(InProcess(fake_answerer(fake_demo_index, PASSPORT_REPLY, tmp_path)), cases, tmp_path / "good")
-    wrong = '{"source": "aucune", "reponse": ""}'
+    wrong = json.dumps({"source": "S1", "reponse": "Le passeport se demande à l'accueil de la mairie."})
     run(InProcess(fake_answerer(fake_demo_index, wrong, tmp_path)), cases, tmp_path / "bad")
     changes = diff(tmp_path / "good", tmp_path / "bad")
     assert [r["id"] for r in changes["regressions"]] == ["a1"] and changes["fixes"] == []

@@ -73,7 +73,7 @@ def test_rollback_serves_the_previous_generation_again(tmp_path):
     build([corpus], index_dir, FakeEmbedder())
     page.write_text("# Piscine\n\nLa piscine ouvre à 19 h.\n", encoding="utf-8")  # a bad update
     build([corpus], index_dir, FakeEmbedder())
-    assert "19 h" in Index.open(index_dir).chunks[0]["text"]
+    assert "19 h" in Index.open(index_dir).chunks[0].text
 
     listed = CliRunner().invoke(app, ["index", "list", "--index", str(index_dir)])
     rolled = CliRunner().invoke(app, ["index", "rollback", "--index", str(index_dir)])

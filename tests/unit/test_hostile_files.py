@@ -119,14 +119,11 @@ def test_a_corpus_of_hostile_files_is_reported_and_the_index_answers(tmp_path):
     assert report.documents == 6  # horaires, scanne, utf16, latin1, crlf, profond
 
     index = Index.open(tmp_path / "index")
-    by_source = {c["source"]: c for c in index.chunks}
-    assert "samedi matin, place de l'Église" in by_source["utf16.txt"]["text"]
-    assert "fermée en août" in by_source["latin1.md"]["text"]
-    assert by_source["crlf.md"]["title"] == "Cantine" and by_source["crlf.md"]["url"] == "https://x.fr/cantine"
-    assert (
-        "cimetière ouvre à 8 h" in by_source["profond.html"]["text"]
-        and "alert" not in by_source["profond.html"]["text"]
-    )
+    by_source = {c.source: c for c in index.chunks}
+    assert "samedi matin, place de l'Église" in by_source["utf16.txt"].text
+    assert "fermée en août" in by_source["latin1.md"].text
+    assert by_source["crlf.md"].title == "Cantine" and by_source["crlf.md"].url == "https://x.fr/cantine"
+    assert "cimetière ouvre à 8 h" in by_source["profond.html"].text and "alert" not in by_source["profond.html"].text
     question = "horaires de la mairie"
     hits = index.search(FakeEmbedder().embed_query(question), question, k=3)
-    assert hits[0].chunk["source"] == "horaires.md"
+    assert hits[0].chunk.source == "horaires.md"

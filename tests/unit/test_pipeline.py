@@ -14,6 +14,7 @@ def test_steps_read_like_a_table_of_contents():
         "FollowUpRewriter",
         "ValidatedAnswerLookup",
         "PassageRetriever",
+        "EvidenceFinder",
         "AnswerComposer",
         "OutputGuard",
     ]
@@ -34,6 +35,20 @@ def test_no_sources_routes_the_resident(fake_demo_index, tmp_path):
     turn = fake_answerer(fake_demo_index, "{}", tmp_path).answer("horaires de la piscine municipale")
     assert turn.outcome is Outcome.UNANSWERABLE_NO_SOURCES
     assert "01 99 00 12 34" in turn.answer and turn.citations == []
+
+
+def test_a_question_no_sentence_answers_is_sent_to_the_service_whose_topics_it_is_about(fake_demo_index, tmp_path):
+    from bot.answer.steps.evidence_finder import EvidenceFinder
+    from bot.engines.verifier import FakeVerifier
+
+    answerer = fake_answerer(fake_demo_index, "{}", tmp_path)
+    answerer.step(EvidenceFinder).verifier = FakeVerifier({})  # scripted below: nothing answers
+    answerer.step(EvidenceFinder).threshold = 2.0
+    building = answerer.answer("Quel délai pour un permis de construire une piscine ?")
+    assert building.outcome is Outcome.UNANSWERABLE_NO_SOURCES and building.trace["service"] == "urbanisme"
+    assert "urbanisme@valbourg-sur-loire.fr" in building.answer
+    school = answerer.answer("La cantine et la garderie de l'école maternelle le mercredi ?")
+    assert school.trace["service"] == "enfance" and "enfance@valbourg-sur-loire.fr" in school.answer
 
 
 def test_invented_figure_falls_back_to_the_quote(fake_demo_index, tmp_path):

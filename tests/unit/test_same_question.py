@@ -47,8 +47,8 @@ def test_what_a_question_asks_for_is_read_from_its_frame():
 def lookup(fake_demo_index, tmp_path):
     answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
     corpus_hash = fake_demo_index.manifest["corpus_hash"]
-    source = next(c for c in fake_demo_index.chunks if "passeport" in c["text"].lower())
-    citation = {"title": source["title"], "source": source["source"], "url": "", "date": "", "quote": "86 €"}
+    source = next(c for c in fake_demo_index.chunks if "passeport" in c.text.lower())
+    citation = {"title": source.title, "source": source.source, "url": "", "date": "", "quote": "86 €"}
     answers.add(VALIDATED, corpus_hash, "Un passeport pour un majeur coûte 86 €.", [citation], "claire")
     meaning = ByMeaning(FakeEmbedder(), fake_demo_index, min_similarity=0.5)
     return ValidatedAnswerLookup(answers, corpus_hash, True, meaning)

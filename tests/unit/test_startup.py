@@ -100,10 +100,10 @@ def test_several_workers_are_ready_only_when_each_has_loaded(fake_demo_index, tm
 
 
 def test_eval_paraphrases_says_how_to_turn_the_lookup_by_meaning_on(fake_demo_index, tmp_path, monkeypatch):
-    from guichet import cli
+    from guichet import eval_cli
     from tests.conftest import fake_answerer
 
-    monkeypatch.setattr(cli, "_answerer", lambda index: fake_answerer(fake_demo_index, "{}", tmp_path))
+    monkeypatch.setattr(eval_cli, "_answerer", lambda index: fake_answerer(fake_demo_index, "{}", tmp_path))
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text('{"asked": "prix passeport", "validated": "combien coûte un passeport", "same": true}\n')
     result = CliRunner().invoke(app, ["eval", "paraphrases", str(pairs)])

@@ -1,7 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.answer.textmatch import contacts, content_terms, figures, unsupported_figures
+from bot.answer.textmatch import contacts, figures, unsupported_figures
+from bot.language.words import content_terms
 from bot.text import normalize
 
 

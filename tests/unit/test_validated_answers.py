@@ -5,16 +5,15 @@ import json
 import pytest
 
 from bot.answer.steps.answer_composer import AnswerComposer
-from bot.answer.validated_answers import ValidatedAnswers
+from bot.answer.validated_answers import ValidatedAnswers, answer_key
 from bot.errors import GuichetError
 from bot.settings import REPO_ROOT
-from bot.text import question_key
 from eval.dataset import load_cases
 from eval.runner import InProcess, run
 from eval.validate import validate_run
 from tests.conftest import fake_answerer, write
 
-REPO_TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test"
+REPO_TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test2"
 REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
 CASES = """\
 {"id": "p1", "question": "Quel est le prix du passeport majeur ?", "kind": "answer", "must_include": ["86 €"]}
@@ -77,7 +76,7 @@ def test_a_question_of_the_held_out_test_split_is_never_validated(tmp_path):
     from eval.validate import held_out_questions
 
     test_case = next(iter(load_cases(REPO_TEST_SPLIT / "demo.jsonl")))
-    assert question_key(test_case.question) in held_out_questions()
+    assert answer_key(test_case.question) in held_out_questions()
     run_dir = tmp_path / "run-t"
     citation = {"title": "t", "source": "s", "url": "", "date": "", "quote": "q"}
     result = {"id": "t1", "question": test_case.question, "outcome": "answered", "passed": True}
@@ -87,6 +86,17 @@ def test_a_question_of_the_held_out_test_split_is_never_validated(tmp_path):
     with pytest.raises(GuichetError, match="held-out test split"):
         validate_run(run_dir, answers, ["t1"], all_passed=False, by="staff")
     assert validate_run(run_dir, answers, [], all_passed=True, by="staff") == [] and len(answers) == 0
+
+
+def test_an_answer_approved_as_typed_with_abbreviations_is_served_to_the_same_message(fake_demo_index, tmp_path):
+    cases = '{"id": "p1", "question": "cb coute le passeport majeur ?", "kind": "answer", "must_include": ["86 €"]}\n'
+    answerer = fake_answerer(fake_demo_index, REPLY, tmp_path)
+    run(InProcess(answerer), load_cases(write(tmp_path / "sms.jsonl", cases)), tmp_path / "sms-run")
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    assert validate_run(tmp_path / "sms-run", answers, ["p1"], all_passed=False, by="Mme Martin") == ["p1"]
+    fresh = fake_answerer(fake_demo_index, REPLY, tmp_path)
+    # the input guard writes "cb" out as "combien" before the lookup: the key must be the same
+    assert fresh.answer("cb coute le passeport majeur ?").trace.get("validated_answer")
 
 
 def test_two_workers_share_approvals_and_revocations_through_the_file(tmp_path):

@@ -6,8 +6,8 @@ import re
 
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.redaction import redact
-from bot.answer.spelling import spelled_out
 from bot.answer.turn import Turn
+from bot.language.abbreviations import spelled_out
 from bot.text import clean_text
 
 
@@ -24,7 +24,7 @@ class InputGuard:
     def run(self, turn: Turn) -> None:
         turn.question, redacted = redact(clean_text(turn.question))
         if redacted:
-            turn.trace["redacted"] = redacted
+            turn.redacted = turn.trace["redacted"] = redacted
         if not re.search(r"\w", turn.question):
             raise EndTurn(Outcome.REFUSED_EMPTY_QUESTION)
         if len(turn.question) > self.max_chars:

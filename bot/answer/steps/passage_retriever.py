@@ -6,12 +6,11 @@ import re
 import time
 from typing import Any
 
-from rapidfuzz import fuzz, process
-
 from bot.answer.extracts import GOES_ON
 from bot.answer.outcomes import EndTurn, Outcome
-from bot.answer.textmatch import content_terms, without_personal_clauses
+from bot.answer.textmatch import without_personal_clauses
 from bot.answer.turn import Passage, Turn
+from bot.engines.chunk import Chunk
 from bot.engines.embedder import Embedder
 from bot.engines.index import Hit, Index
 
@@ -65,12 +64,11 @@ def with_its_opening(text: str, before: str) -> str:
 
 
 class PassageRetriever:
-    """Puts the few best passages on the turn, or ends it when retrieval scores say nothing matches.
+    """Puts the best passages on the turn, or ends it when the question is clearly about nothing in the corpus.
 
-    Two signals, calibrated on the evaluation sets (``config/thresholds.yaml``): the cosine of the best
-    passage decides alone when it is clearly low or clearly high; in between, the question's topic words
-    must also be in the passages (a pool question gets a fair cosine from a waste-collection page, but
-    "piscine" is nowhere in it).
+    Whether the passages *answer* is the verifier's decision (``EvidenceFinder``); retrieval only ends a turn whose
+    best passage is below ``min_dense`` in cosine (``config/thresholds.yaml``), a floor under which nothing on the
+    topic was ever found on the evaluation sets.
     """
 
     def __init__(self, embedder: Embedder, index: Index, thresholds: dict[str, Any]):
@@ -79,8 +77,6 @@ class PassageRetriever:
         self.lexical_weight = float(thresholds["lexical_weight"])
         self.passages = int(thresholds["passages"])
         self.min_dense = float(thresholds["min_dense"])
-        self.sure_dense = float(thresholds["sure_dense"])
-        self.min_coverage = float(thresholds["min_coverage"])
         self.demotions = [
             (re.compile(d["heading"], re.I), re.compile(d["unless_question"], re.I), float(d["penalty"]))
             for d in thresholds.get("demote_headings", [])
@@ -90,6 +86,7 @@ class PassageRetriever:
         started = time.monotonic()
         query = without_personal_clauses(turn.question)  # masked personal data is noise to the search
         vector = turn.query_vector if turn.query_vector is not None else self.embedder.embed_query(query)
+        turn.query_vector = vector  # the services' choice reuses it if the turn ends without an answer
         ranking = self.index.search(
             vector,
             query,
@@ -100,67 +97,32 @@ class PassageRetriever:
         ranking = self._demote(turn.question, ranking)
         hits = ranking[: self.passages]
         turn.passages = [
-            Passage(
-                label=f"S{n}",
-                chunk_id=h.chunk["id"],
-                title=h.chunk["title"],
-                source=h.chunk["source"],
-                url=h.chunk["url"],
-                date=h.chunk["date"],
-                headings=h.chunk["headings"],
-                text=self._read_from_its_opening(h.chunk),
-                dense_score=round(h.dense, 4),
-                lexical_score=round(h.lexical, 4),
-            )
+            Passage.from_chunk(h.chunk, f"S{n}", self._read_from_its_opening(h.chunk), h.dense, h.lexical)
             for n, h in enumerate(hits, 1)
         ]
         top_dense = max((p.dense_score for p in turn.passages), default=0.0)
-        coverage = self.coverage(turn.question, turn.passages)
         turn.trace["retrieval"] = {
             "seconds": round(time.monotonic() - started, 4),
             "top_dense": top_dense,
-            "coverage": round(coverage, 3),
             "sources": [p.source for p in turn.passages],
             "scores": [p.dense_score for p in turn.passages],
             # deeper ranking, for retrieval diagnostics (hit@k, MRR) only
-            "ranking": [h.chunk["source"] for h in ranking],
+            "ranking": [h.chunk.source for h in ranking],
             "ranking_scores": [round(h.fused, 5) for h in ranking],
         }
-        if top_dense < self.min_dense or (top_dense < self.sure_dense and coverage < self.min_coverage):
-            raise EndTurn(
-                Outcome.UNANSWERABLE_NO_SOURCES,
-                f"retrieval below thresholds (dense {top_dense:.2f}, coverage {coverage:.2f})",
-            )
+        if top_dense < self.min_dense:
+            raise EndTurn(Outcome.UNANSWERABLE_NO_SOURCES, f"retrieval below threshold (dense {top_dense:.2f})")
 
-    def _read_from_its_opening(self, chunk: dict[str, Any]) -> str:
+    def _read_from_its_opening(self, chunk: Chunk) -> str:
         before = self.index.preceding(chunk)
-        return with_its_opening(chunk["text"], before["text"]) if before else chunk["text"]
+        return with_its_opening(chunk.text, before.text) if before else chunk.text
 
     def _demote(self, question: str, ranking: list[Hit]) -> list[Hit]:
         """Lower passages whose heading path names a situation the question does not mention (a resident
         of the town asks about France, not about the procedure abroad, unless they say so)."""
         for hit in ranking:
-            path = " > ".join(hit.chunk["headings"])
+            path = " > ".join(hit.chunk.headings)
             for heading, unless, penalty in self.demotions:
                 if heading.search(path) and not unless.search(question):
                     hit.fused -= penalty
         return sorted(ranking, key=lambda h: h.fused, reverse=True)
-
-    def coverage(self, question: str, passages: list[Passage]) -> float:
-        """IDF-weighted share of the question's topic words found in the passages (1.0 if it has none).
-
-        A word the corpus never uses ("piscine" in a corpus without a pool) weighs the most, unless it is
-        a near-spelling of a corpus word (a typo such as "pasport"), which then stands in for it.
-        """
-        wanted = {self._known_spelling(t) for t in content_terms(question)}
-        if not wanted:
-            return 1.0
-        found = set().union(*(content_terms(p.evidence) for p in passages))
-        weights = {t: self.index.idf(t) for t in wanted}
-        return sum(w for t, w in weights.items() if t in found) / sum(weights.values())
-
-    def _known_spelling(self, term: str) -> str:
-        if term in self.index.doc_freq or len(term) < 5:
-            return term
-        close = process.extractOne(term, self.index.doc_freq.keys(), scorer=fuzz.ratio, score_cutoff=80)
-        return close[0] if close else term

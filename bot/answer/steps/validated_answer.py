@@ -63,7 +63,7 @@ class ByMeaning:
         if self.index.dense is None or not self.index.chunks:
             return False
         _, ids = self.index.dense.search(vector.astype(np.float32).reshape(1, -1), self.search_depth)
-        landed = {self.index.chunks[int(i)]["source"] for i in ids[0] if i >= 0}
+        landed = {self.index.chunks[int(i)].source for i in ids[0] if i >= 0}
         return bool(landed & {c["source"] for c in entry["citations"]})
 
 

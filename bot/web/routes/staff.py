@@ -204,11 +204,7 @@ async def try_question(request: Request, question: str = Form(""), channel: str 
 
 def _thresholds(service: Service) -> dict[str, float]:
     retriever = service.answerer.step(PassageRetriever)
-    return {
-        "min_dense": retriever.min_dense,
-        "sure_dense": retriever.sure_dense,
-        "min_coverage": retriever.min_coverage,
-    }
+    return {"min_dense": retriever.min_dense}
 
 
 def _spoken(turn) -> str:
@@ -357,10 +353,10 @@ def document_overview(index, stale_after_days: int, today: date | None = None) -
     by_source: dict[str, dict[str, Any]] = {}
     for chunk in index.chunks:
         row = by_source.setdefault(
-            chunk["source"], {"source": chunk["source"], "title": chunk["title"], "url": chunk["url"], "passages": 0}
+            chunk.source, {"source": chunk.source, "title": chunk.title, "url": chunk.url, "passages": 0}
         )
         row["passages"] += 1
-        row["date"] = chunk["date"]
+        row["date"] = chunk.date
     for row in by_source.values():
         try:
             age = (today - date.fromisoformat(row["date"][:10])).days

@@ -1,0 +1,66 @@
+"""What a reply states that its sources do not: the evaluation's own reading, independent of the output guard.
+
+The scorer must not grade the guard with the guard's own functions, or a bug in them would hold in the score by
+construction. This module reads figures and contacts with its own, deliberately plain rules: every run of digits
+(thousands joined, decimal comma as a point), every e-mail address and every web address. A reply's figure or contact
+that is neither in the cited passages, nor in the town file, nor in the question (a resident's "16 ans" restated)
+is invented. Citations are checked against the documents as ingestion stored them.
+
+>>> sorted(invented("Le passeport coûte 86 € ; appelez le 01 99 00 12 34.", ["Prix : 86 €"], ""))
+['0199001234']
+>>> invented("Il faut 3 mois.", ["dans les 3 mois"], "")
+set()
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_WEB = re.compile(r"(?:https?://|www\.)[^\s<>()\"'«»]+", re.I)
+_PHONE = re.compile(r"(?:\+33\s?(?:\(0\)\s?)?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b")
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
+_THOUSANDS = re.compile(r"(?<=\d)[\s\u00a0\u202f.](?=\d{3}\b)")
+
+
+def _plain(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def facts(text: str) -> set[str]:
+    """The figures and contacts of a text: phone numbers as their ten digits, e-mails and web addresses as
+    written (lower case, no trailing punctuation), and every other number."""
+    text = _plain(text)
+    found = {m.rstrip(".,;:!?)") for m in _EMAIL.findall(text)}
+    found |= {m.rstrip(".,;:!?)").removeprefix("https://").removeprefix("http://") for m in _WEB.findall(text)}
+    rest = _WEB.sub(" ", _EMAIL.sub(" ", text))
+    for phone in _PHONE.findall(rest):
+        digits = re.sub(r"\D", "", phone)
+        found.add("0" + digits[2:].lstrip("0") if digits.startswith("33") else digits)
+    rest = _PHONE.sub(" ", rest)
+    rest = _THOUSANDS.sub("", rest)
+    found |= {n.replace(",", ".") for n in _DIGITS.findall(rest)}
+    return found
+
+
+def invented(reply: str, sources: list[str], question: str) -> set[str]:
+    """The reply's figures and contacts that neither ``sources`` (the cited passages and the town file) nor the
+    question hold."""
+    known = set().union(*(facts(s) for s in sources), facts(question)) if sources else facts(question)
+    said = facts(reply)
+    known_text = " ".join(_plain(s) for s in sources)
+    return {f for f in said if f not in known and not ("@" in f or "/" in f or "." in f and f in known_text)}
+
+
+def quote_in_document(quote: str, document: str) -> bool:
+    """Whether every piece of a citation's quote (pieces joined by "[…]") occurs in the document's stored text,
+    spacing and bullets aside."""
+
+    def squeezed(text: str) -> str:
+        return re.sub(r"[\s\-•]+", " ", _plain(text)).strip()
+
+    whole = squeezed(document)
+    pieces = [squeezed(p) for p in quote.split("[…]")]
+    return bool(pieces) and all(p and p in whole for p in pieces)

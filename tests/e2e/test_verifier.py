@@ -1,0 +1,41 @@
+"""The trained verifier, loaded as the service loads it, and the evaluation sets checked for leaks by meaning.
+Needs the models ('guichet models fetch') and the tracked verifier (models/verifier); a missing one fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answer.pipeline import load_verifier, resolve_embedder_path
+from bot.engines.embedder import SentenceTransformerEmbedder
+from bot.settings import Settings
+from eval.leaks import driving_texts, evaluation_questions, find_leaks
+
+pytestmark = pytest.mark.e2e
+
+ADULT = "Carte d'identité et passeport > Tarifs | Tableau : Prix Titre : Passeport ; Situation : Majeur ; Prix : 86 €"
+HOURS = "Mairie : horaires et contacts > Horaires | Samedi : de 9 h à 12 h, uniquement pour l'état civil."
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    return load_verifier(Settings())
+
+
+def test_the_verifier_tells_the_sentence_that_answers_from_one_on_another_topic(verifier):
+    answers, other = verifier.answers("Combien coûte un passeport pour un adulte ?", [ADULT, HOURS])
+    assert answers >= verifier.threshold > other
+
+
+def test_the_verifier_tells_a_contradicted_statement_from_a_supported_one(verifier):
+    supported, flipped = verifier.supports(
+        [("Un passeport pour un majeur coûte 86 €.", ADULT), ("Un passeport pour un majeur coûte 17 €.", ADULT)]
+    )
+    assert supported.argmax() == 0  # entailed
+    assert flipped[0] < supported[0] and flipped.argmax() != 0
+
+
+def test_no_evaluation_question_stands_in_other_words_in_what_drives_the_bot():
+    settings = Settings()
+    embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+    leaks = find_leaks(embedder, evaluation_questions(), driving_texts(settings))
+    assert [(leak.case_id, leak.kind, leak.text, leak.cosine) for leak in leaks] == []
