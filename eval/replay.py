@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Messages, Outcome
-from bot.answer.pipeline import Answerer, answer_composer, load_verifier, output_guard
+from bot.answer.pipeline import Answerer, answer_composer, load_cross_encoder, output_guard
 from bot.answer.services import Services
 from bot.answer.steps.input_guard import InputGuard
 from bot.answer.steps.output_guard import DEFAULT_CHECKS
@@ -77,7 +77,7 @@ class Replayer:
             self.town, embedder, float(settings.thresholds.get("services", {}).get("min_similarity", 0.3))
         )
         checks = settings.thresholds.get("guard", {}).get("checks", DEFAULT_CHECKS)
-        verifier = load_verifier(settings) if "supported_by_evidence" in checks else None
+        verifier = load_cross_encoder(settings) if "supported_by_evidence" in checks else None
         self.guard = output_guard(self.town, settings.thresholds, verifier)
         self.threshold = float(settings.thresholds.get("evidence", {}).get("min_probability", 0.0))
         self.messages = Messages.load(settings.messages_file, self.town)

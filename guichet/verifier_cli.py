@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,6 +29,18 @@ def _indexes(pairs: list[str] | None) -> dict:
         name, _, folder = item.partition("=")
         found[name] = Index.open(Path(folder))
     return found
+
+
+def answers_by_the_embedder(card: dict, pairs: list, embedder: Any, cross_encoder: Any) -> None:
+    """Set the card's *answers* judgement to the embedder, its calibration fitted on the training side, with its
+    report on the valid side beside the cross-encoder's (docs/verifier.md says why the embedder answers)."""
+    from bot.engines.verifier import EmbedderVerifier
+    from training.calibration import fit_calibration
+    from training.report import report
+
+    calibration = fit_calibration(embedder, pairs)
+    card.update(answers_by="embedder", answers_calibration=[round(x, 6) for x in calibration])
+    card["answers_report"] = report(EmbedderVerifier(embedder, calibration, cross_encoder), pairs)["answers"]
 
 
 def register(models_app: typer.Typer) -> None:
@@ -62,7 +74,7 @@ def register(models_app: typer.Typer) -> None:
 
     @models_app.command("train-verifier")
     def train_verifier(
-        layers: Annotated[int, typer.Option(help="Encoder layers read (of 24).")] = 6,
+        layers: Annotated[int, typer.Option(help="Encoder layers read (of 24).")] = 4,
         epochs: Annotated[int, typer.Option()] = 2,
         indexes: IndexesOpt = None,
         rebuild_pairs: Annotated[bool, typer.Option(help="Build the pairs again from the questions.")] = False,
@@ -104,6 +116,7 @@ def register(models_app: typer.Typer) -> None:
         card = train(pairs, base, VERIFIER_DIR, Recipe(layers=layers, epochs=epochs))
         verifier = CrossEncoderVerifier(base, VERIFIER_DIR, settings.embedder_dtype)
         card["report"] = report(verifier, pairs)  # the valid side: documents training never saw
+        answers_by_the_embedder(card, pairs, SentenceTransformerEmbedder(base, settings.embedder_dtype), verifier)
         (VERIFIER_DIR / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(json.dumps(card["report"], indent=2, ensure_ascii=False))
 
@@ -129,4 +142,5 @@ def register(models_app: typer.Typer) -> None:
         cases = [case for path in dataset for case in load_cases(path)]
         pairs = dev_pairs(retriever, cases)
         thresholds = [round(0.05 * n, 2) for n in range(1, 20)]
-        typer.echo(json.dumps(dev_report(load_verifier(settings), pairs, thresholds), indent=1, ensure_ascii=False))
+        report = dev_report(load_verifier(settings, embedder), pairs, thresholds)
+        typer.echo(json.dumps(report, indent=1, ensure_ascii=False))

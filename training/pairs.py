@@ -36,6 +36,7 @@ from bot.answer.textmatch import figures
 from bot.answer.turn import Passage
 from bot.engines.embedder import Embedder
 from bot.engines.index import Index
+from bot.engines.verifier import document_text
 from bot.language.words import content_terms
 from training.perturbations import negated, other_authority, other_case, other_figure
 from training.registers import in_some_register
@@ -98,7 +99,7 @@ class Vectors:
     def document(self, candidates_: list[Candidate]) -> np.ndarray:
         todo = [c for c in dict.fromkeys(candidates_) if c.reading not in self.documents]
         if todo:
-            vectors = self.embedder.embed_documents([f"title: {c.where} | text: {c.reading}" for c in todo])
+            vectors = self.embedder.embed_documents([document_text(c.reading) for c in todo])
             self.documents.update({c.reading: v for c, v in zip(todo, vectors, strict=True)})
         dim = self.embedder.dimension
         return np.stack([self.documents[c.reading] for c in candidates_]) if candidates_ else np.zeros((0, dim))

@@ -125,11 +125,17 @@ def targets(index: Index, corpus: str, per_document: int, seed: int = 0, most: i
 
 
 def in_rounds(todo: list[Target]) -> list[Target]:
-    """The targets reordered by rounds: every document's first sentence, then every document's second…"""
+    """The targets reordered so that a run stopped early has the same share of every document's quota: each
+    sentence is placed by its rank within its document over the document's count (a town page with twelve
+    sentences gets one in every twelfth of the run, a fiche with two one in each half)."""
+    count: dict[str, int] = defaultdict(int)
+    for target in todo:
+        count[target.source] += 1
     rank: dict[str, int] = defaultdict(int)
     keyed = []
     for target in todo:
-        keyed.append((rank[target.source], hashlib.sha256(target.id.encode()).hexdigest(), target))
+        place = (rank[target.source] + 0.5) / count[target.source]
+        keyed.append((place, hashlib.sha256(target.id.encode()).hexdigest(), target))
         rank[target.source] += 1
     return [t for _, _, t in sorted(keyed, key=lambda k: k[:2])]
 

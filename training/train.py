@@ -174,7 +174,6 @@ def train(
         "rank": recipe.rank,
         "alpha": recipe.alpha,
         "weights_sha256": sha256_of(weights),
-        "threshold": 0.5,
         "recipe": recipe.__dict__,
         "train_pairs": len(training),
         "train_seconds": round(time.monotonic() - started, 1),

@@ -28,7 +28,7 @@ from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
 from bot.engines.index import Index
 from bot.engines.llm import ChatModel, load_chat_model
 from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
-from bot.engines.verifier import CrossEncoderVerifier, Verifier
+from bot.engines.verifier import CrossEncoderVerifier, EmbedderVerifier, Verifier
 from bot.settings import Settings, load_yaml
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class Answerer:
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
         composer = answer_composer(settings, model, Neutraliser.from_routes(patterns))
-        verifier = verifier or load_verifier(settings)
+        verifier = verifier or load_verifier(settings, embedder)
         evidence = thresholds["evidence"]
         steps = (
             InputGuard(settings.max_question_chars),
@@ -223,8 +223,18 @@ def output_guard(town: dict[str, Any], thresholds: dict[str, Any], verifier: Ver
     )
 
 
-def load_verifier(settings: Settings) -> Verifier:
-    """The trained verifier over the embedder's weights (``models/verifier``, or ``GUICHET_VERIFIER_DIR``)."""
+def load_verifier(settings: Settings, embedder: Embedder) -> Verifier:
+    """The verifier (``models/verifier``, or ``GUICHET_VERIFIER_DIR``): the trained cross-encoder over the
+    embedder's weights, and for *answers* the embedder itself with the card's calibration when the card says so."""
+    cross_encoder = load_cross_encoder(settings)
+    if cross_encoder.card.answers_by() != "embedder":
+        return cross_encoder
+    a, b = cross_encoder.card.extra["answers_calibration"]
+    return EmbedderVerifier(embedder, (float(a), float(b)), cross_encoder)
+
+
+def load_cross_encoder(settings: Settings) -> CrossEncoderVerifier:
+    """The trained cross-encoder alone (what the output guard's *supports* check reads)."""
     return CrossEncoderVerifier(resolve_embedder_path(settings), settings.verifier_dir, settings.embedder_dtype)
 
 

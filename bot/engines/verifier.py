@@ -1,10 +1,17 @@
-"""The verifier: a small model trained on the town's documents that reads a question (or a statement) with one
-sentence of a passage and says whether the sentence answers it (or supports, contradicts or does not state it).
+"""The verifier: it reads a question (or a statement) with one sentence of a passage and says whether the sentence
+answers it (or supports, contradicts or does not state it). Both judgements are learned from the town's documents.
 
-It is EmbeddingGemma's first layers read as a cross-encoder (both texts in one input), with low-rank updates (LoRA)
-and two heads trained by ``training.train`` on pairs built from the corpus (``training.pairs``). What ships is the
-trained part only, ``models/verifier/verifier.safetensors`` (a few MB, sha256 in ``verifier.json``); the base
-weights are the embedder's, already on disk. ``FakeVerifier`` beside it serves unit tests of one step.
+- *supports* is a small cross-encoder: EmbeddingGemma's first layers read both texts in one input, with low-rank
+  updates (LoRA) and two heads trained by ``training.train`` on pairs built from the corpus (``training.pairs``).
+  What ships is the trained part only, ``models/verifier/verifier.safetensors`` (a few MB, sha256 in
+  ``verifier.json``); the base weights are the embedder's, already on disk.
+- *answers* is read from the card's ``answers_by``. ``embedder`` (what ships): the embedder's own cosine between
+  the question (query prompt) and the sentence (document prompt), mapped to a probability by a calibration fitted
+  on the training pairs (``training.calibration``). On the dev questions, written by people, it ranks the answering
+  sentence first far more often than the cross-encoder's answers head, which learned the generated questions' word
+  overlap (docs/verifier.md). ``cross_encoder``: that head.
+
+``FakeVerifier`` beside them serves unit tests of one step.
 
 >>> FakeVerifier().answers("prix du passeport", ["Passeport | Prix : 86 €", "Mairie | Horaires : 9 h"]).tolist()
 [1.0, 0.0]
@@ -69,8 +76,11 @@ class Card:
     rank: int
     alpha: float
     weights_sha256: str
-    threshold: float  # P(answers) at or above which a sentence is taken as answering (calibrated on dev)
     extra: dict[str, Any]
+
+    def answers_by(self) -> str:
+        """Which model says whether a sentence answers: ``embedder`` or ``cross_encoder``."""
+        return str(self.extra.get("answers_by", "cross_encoder"))
 
     @classmethod
     def read(cls, folder: Path) -> Card:
@@ -79,7 +89,8 @@ class Card:
             raise ModelError(f"No verifier at {folder} — run 'make verifier' (or 'guichet models train-verifier').")
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {k: data.pop(k) for k in ("base", "base_sha256", "layers", "rank", "alpha", "weights_sha256")}
-        return cls(**known, threshold=float(data.pop("threshold", 0.5)), extra=data)
+        data.pop("threshold", None)  # older cards: the threshold lives in config/thresholds.yaml (evidence)
+        return cls(**known, extra=data)
 
 
 def base_sha256(base_path: Path) -> str:
@@ -178,7 +189,6 @@ class CrossEncoderVerifier:
         self.net = self.net.to(torch_dtype).eval()
         self.card, self.batch_size, self.dtype = card, batch_size, precision.dtype
         self.name = f"verifier-{card.weights_sha256[:12]}"
-        self.threshold = card.threshold
         log.info("verifier %s: %d layers of %s in %s", self.name, card.layers, card.base, precision.dtype)
 
     def _pooled(self, texts: list[str]) -> Any:
@@ -218,12 +228,52 @@ class CrossEncoderVerifier:
         return torch.softmax(logits, -1).numpy().astype(np.float32)
 
 
+def document_text(reading: str) -> str:
+    """A sentence as the embedder reads it: its document prompt around the verifier's reading (which already names
+    the document and its headings)."""
+    return f"title: none | text: {reading}"
+
+
+class EmbedderVerifier:
+    """*answers* from the embedder (cosine, calibrated: ``sigmoid(a·cos + b)``), *supports* from the cross-encoder.
+
+    The sentences' vectors are kept (``cache_size`` of them, the oldest dropped first): the passages a town's
+    residents are shown repeat, and embedding a turn's sentences costs about a second on two cores."""
+
+    def __init__(
+        self, embedder: Any, calibration: tuple[float, float], supports_by: Any, cache_size: int = 20_000
+    ) -> None:
+        self.embedder, self.calibration, self.supports_by = embedder, calibration, supports_by
+        self.cache: dict[str, np.ndarray] = {}
+        self.cache_size = cache_size
+        self.name = f"{embedder.name}+{supports_by.name}"
+
+    def cosines(self, question: str, readings: list[str]) -> np.ndarray:
+        todo = [r for r in dict.fromkeys(readings) if r not in self.cache]
+        if todo:
+            vectors = self.embedder.embed_documents([document_text(r) for r in todo])
+            self.cache.update(zip(todo, vectors, strict=True))
+        query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        cosines = np.asarray([float(self.cache[r] @ query) for r in readings], dtype=np.float32)
+        for stale in list(self.cache)[: max(0, len(self.cache) - self.cache_size)]:
+            del self.cache[stale]
+        return cosines
+
+    def answers(self, question: str, readings: list[str]) -> np.ndarray:
+        if not readings:
+            return np.zeros(0, dtype=np.float32)
+        a, b = self.calibration
+        return (1.0 / (1.0 + np.exp(-(a * self.cosines(question, readings) + b)))).astype(np.float32)
+
+    def supports(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        return np.asarray(self.supports_by.supports(pairs))
+
+
 class FakeVerifier:
     """Word overlap: the share of the question's words (4 letters or more) found in the sentence. For unit tests
     of one step; ``scripted`` maps a sentence's text to the probability to return for it."""
 
     name = "fake-verifier"
-    threshold = 0.5
 
     def __init__(self, scripted: dict[str, float] | None = None):
         self.scripted = scripted or {}

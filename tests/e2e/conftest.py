@@ -28,11 +28,16 @@ def wait_until_up(process: subprocess.Popen, url: str, within: float, name: str)
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            output = process.stdout or process.stderr
-            pytest.fail(f"{name} exited: {output.read()[-3000:] if output else ''}")
+            pytest.fail(f"{name} exited: {printed_by(process)}")
         time.sleep(1)
     process.kill()
-    pytest.fail(f"{name} not ready after {within} s")
+    pytest.fail(f"{name} not ready after {within} s: {printed_by(process)}")
+
+
+def printed_by(process: subprocess.Popen) -> str:
+    """The end of what a stopped ``process`` printed (its pipes closed)."""
+    output = process.communicate(timeout=30)[0]
+    return output[-3000:] if output else ""
 
 
 @contextmanager

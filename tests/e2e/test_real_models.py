@@ -210,23 +210,20 @@ def test_no_network_connection_during_ingestion_and_a_full_turn(tmp_path, settin
     assert turn.outcome is Outcome.ANSWERED and attempts == []
 
 
-def test_the_extractive_mode_answers_with_the_official_sentences(tmp_path, settings, embedder, model, demo_index):
+def test_the_evidence_mode_answers_with_the_official_sentences(tmp_path, settings, embedder, model, demo_index):
     import yaml
 
     thresholds = settings.thresholds
-    thresholds["answer"]["mode"] = "extractive"
+    thresholds["answer"]["mode"] = "evidence"
     (tmp_path / "thresholds.yaml").write_text(yaml.safe_dump(thresholds, allow_unicode=True), encoding="utf-8")
-    extractive = settings.model_copy(update={"thresholds_file": tmp_path / "thresholds.yaml"})
-    bot = Answerer.build(extractive, embedder, model, Index.open(demo_index))
-    assert bot.info["prompt_version"].startswith("extract-")
-    drafts = []
-    turn = bot.answer("Combien coûte un passeport pour un adulte ?", on_draft=drafts.append)
+    evidence = settings.model_copy(update={"thresholds_file": tmp_path / "thresholds.yaml"})
+    bot = Answerer.build(evidence, embedder, model, Index.open(demo_index))
+    assert bot.info["prompt_version"] == "evidence"
+    turn = bot.answer("Combien coûte un passeport pour un adulte ?")
     assert turn.outcome is Outcome.ANSWERED, turn.trace
-    assert "86 €" in turn.answer and turn.trace["extract"]["chosen"]
-    assert all(d.strip() for d in drafts)  # chosen sentences stream, figures only once checked
-    passage_text = " ".join(p.text for p in turn.passages if p.label in turn.cited_labels)
-    assert all(text in passage_text for _, text in turn.extracted)  # the resident reads the official words
-    assert turn.citations and all(part in passage_text for part in turn.citations[0].quote.split(" […] "))
+    assert "86 €" in turn.answer and "llm" not in turn.trace  # the verified sentences, no model call
+    passages = " ".join(p.text for p in turn.passages)
+    assert turn.citations and all(part in passages for part in turn.citations[0].quote.split(" […] "))
     assert bot.answer("Quels sont les horaires de la piscine municipale ?").outcome is Outcome.UNANSWERABLE_NO_SOURCES
 
 

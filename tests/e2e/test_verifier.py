@@ -17,13 +17,20 @@ HOURS = "Mairie : horaires et contacts > Horaires | Samedi : de 9 h à 12 h, uni
 
 
 @pytest.fixture(scope="module")
-def verifier():
-    return load_verifier(Settings())
+def embedder():
+    settings = Settings()
+    return SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+
+
+@pytest.fixture(scope="module")
+def verifier(embedder):
+    return load_verifier(Settings(), embedder)
 
 
 def test_the_verifier_tells_the_sentence_that_answers_from_one_on_another_topic(verifier):
     answers, other = verifier.answers("Combien coûte un passeport pour un adulte ?", [ADULT, HOURS])
-    assert answers >= verifier.threshold > other
+    threshold = float(Settings().thresholds["evidence"]["min_probability"])
+    assert answers >= threshold > other
 
 
 def test_the_verifier_tells_a_contradicted_statement_from_a_supported_one(verifier):
@@ -34,8 +41,6 @@ def test_the_verifier_tells_a_contradicted_statement_from_a_supported_one(verifi
     assert flipped[0] < supported[0] and flipped.argmax() != 0
 
 
-def test_no_evaluation_question_stands_in_other_words_in_what_drives_the_bot():
-    settings = Settings()
-    embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
-    leaks = find_leaks(embedder, evaluation_questions(), driving_texts(settings))
+def test_no_evaluation_question_stands_in_other_words_in_what_drives_the_bot(embedder):
+    leaks = find_leaks(embedder, evaluation_questions(), driving_texts(Settings()))
     assert [(leak.case_id, leak.kind, leak.text, leak.cosine) for leak in leaks] == []

@@ -4,6 +4,7 @@ training data's pieces (perturbations, registers, sides) behave. The trained ver
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -61,7 +62,7 @@ def test_a_missing_card_says_how_to_rebuild_the_verifier(tmp_path):
         json.dumps({"base": "b", "base_sha256": "", "layers": 4, "rank": 8, "alpha": 16, "weights_sha256": "x"})
     )
     card = Card.read(tmp_path)
-    assert (card.layers, card.rank, card.threshold) == (4, 8, 0.5)
+    assert (card.layers, card.rank, card.answers_by()) == (4, 8, "cross_encoder")
 
 
 def test_perturbations_change_the_one_thing_they_name():
@@ -88,3 +89,38 @@ def test_a_pair_that_draws_on_both_sides_is_dropped():
         Pair("answers", "q", "r", 1, "positive", (valid,)),
     ]
     assert [(p.sources, p.split) for p in with_sides(pairs)] == [((train,), "train"), ((valid,), "valid")]
+
+
+def test_the_embedder_answers_through_its_calibration_and_keeps_few_vectors():
+    from bot.engines.embedder import FakeEmbedder
+    from bot.engines.verifier import EmbedderVerifier, FakeVerifier
+
+    supports_by = FakeVerifier()
+    verifier = EmbedderVerifier(FakeEmbedder(), (10.0, -5.0), supports_by, cache_size=2)
+    price, hours = "Passeport | Prix du passeport : 86 €", "Mairie | Horaires : 9 h"
+    answers, other = verifier.answers("prix du passeport", [price, hours])
+    assert answers > 0.5 > other
+    cos = verifier.cosines("prix du passeport", [price])[0]
+    assert answers == pytest.approx(1 / (1 + np.exp(-(10 * cos - 5))), rel=1e-5)
+    verifier.answers("q", ["a b", "c d", "e f"])
+    assert list(verifier.cache) == ["c d", "e f"]  # the oldest dropped
+    assert verifier.supports([("s", "r")]).tolist() == supports_by.supports([("s", "r")]).tolist()
+
+
+def test_the_calibration_is_fitted_on_the_training_side_only():
+    from bot.engines.embedder import FakeEmbedder
+    from training.calibration import fit_calibration
+
+    def pair(question, reading, label, split):
+        return Pair(
+            "answers", question, reading, label, "positive" if label else "same_passage", ("a.md",), split=split
+        )
+
+    train = [
+        pair("prix du passeport", "Prix du passeport : 86 €", 1, "train"),
+        pair("prix du passeport", "Horaires", 0, "train"),
+    ]
+    a, _ = fit_calibration(FakeEmbedder(), train * 5)
+    assert a > 0  # a closer sentence is more likely to answer
+    with pytest.raises(ValueError, match="train"):
+        fit_calibration(FakeEmbedder(), [pair("q", "r", 1, "valid"), pair("q", "s", 0, "valid")])
