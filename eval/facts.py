@@ -17,6 +17,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.answer.steps.passage_retriever import with_its_opening
+from bot.engines.index import PASSAGE_BREAK, Index
+
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _WEB = re.compile(r"(?:https?://|www\.)[^\s<>()\"'«»]+", re.I)
 _PHONE = re.compile(r"(?:\+33\s?(?:\(0\)\s?)?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b")
@@ -54,13 +57,22 @@ def invented(reply: str, sources: list[str], question: str) -> set[str]:
     return {f for f in said if f not in known and not ("@" in f or "/" in f or "." in f and f in known_text)}
 
 
+def stored_document(index: Index, source: str) -> str:
+    """A document as its passages are shown: each chunk read from its opening (``with_its_opening``, as retrieval
+    gives it), separated by ``PASSAGE_BREAK``."""
+    chunks = index.document_text(source).split(PASSAGE_BREAK)
+    shown = (with_its_opening(text, before) for before, text in zip(["", *chunks[:-1]], chunks, strict=True))
+    return PASSAGE_BREAK.join(shown)
+
+
 def quote_in_document(quote: str, document: str) -> bool:
     """Whether every piece of a citation's quote (pieces joined by "[…]") occurs in the document's stored text,
-    spacing and bullets aside."""
+    spacing and bullets aside: in one of its passages (separated by ``PASSAGE_BREAK``: they overlap, so a sentence
+    at a boundary is whole only within its own passage) or across them."""
 
     def squeezed(text: str) -> str:
         return re.sub(r"[\s\-•]+", " ", _plain(text)).strip()
 
-    whole = squeezed(document)
+    texts = [squeezed(document), *(squeezed(part) for part in document.split(PASSAGE_BREAK))]
     pieces = [squeezed(p) for p in quote.split("[…]")]
-    return bool(pieces) and all(p and p in whole for p in pieces)
+    return bool(pieces) and all(p and any(p in text for text in texts) for p in pieces)

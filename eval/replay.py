@@ -26,9 +26,11 @@ from bot.answer.steps.output_guard import DEFAULT_CHECKS
 from bot.answer.steps.question_router import load_patterns
 from bot.answer.turn import Evidence, Passage, Turn
 from bot.engines.embedder import Embedder
+from bot.engines.index import Index
 from bot.engines.llm import FakeChatModel
 from bot.settings import Settings, load_yaml
 from eval.dataset import Case
+from eval.facts import stored_document
 from eval.runner import load_results
 from eval.scoring import score_case, summarise
 
@@ -70,7 +72,8 @@ def replayable(case: Case, result: dict) -> bool:
 class Replayer:
     """The steps after the model, built once from the settings; fed one stored case at a time."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, index: Index | None = None):
+        self.index = index  # the run's index: the cited documents' stored text, for the cited-document check
         self.town = load_yaml(settings.town_file)
         # Where a reply that cannot answer sends the resident: by meaning with ``embedder``, else the reception.
         self.services = Services.from_town(
@@ -85,6 +88,12 @@ class Replayer:
         self.model = FakeChatModel("")  # says, for each case, the reply stored for it
         neutralise = Neutraliser.from_routes(load_patterns(settings.routes_file)[0])
         self.composer = answer_composer(settings, self.model, neutralise)
+
+    def _documents(self, reply: dict) -> dict[str, str] | None:
+        """Each cited document's stored text, as a run reads it; None without the run's index."""
+        if self.index is None:
+            return None
+        return {c["source"]: stored_document(self.index, c["source"]) for c in reply["citations"]}
 
     def case(self, case: Case, result: dict) -> dict:
         """One stored case again through the steps after the model, scored again."""
@@ -105,20 +114,26 @@ class Replayer:
             "outcome": reply["outcome"],
             "citations": reply["citations"],
             "end_reason": turn.trace.get("end_reason", ""),
-            **score_case(case, reply, {p.chunk_id: p.evidence for p in cited}),
+            **score_case(case, reply, {p.chunk_id: p.evidence for p in cited}, self._documents(reply)),
         }
 
 
 def replay(
-    run_dir: Path, cases: list[Case], settings: Settings, out_dir: Path, embedder: Embedder | None = None
+    run_dir: Path,
+    cases: list[Case],
+    settings: Settings,
+    out_dir: Path,
+    embedder: Embedder | None = None,
+    index: Index | None = None,
 ) -> dict:
     """Replay ``run_dir`` for ``cases`` into ``out_dir`` (``results.jsonl``, ``summary.json``); the summary.
-    ``embedder`` chooses the service a refusal names (without it, the reception)."""
+    ``embedder`` chooses the service a refusal names (without it, the reception); with the run's ``index``, the
+    cited document is checked as a run checks it."""
     stored = {r["id"]: r for r in load_results(run_dir)}
     missing = [c.id for c in cases if c.id not in stored]
     if missing:
         raise ValueError(f"{len(missing)} case(s) of the dataset are not in {run_dir}: {', '.join(missing[:5])}")
-    replayer = Replayer(settings, embedder)
+    replayer = Replayer(settings, embedder, index)
     results = [replayer.case(c, stored[c.id]) if replayable(c, stored[c.id]) else stored[c.id] for c in cases]
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "results.jsonl", "w", encoding="utf-8") as fh:

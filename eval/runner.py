@@ -19,6 +19,7 @@ from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.turn import Turn
 from bot.settings import load_yaml
 from eval.dataset import Case
+from eval.facts import stored_document
 from eval.scoring import retrieval_rank, score_case, summarise
 
 
@@ -70,7 +71,7 @@ class InProcess:
             evidence={p.chunk_id: p.evidence for p in cited},
             found=[asdict(e) for e in turn.evidence],
             cpu_s=round(cpu, 3),
-            documents={c["source"]: self.index.document_text(c["source"]) for c in reply["citations"]},
+            documents={c["source"]: stored_document(self.index, c["source"]) for c in reply["citations"]},
         )
 
 

@@ -187,17 +187,24 @@ def eval_replay(
     run_dir: Annotated[Path, typer.Argument(help="Folder of a finished in-process run.")],
     dataset: Annotated[Path, typer.Option(help="The cases of that run, .jsonl or .csv.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where the replayed run goes.")] = Path("var/eval/replay"),
+    index_dir: Annotated[
+        Path | None, typer.Option("--index", help="The run's index: the cited documents are read from it.")
+    ] = None,
 ):
     """Score a run's model replies again with today's checks and thresholds, without the language model."""
     from bot.answer.pipeline import resolve_embedder_path
     from bot.engines.embedder import SentenceTransformerEmbedder
+    from bot.engines.index import Index
     from eval.dataset import load_cases
     from eval.replay import replay
 
     settings = _settings()
+    if index_dir is None:
+        out.print("Sans --index, le document cité n'est pas comparé au document attendu (score moins strict).")
     try:
         embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
-        summary = replay(run_dir, load_cases(dataset), settings, out_dir, embedder)
+        index = Index.open(index_dir) if index_dir else None
+        summary = replay(run_dir, load_cases(dataset), settings, out_dir, embedder, index)
     except FileNotFoundError as exc:
         _fail(GuichetError(f"{exc.filename} not found: the folder must hold a finished run."))
     except ValueError as exc:

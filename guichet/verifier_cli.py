@@ -90,6 +90,7 @@ def register(models_app: typer.Typer) -> None:
             read_pairs,
             row_pairs,
             with_sides,
+            without_leaks,
             write_pairs,
         )
         from training.report import report
@@ -112,11 +113,17 @@ def register(models_app: typer.Typer) -> None:
             pairs = with_sides(pairs)
             write_pairs(pairs, PAIRS)
             typer.echo(f"{len(pairs)} pairs ({builder.dropped_as_leaks} generated questions dropped as leaks)")
-        pairs = read_pairs(PAIRS)
+        embedder = SentenceTransformerEmbedder(base, settings.embedder_dtype)
+        held_out = evaluation_questions([Path(f) for f in EVAL_FOLDERS])
+        pairs, leaked = without_leaks(read_pairs(PAIRS), Vectors(embedder), held_out)
+        if leaked:  # the tracked pairs are what the verifier is trained on (``guichet eval leaks`` reads them)
+            write_pairs(pairs, PAIRS)
+        typer.echo(f"{leaked} training question(s) too close to an evaluation question: not trained on")
         card = train(pairs, base, VERIFIER_DIR, Recipe(layers=layers, epochs=epochs))
         verifier = CrossEncoderVerifier(base, VERIFIER_DIR, settings.embedder_dtype)
         card["report"] = report(verifier, pairs)  # the valid side: documents training never saw
-        answers_by_the_embedder(card, pairs, SentenceTransformerEmbedder(base, settings.embedder_dtype), verifier)
+        card["questions_dropped_as_leaks"] = leaked
+        answers_by_the_embedder(card, pairs, embedder, verifier)
         (VERIFIER_DIR / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(json.dumps(card["report"], indent=2, ensure_ascii=False))
 

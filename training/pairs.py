@@ -117,6 +117,18 @@ def evaluation_questions(folders: list[Path]) -> list[str]:
     return [q for q in found if q]
 
 
+def without_leaks(pairs: list[Pair], vectors: Vectors, held_out: list[str]) -> tuple[list[Pair], int]:
+    """The pairs whose question, in the form it is trained on (a register changes words), stands at cosine
+    ``LEAK_COSINE`` or more from no evaluation question; and how many questions were dropped. Run on the pairs
+    before every training, so that an evaluation set written after the pairs were built is held out too."""
+    asked = sorted({p.a for p in pairs if p.task == "answers"})
+    if not asked or not held_out:
+        return pairs, 0
+    closest = (vectors.query(asked) @ vectors.query(held_out).T).max(axis=1)
+    leaked = {q for q, c in zip(asked, closest, strict=True) if c >= LEAK_COSINE}
+    return [p for p in pairs if not (p.task == "answers" and p.a in leaked)], len(leaked)
+
+
 class PairBuilder:
     """Builds the pairs of one generated record at a time (see the module docstring)."""
 

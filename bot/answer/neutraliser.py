@@ -32,6 +32,10 @@ class Neutraliser:
         found = [pattern.pattern for outcome, pattern in routes if outcome is Outcome.GUARDRAIL_INJECTION]
         return cls(re.compile("|".join(f"(?:{p})" for p in found)) if found else None)
 
+    def instructs(self, text: str) -> bool:
+        """Whether a sentence of ``text`` reads like an order to an AI."""
+        return self.instruction is not None and any(self.instruction.search(fold(s)) for s in SENTENCE.findall(text))
+
     def __call__(self, text: str) -> str:
         if self.instruction is None:
             return text

@@ -140,7 +140,8 @@ class Answerer:
         classifier = classifier or RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
         routing = thresholds.get("routing", {})
         router = QuestionRouter(patterns, classifier, float(routing.get("min_probability", 0.5)), routes_version)
-        composer = answer_composer(settings, model, Neutraliser.from_routes(patterns))
+        neutralise = Neutraliser.from_routes(patterns)
+        composer = answer_composer(settings, model, neutralise)
         verifier = verifier or load_verifier(settings, embedder)
         evidence = thresholds["evidence"]
         steps = (
@@ -159,6 +160,7 @@ class Answerer:
                 float(evidence["min_probability"]),
                 shown=int(evidence.get("passages_shown", 2)),
                 max_candidates=int(evidence.get("max_candidates", 40)),
+                neutralise=neutralise,
             ),
             composer,
             output_guard(town, thresholds, verifier),

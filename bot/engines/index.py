@@ -96,6 +96,9 @@ class Hit:
     fused: float
 
 
+PASSAGE_BREAK = "\f"  # between a document's passages in ``Index.document_text``
+
+
 class Index:
     """Read-only view of the live generation; safe to share between requests (and processes via mmap).
 
@@ -152,8 +155,9 @@ class Index:
         return before if before and before.source == chunk.source else None
 
     def document_text(self, source: str) -> str:
-        """A document's text as ingestion stored it: its passages, in reading order (they overlap a little)."""
-        return "\n".join(c.text for c in self.chunks if c.source == source)
+        """A document's text as ingestion stored it: its passages in reading order, separated by a form feed
+        (``PASSAGE_BREAK``: they overlap a little, so a sentence at a boundary is whole only within its passage)."""
+        return PASSAGE_BREAK.join(c.text for c in self.chunks if c.source == source)
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a stemmed term; a term the corpus never uses gets the maximum."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,9 +43,17 @@ def printed_by(process: subprocess.Popen) -> str:
 
 @contextmanager
 def running_server(index: Path, env: dict | None = None, ready_within: float = 180, args: tuple = ()):
-    """Yield ``(base_url, output)`` once /readyz says ready; ``output()`` is what the server printed (after stop)."""
+    """Yield ``(base_url, output)`` once /readyz says ready; ``output()`` is what the server printed (after stop).
+    What the server writes (validated answers, feedback, staff accounts) goes to a temporary folder unless ``env``
+    names a place: a test never leaves state in the repository's ``var/``."""
     port = free_port()
-    environment = os.environ | {"GUICHET_INDEX_DIR": str(index)} | (env or {})
+    state = Path(tempfile.mkdtemp(prefix="guichet-served-"))
+    written = {
+        "GUICHET_VALIDATED_ANSWERS_FILE": str(state / "validated-answers.jsonl"),
+        "GUICHET_FEEDBACK_DIR": str(state / "feedback"),
+        "GUICHET_STAFF_DIR": str(state / "staff"),
+    }
+    environment = os.environ | written | {"GUICHET_INDEX_DIR": str(index)} | (env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port), *args],
         cwd=REPO_ROOT,

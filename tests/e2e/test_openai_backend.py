@@ -40,7 +40,7 @@ def served_bot(model_server, real_demo_index):
 
 def test_the_served_model_answers_with_sources_and_checked_figures(served_bot):
     turn = served_bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome == "answered", turn.trace
+    assert turn.outcome in ("answered", "answered_from_quote"), turn.trace
     assert "86" in turn.answer and turn.citations[0].source == "carte-identite-passeport.html"
     assert turn.trace["llm"]["completion_tokens"] > 0 and served_bot.info["llm_sha256"].startswith("served at")
 

@@ -19,6 +19,8 @@ from bot.settings import REPO_ROOT, Settings
 from ingestion.builder import build
 from tests.conftest import DEMO, SHARED
 
+ANSWERS = (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE)  # the model's words, or the verified sentences
+
 pytestmark = pytest.mark.e2e
 
 SLICE = [
@@ -81,7 +83,7 @@ def shared_bot(tmp_path_factory, settings, embedder, model):
 
 def test_answers_a_price_with_its_official_source(demo_bot):
     turn = demo_bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome is Outcome.ANSWERED, turn.trace
+    assert turn.outcome in ANSWERS, turn.trace
     assert "86 €" in turn.answer
     [citation] = turn.citations
     assert citation.source == "carte-identite-passeport.html" and "86 €" in citation.quote
@@ -103,7 +105,7 @@ def test_every_figure_of_an_answer_is_in_its_cited_passage(demo_bot):
         "Horaires de la déchetterie en hiver ?",
     ):
         turn = demo_bot.answer(question)
-        assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), (question, turn.trace)
+        assert turn.outcome in ANSWERS, (question, turn.trace)
         cited = " ".join(
             " ".join([p.title, *p.headings, p.text]) for p in turn.passages if p.label in turn.cited_labels
         )
@@ -112,11 +114,11 @@ def test_every_figure_of_an_answer_is_in_its_cited_passage(demo_bot):
 
 def test_shared_slice_fiche_and_tariff_pdf(shared_bot):
     turn = shared_bot.answer("J'ai perdu ma carte d'identité, combien coûte la nouvelle ?")
-    assert turn.outcome is Outcome.ANSWERED, turn.trace
+    assert turn.outcome in ANSWERS, turn.trace
     assert "25 €" in turn.answer
     assert turn.citations[0].url == "https://www.service-public.fr/particuliers/vosdroits/F1344"
     turn = shared_bot.answer("A Montpellier en 2014, combien coûte un repas à l'école élémentaire au tarif général ?")
-    assert turn.outcome in (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE), turn.trace
+    assert turn.outcome in ANSWERS, turn.trace
     assert "3.69" in turn.answer.replace(",", ".")
     assert turn.citations[0].source == "montpellier-opendata/tarifs/VilleMTP_MTP_Tarifs_2014.pdf"
 
@@ -132,7 +134,7 @@ def test_cli_ask_json_contract(demo_index):
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
     assert set(reply) == {"answer", "outcome", "citations", "seconds"}
-    assert reply["outcome"] == "answered" and "samedi" in reply["answer"].lower()
+    assert reply["outcome"] in ("answered", "answered_from_quote") and "samedi" in reply["answer"].lower()
     assert set(reply["citations"][0]) == {"title", "source", "url", "date", "quote"}
     assert reply["citations"][0]["source"] == "marche.md"
 
@@ -157,14 +159,14 @@ def test_models_list_shows_hashes_and_licences():
 
 @pytest.mark.slow
 def test_demo_dev_set_passes_its_gate_and_a_stricter_gate_fails(demo_index, tmp_path):
-    """The demo town's dev split (its questions, the red-team set, ordinary questions with trap words)."""
+    """A demo town dev set (the earlier test split's questions, now dev material), end to end with its gate."""
     out = tmp_path / "eval"
     result = _guichet(
-        "eval", "run", "--dataset", "eval/datasets/dev/demo.jsonl", "--index", str(demo_index), "--out", str(out)
+        "eval", "run", "--dataset", "eval/datasets/dev/demo-b.jsonl", "--index", str(demo_index), "--out", str(out)
     )
     summary = json.loads((out / "summary.json").read_text())
     results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert len(results) >= 100 and summary["invented_facts"] == 0
+    assert len(results) == 86 and summary["invented_facts"] == 0
     assert result.returncode == 0, (result.stdout, [r for r in results if not r["passed"]])
     assert "Seuils de mise en production atteints" in (out / "report.html").read_text()
     strict = tmp_path / "strict.yaml"
@@ -207,7 +209,7 @@ def test_no_network_connection_during_ingestion_and_a_full_turn(tmp_path, settin
     monkeypatch.setattr(socket.socket, "connect_ex", refusing(connect_ex))
     build([DEMO], tmp_path / "index", embedder)
     turn = Answerer.build(settings, embedder, model, Index.open(tmp_path / "index")).answer("Quand a lieu le marché ?")
-    assert turn.outcome is Outcome.ANSWERED and attempts == []
+    assert turn.outcome in ANSWERS and attempts == []
 
 
 def test_the_evidence_mode_answers_with_the_official_sentences(tmp_path, settings, embedder, model, demo_index):
@@ -220,7 +222,7 @@ def test_the_evidence_mode_answers_with_the_official_sentences(tmp_path, setting
     bot = Answerer.build(evidence, embedder, model, Index.open(demo_index))
     assert bot.info["prompt_version"] == "evidence"
     turn = bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome is Outcome.ANSWERED, turn.trace
+    assert turn.outcome in ANSWERS, turn.trace
     assert "86 €" in turn.answer and "llm" not in turn.trace  # the verified sentences, no model call
     passages = " ".join(p.text for p in turn.passages)
     assert turn.citations and all(part in passages for part in turn.citations[0].quote.split(" […] "))

@@ -297,3 +297,16 @@ def test_retrieval_alone_ranks_each_case_with_a_source_even_below_the_no_source_
     summary = run_retrieval(retriever, load_cases(dataset))
     assert summary["cases"] == 3 and summary["hit_at_10"] == 0.3333  # a source no ranking holds counts as missed
     assert summary["hit_at_1"] <= summary["hit_at_2"] <= summary["hit_at_10"] and summary["mrr"] > 0
+
+
+def test_a_quote_whole_in_one_passage_is_found_though_passages_overlap():
+    from bot.engines.index import PASSAGE_BREAK
+    from eval.facts import quote_in_document
+
+    # as ingestion stores a list cut between two passages: the second repeats the first's last item
+    document = PASSAGE_BREAK.join(
+        ["Se présenter :\n- au commissariat,\n- ou au tribunal\n-", "ou au tribunal\n- ou en mairie.\nFin."]
+    )
+    assert quote_in_document("Se présenter : au commissariat, ou au tribunal", document)
+    assert quote_in_document("ou au tribunal - ou en mairie. […] Fin.", document)
+    assert not quote_in_document("Se présenter : au commissariat, ou en mairie.", document)

@@ -124,3 +124,16 @@ def test_the_calibration_is_fitted_on_the_training_side_only():
     assert a > 0  # a closer sentence is more likely to answer
     with pytest.raises(ValueError, match="train"):
         fit_calibration(FakeEmbedder(), [pair("q", "r", 1, "valid"), pair("q", "s", 0, "valid")])
+
+
+def test_a_training_question_close_to_an_evaluation_question_is_not_trained_on():
+    from bot.engines.embedder import FakeEmbedder
+    from training.pairs import Vectors, without_leaks
+
+    pairs = [
+        Pair("answers", "horaires de la mairie le mercredi", "Mairie | Mercredi : 9 h", 1, "positive", ("m.md",)),
+        Pair("answers", "prix du passeport", "Passeport | 86 €", 1, "positive", ("p.md",)),
+        Pair("supports", "horaires de la mairie le mercredi", "Mairie | Mercredi : 9 h", 0, "entailed", ("m.md",)),
+    ]
+    kept, leaked = without_leaks(pairs, Vectors(FakeEmbedder()), ["Horaires de la mairie le mercredi ?"])
+    assert leaked == 1 and kept == pairs[1:]  # a statement is no question: kept

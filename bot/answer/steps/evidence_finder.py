@@ -14,6 +14,7 @@ import time
 
 from bot.answer.candidates import Candidate, candidates, evidence_of
 from bot.answer.claims import rows_for_the_situation
+from bot.answer.neutraliser import Neutraliser
 from bot.answer.outcomes import EndTurn, Outcome
 from bot.answer.turn import Passage, Turn
 from bot.engines.verifier import Verifier
@@ -26,12 +27,21 @@ class EvidenceFinder:
     keeps the answering ones as ``turn.evidence`` and the passages that hold them (at most ``shown``) as
     ``turn.passages``, relabelled S1…Sn."""
 
-    def __init__(self, verifier: Verifier, threshold: float, shown: int = 2, max_candidates: int = 40):
+    def __init__(
+        self,
+        verifier: Verifier,
+        threshold: float,
+        shown: int = 2,
+        max_candidates: int = 40,
+        neutralise: Neutraliser | None = None,
+    ):
         self.verifier, self.threshold, self.shown, self.max_candidates = verifier, threshold, shown, max_candidates
+        self.neutralise = neutralise  # a sentence that reads like an order to an AI is never evidence
 
     def run(self, turn: Turn) -> None:
         started = time.monotonic()
-        found = candidates(turn.passages)[: self.max_candidates]
+        found = [c for c in candidates(turn.passages) if not (self.neutralise and self.neutralise.instructs(c.text))]
+        found = found[: self.max_candidates]
         scores = [float(s) for s in self.verifier.answers(turn.question, [c.reading for c in found])]
         ranked = sorted(zip(found, scores, strict=True), key=lambda pair: pair[1], reverse=True)
         turn.trace["evidence"] = {
