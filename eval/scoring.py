@@ -6,12 +6,12 @@ import re
 import statistics
 from collections import Counter, defaultdict
 
+from bot.answer.outcomes import ANSWERS
 from bot.language.yes_no import yes_or_no
 from bot.text import EMAIL, PHONE, URL
 from eval.dataset import Case, contains
 from eval.facts import invented, quote_in_document
 
-ANSWERED = ("answered", "answered_from_quote")
 # Outcomes decided by the question router, before any document is read: an ordinary question ending in one of
 # these was turned away by a route.
 ROUTED = (
@@ -65,7 +65,7 @@ def score_case(
     names it. Figures and citations are read by ``eval.facts``, not by the output guard's own functions.
     """
     answer, outcome = reply["answer"], reply["outcome"]
-    answered = outcome in ANSWERED
+    answered = outcome in ANSWERS
     town = town or {}
     reasons = []
     if outcome == "error_llm" or outcome is None:
@@ -188,7 +188,7 @@ def route_matrix(results: list[dict]) -> dict[str, dict[str, int]]:
     """Confusion matrix of outcomes: expected → actual → count (answered_from_quote counted as answered)."""
     matrix: dict[str, Counter] = defaultdict(Counter)
     for r in results:
-        actual = "answered" if r.get("outcome") in ANSWERED else str(r.get("outcome"))
+        actual = "answered" if r.get("outcome") in ANSWERS else str(r.get("outcome"))
         matrix[expected_outcome(r)][actual] += 1
     return {expected: dict(actuals) for expected, actuals in sorted(matrix.items())}
 

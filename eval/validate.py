@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bot.answer.outcomes import ANSWERS
 from bot.answer.validated_answers import ValidatedAnswers, answer_key
 from bot.errors import GuichetError
 from bot.settings import REPO_ROOT
 from eval.dataset import load_cases
 from eval.runner import load_results
 
-VALIDATABLE = {"answered", "answered_from_quote"}
 TEST_SPLIT = REPO_ROOT / "eval" / "datasets" / "test2"
 
 
@@ -37,13 +37,13 @@ def validate_run(run_dir: Path, answers: ValidatedAnswers, case_ids: list[str], 
     unknown = [i for i in case_ids if i not in by_id]
     if unknown:
         raise GuichetError(f"No case {', '.join(unknown)} in {run_dir}.")
-    passed_answers = [r["id"] for r in results if r["passed"] and r["outcome"] in VALIDATABLE and r["citations"]]
+    passed_answers = [r["id"] for r in results if r["passed"] and r["outcome"] in ANSWERS and r["citations"]]
     chosen = case_ids or (passed_answers if all_passed else [])
     held_out = held_out_questions()
     added = []
     for case_id in chosen:
         result = by_id[case_id]
-        if result["outcome"] not in VALIDATABLE or not result["citations"]:
+        if result["outcome"] not in ANSWERS or not result["citations"]:
             raise GuichetError(f"Case {case_id} was not answered ({result['outcome']}): only answers are validated.")
         if answer_key(result["question"]) in held_out:
             if case_ids:  # asked by name: say why; --all-passed skips them quietly

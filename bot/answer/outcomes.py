@@ -28,6 +28,11 @@ class Outcome(StrEnum):
     ERROR_LLM = "error_llm"
 
 
+# The outcomes that answer: the model's words, or the official sentences the verifier found (compared with the
+# outcome as a string too: ``"answered" in ANSWERS``).
+ANSWERS = frozenset({Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE})
+
+
 class EndTurn(Exception):  # noqa: N818 - it is a control-flow signal, not an error
     """Raised by a step to end the turn with an outcome (the runner catches it)."""
 

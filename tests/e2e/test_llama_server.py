@@ -9,6 +9,7 @@ import httpx
 import psutil
 import pytest
 
+from bot.answer.outcomes import ANSWERS
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.engines import llama_server
@@ -36,7 +37,7 @@ def test_turns_in_progress_are_answered_together_with_their_sources(bot):
     with ThreadPoolExecutor(len(QUESTIONS)) as pool:
         turns = list(pool.map(bot.answer, (q for q, _ in QUESTIONS)))
     for turn, (_, figure) in zip(turns, QUESTIONS, strict=True):
-        assert turn.outcome in ("answered", "answered_from_quote"), turn.trace
+        assert turn.outcome in ANSWERS, turn.trace
         assert turn.citations and figure in turn.answer
     assert bot.info["llm"] == QWEN.file and len(bot.info["llm_sha256"]) == 64
 

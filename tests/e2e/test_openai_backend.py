@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from bot.answer.outcomes import ANSWERS
 from bot.answer.pipeline import Answerer, resolve_llm_path
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.settings import Settings
@@ -40,7 +41,7 @@ def served_bot(model_server, real_demo_index):
 
 def test_the_served_model_answers_with_sources_and_checked_figures(served_bot):
     turn = served_bot.answer("Combien coûte un passeport pour un adulte ?")
-    assert turn.outcome in ("answered", "answered_from_quote"), turn.trace
+    assert turn.outcome in ANSWERS, turn.trace
     assert "86" in turn.answer and turn.citations[0].source == "carte-identite-passeport.html"
     assert turn.trace["llm"]["completion_tokens"] > 0 and served_bot.info["llm_sha256"].startswith("served at")
 
@@ -48,7 +49,7 @@ def test_the_served_model_answers_with_sources_and_checked_figures(served_bot):
 def test_the_served_model_streams_and_refuses_like_the_in_process_one(served_bot):
     drafts = []
     turn = served_bot.answer("Quels documents faut-il pour refaire une carte d'identité ?", on_draft=drafts.append)
-    assert turn.outcome in ("answered", "answered_from_quote") and drafts and all(d.strip() for d in drafts)
+    assert turn.outcome in ANSWERS and drafts and all(d.strip() for d in drafts)
     assert served_bot.answer("Quelle est la météo demain à Valbourg ?").outcome == "refused_out_of_scope"
     unknown = served_bot.answer("Quel est le numéro de téléphone du club de pétanque ?")
     assert unknown.outcome == "unanswerable_no_sources" and "01 99 00 12 34" in unknown.answer

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bot.answer.outcomes import Outcome
+from bot.answer.outcomes import ANSWERS, Outcome
 from bot.answer.pipeline import Answerer, resolve_embedder_path, resolve_llm_path
 from bot.engines.embedder import SentenceTransformerEmbedder
 from bot.engines.index import Index
@@ -18,8 +18,6 @@ from bot.engines.llm import LlamaCppModel
 from bot.settings import REPO_ROOT, Settings
 from ingestion.builder import build
 from tests.conftest import DEMO, SHARED
-
-ANSWERS = (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE)  # the model's words, or the verified sentences
 
 pytestmark = pytest.mark.e2e
 
@@ -134,7 +132,7 @@ def test_cli_ask_json_contract(demo_index):
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
     assert set(reply) == {"answer", "outcome", "citations", "seconds"}
-    assert reply["outcome"] in ("answered", "answered_from_quote") and "samedi" in reply["answer"].lower()
+    assert reply["outcome"] in ANSWERS and "samedi" in reply["answer"].lower()
     assert set(reply["citations"][0]) == {"title", "source", "url", "date", "quote"}
     assert reply["citations"][0]["source"] == "marche.md"
 

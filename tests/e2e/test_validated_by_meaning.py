@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answer.outcomes import Outcome
+from bot.answer.outcomes import ANSWERS
 from bot.answer.pipeline import Answerer
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.settings import REPO_ROOT, Settings, load_yaml
 from eval.paraphrases import load_pairs, run_pairs, summarise
-
-ANSWERS = (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE)  # the model's words, or the verified sentences
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ import shutil
 import httpx
 import pytest
 
+from bot.answer.outcomes import ANSWERS
 from bot.settings import REPO_ROOT
 from tests.e2e.conftest import running_server
 
-ANSWERS = ("answered", "answered_from_quote")  # the model's words, or the verified sentences
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "var" / "test-output" / "widget"

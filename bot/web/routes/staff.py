@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from bot.answer.outcomes import Outcome
+from bot.answer.outcomes import ANSWERS
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.phone.dialog import first_sentences, source_in_words, speakable
@@ -37,7 +37,6 @@ HERE = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/staff", include_in_schema=False)
 BAD_LOGIN = "Identifiant ou mot de passe incorrect."
-APPROVABLE = (Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE)
 EXPIRED_FORM = "Le formulaire a expiré : rechargez la page et recommencez."
 
 
@@ -194,7 +193,7 @@ async def try_question(request: Request, question: str = Form(""), channel: str 
     with admission:
         turn = await run_in_threadpool(service.answerer.answer, question, [], context["channel"])
     context |= {"turn": turn, "trace": turn.trace, "thresholds": _thresholds(service)}
-    if is_admin(session) and turn.outcome in APPROVABLE and turn.citations and not turn.trace.get("validated_answer"):
+    if is_admin(session) and turn.outcome in ANSWERS and turn.citations and not turn.trace.get("validated_answer"):
         lookup = service.answerer.step(ValidatedAnswerLookup)
         answer = {"question": turn.question, "answer": turn.answer, "corpus_hash": lookup.corpus_hash}
         context["approval"] = auth.seal(answer | {"citations": [asdict(c) for c in turn.citations]})

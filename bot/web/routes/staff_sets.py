@@ -14,8 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
+from bot.answer.outcomes import ANSWERS
 from bot.web.routes.staff import (
-    APPROVABLE,
     EXPIRED_FORM,
     _base,
     _keep_alive,
@@ -233,7 +233,7 @@ async def case_page(request: Request, run_id: str, case_id: str):
         "seen_question": result["question"],
     }
     corpus_hash = status.get("corpus_hash", "")
-    approvable = result["passed"] and result["outcome"] in APPROVABLE and result["citations"] and corpus_hash
+    approvable = result["passed"] and result["outcome"] in ANSWERS and result["citations"] and corpus_hash
     if is_admin(session) and approvable:
         answer = {"question": result["question"], "answer": result["answer"], "corpus_hash": corpus_hash}
         context["approval"] = auth.seal(answer | {"citations": result["citations"]})
