@@ -31,16 +31,17 @@ def _indexes(pairs: list[str] | None) -> dict:
     return found
 
 
-def answers_by_the_embedder(card: dict, pairs: list, embedder: Any, cross_encoder: Any) -> None:
+def answers_by_the_embedder(card: dict, pairs: list, vectors: Any, cross_encoder: Any) -> None:
     """Set the card's *answers* judgement to the embedder, its calibration fitted on the training side, with its
     report on the valid side beside the cross-encoder's (docs/verifier.md says why the embedder answers)."""
     from bot.engines.verifier import EmbedderVerifier
     from training.calibration import fit_calibration
     from training.report import report
 
-    calibration = fit_calibration(embedder, pairs)
+    calibration = fit_calibration(vectors, pairs)
     card.update(answers_by="embedder", answers_calibration=[round(x, 6) for x in calibration])
-    card["answers_report"] = report(EmbedderVerifier(embedder, calibration, cross_encoder), pairs)["answers"]
+    verifier = EmbedderVerifier(vectors.embedder, calibration, cross_encoder)
+    card["answers_report"] = report(verifier, pairs)["answers"]
 
 
 def register(models_app: typer.Typer) -> None:
@@ -99,12 +100,13 @@ def register(models_app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
         settings = load_settings()
         base = resolve_embedder_path(settings)
+        vectors = Vectors(SentenceTransformerEmbedder(base, settings.embedder_dtype))  # one embedder, each text once
+        held_out = evaluation_questions([Path(f) for f in EVAL_FOLDERS])
         if rebuild_pairs or not PAIRS.exists():
             if not QUESTIONS.exists():
                 raise typer.BadParameter(f"No {QUESTIONS} — run 'guichet models verifier-data' first.")
             records = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
-            vectors = Vectors(SentenceTransformerEmbedder(base, settings.embedder_dtype))
-            builder = PairBuilder(_indexes(indexes), vectors, evaluation_questions([Path(f) for f in EVAL_FOLDERS]))
+            builder = PairBuilder(_indexes(indexes), vectors, held_out)
             pairs = row_pairs(builder.indexes, builder)
             for n, record in enumerate(records, 1):
                 pairs += builder.pairs(record)
@@ -113,9 +115,7 @@ def register(models_app: typer.Typer) -> None:
             pairs = with_sides(pairs)
             write_pairs(pairs, PAIRS)
             typer.echo(f"{len(pairs)} pairs ({builder.dropped_as_leaks} generated questions dropped as leaks)")
-        embedder = SentenceTransformerEmbedder(base, settings.embedder_dtype)
-        held_out = evaluation_questions([Path(f) for f in EVAL_FOLDERS])
-        pairs, leaked = without_leaks(read_pairs(PAIRS), Vectors(embedder), held_out)
+        pairs, leaked = without_leaks(read_pairs(PAIRS), vectors, held_out)
         if leaked:  # the tracked pairs are what the verifier is trained on (``guichet eval leaks`` reads them)
             write_pairs(pairs, PAIRS)
         typer.echo(f"{leaked} training question(s) too close to an evaluation question: not trained on")
@@ -123,7 +123,7 @@ def register(models_app: typer.Typer) -> None:
         verifier = CrossEncoderVerifier(base, VERIFIER_DIR, settings.embedder_dtype)
         card["report"] = report(verifier, pairs)  # the valid side: documents training never saw
         card["questions_dropped_as_leaks"] = leaked
-        answers_by_the_embedder(card, pairs, embedder, verifier)
+        answers_by_the_embedder(card, pairs, vectors, verifier)
         (VERIFIER_DIR / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(json.dumps(card["report"], indent=2, ensure_ascii=False))
 

@@ -97,12 +97,16 @@ class Vectors:
         return np.stack([self.queries[t] for t in texts]) if texts else np.zeros((0, self.embedder.dimension))
 
     def document(self, candidates_: list[Candidate]) -> np.ndarray:
-        todo = [c for c in dict.fromkeys(candidates_) if c.reading not in self.documents]
+        return self.readings([c.reading for c in candidates_])
+
+    def readings(self, texts: Iterable[str]) -> np.ndarray:
+        """Sentences as the verifier reads them, embedded as documents (``document_text``)."""
+        texts = list(texts)
+        todo = [t for t in dict.fromkeys(texts) if t not in self.documents]
         if todo:
-            vectors = self.embedder.embed_documents([document_text(c.reading) for c in todo])
-            self.documents.update({c.reading: v for c, v in zip(todo, vectors, strict=True)})
-        dim = self.embedder.dimension
-        return np.stack([self.documents[c.reading] for c in candidates_]) if candidates_ else np.zeros((0, dim))
+            vectors = self.embedder.embed_documents([document_text(t) for t in todo])
+            self.documents.update(zip(todo, vectors, strict=True))
+        return np.stack([self.documents[t] for t in texts]) if texts else np.zeros((0, self.embedder.dimension))
 
 
 def evaluation_questions(folders: list[Path]) -> list[str]:

@@ -255,8 +255,8 @@ class EmbedderVerifier:
             self.cache.update(zip(todo, vectors, strict=True))
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         cosines = np.asarray([float(self.cache[r] @ query) for r in readings], dtype=np.float32)
-        for stale in list(self.cache)[: max(0, len(self.cache) - self.cache_size)]:
-            del self.cache[stale]
+        while len(self.cache) > self.cache_size:  # the oldest first (dicts keep their insertion order)
+            del self.cache[next(iter(self.cache))]
         return cosines
 
     def answers(self, question: str, readings: list[str]) -> np.ndarray:

@@ -110,6 +110,7 @@ def test_the_embedder_answers_through_its_calibration_and_keeps_few_vectors():
 def test_the_calibration_is_fitted_on_the_training_side_only():
     from bot.engines.embedder import FakeEmbedder
     from training.calibration import fit_calibration
+    from training.pairs import Vectors
 
     def pair(question, reading, label, split):
         return Pair(
@@ -120,10 +121,10 @@ def test_the_calibration_is_fitted_on_the_training_side_only():
         pair("prix du passeport", "Prix du passeport : 86 €", 1, "train"),
         pair("prix du passeport", "Horaires", 0, "train"),
     ]
-    a, _ = fit_calibration(FakeEmbedder(), train * 5)
+    a, _ = fit_calibration(Vectors(FakeEmbedder()), train * 5)
     assert a > 0  # a closer sentence is more likely to answer
     with pytest.raises(ValueError, match="train"):
-        fit_calibration(FakeEmbedder(), [pair("q", "r", 1, "valid"), pair("q", "s", 0, "valid")])
+        fit_calibration(Vectors(FakeEmbedder()), [pair("q", "r", 1, "valid"), pair("q", "s", 0, "valid")])
 
 
 def test_a_training_question_close_to_an_evaluation_question_is_not_trained_on():
