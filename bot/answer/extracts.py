@@ -176,7 +176,9 @@ def readable(texts: list[str]) -> str:
 
     >>> readable(["Tableau : Prix", "Titre : Passeport ; Situation : Majeur ; Prix : 86 €"])
     'Passeport, majeur : 86 €.'
+    >>> readable(["Le passeport coûte 86 €.", "Le passeport coûte 86 €."])
+    'Le passeport coûte 86 €.'
     """
     rows = [t for t in texts if " ; " in t]
     kept = [t for t in texts if not (rows and t.startswith(TABLE_CAPTION))]
-    return as_answer([as_sentence(t) for t in kept])
+    return as_answer(list(dict.fromkeys(as_sentence(t) for t in kept)))  # a sentence two passages hold, once
