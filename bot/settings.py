@@ -97,7 +97,9 @@ class Settings(BaseSettings):
     feedback_dir: Path = REPO_ROOT / "var" / "feedback"
     # Staff console (/staff): accounts, audit log and the cookie-signing key; off until `guichet staff add`.
     staff_dir: Path = REPO_ROOT / "var" / "staff"
-    stale_after_days: int = Field(default=365, ge=1)  # a document dated before this is flagged as possibly stale
+    # A document dated before this is flagged as possibly stale for staff; an answer from such documents only
+    # says their year to the resident.
+    stale_after_days: int = Field(default=365, ge=1)
     staff_upload_max_bytes: int = 1_000_000  # a question set sent from the console (residents' bodies stay small)
     gate_file: Path = REPO_ROOT / "eval" / "gate.yaml"  # the release thresholds a console run is judged by
     feedback_retention_days: int = 365

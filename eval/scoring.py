@@ -94,7 +94,8 @@ def score_case(
         reasons.append("contient ce qui est exclu : " + ", ".join(map(str, forbidden)))
     citations = reply.get("citations", [])
     town_text = _town_text(town)
-    made_up = sorted(invented(answer, [*passages_text.values(), town_text], case.question)) if answered else []
+    dates = [str(c.get("date", "")) for c in citations]  # "D'après un document de 2014": the source's own date
+    made_up = sorted(invented(answer, [*passages_text.values(), town_text, *dates], case.question)) if answered else []
     if made_up:
         reasons.append("inventé : " + ", ".join(made_up))
     stored = documents or {}

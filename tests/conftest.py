@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,9 @@ FAKE_ROUTES = {
 }
 
 
+FAKE_TODAY = date(2026, 12, 1)  # every demo document is then under a year old (the oldest: 2025-12-05)
+
+
 def fake_answerer(index, reply: str, workdir: Path, **settings_overrides):
     """The real answer steps over ``index`` with the fake embedder, route classifier and verifier (word overlap),
     and a model that always says ``reply``."""
@@ -65,9 +69,11 @@ def fake_answerer(index, reply: str, workdir: Path, **settings_overrides):
     settings = Settings(
         thresholds_file=thresholds, validated_answers_file=workdir / "validated-answers.jsonl", **settings_overrides
     )
-    return Answerer.build(
+    answerer = Answerer.build(
         settings, FakeEmbedder(), FakeChatModel(reply), index, FakeRouteClassifier(FAKE_ROUTES), FakeVerifier()
     )
+    answerer.today = lambda: FAKE_TODAY  # the demo documents' ages do not change as the calendar does
+    return answerer
 
 
 def write(path: Path, text: str | bytes) -> Path:

@@ -33,6 +33,10 @@ class Outcome(StrEnum):
 ANSWERS = frozenset({Outcome.ANSWERED, Outcome.ANSWERED_FROM_QUOTE})
 
 
+# Not outcomes: said beside an answer (personal data masked in the question, sources all old).
+NOTICES = ("notice_redacted", "notice_old_sources")
+
+
 class EndTurn(Exception):  # noqa: N818 - it is a control-flow signal, not an error
     """Raised by a step to end the turn with an outcome (the runner catches it)."""
 
@@ -56,9 +60,9 @@ class Messages:
     @classmethod
     def load(cls, messages_file: Path, town: dict[str, Any]) -> Messages:
         texts = load_yaml(messages_file)
-        missing = [o.value for o in Outcome if o.value not in texts]
+        missing = [key for key in [*(o.value for o in Outcome), *NOTICES] if key not in texts]
         if missing:
-            raise ConfigError(f"{messages_file} has no message for outcome(s) {', '.join(missing)}.")
+            raise ConfigError(f"{messages_file} has no message for {', '.join(missing)}.")
         return cls({k: str(v) for k, v in texts.items()}, town)
 
     def for_outcome(self, outcome: Outcome, service: str | None = None) -> str:

@@ -6,11 +6,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.answer.neutraliser import Neutraliser
-from bot.answer.outcomes import EndTurn, Messages, Outcome
+from bot.answer.outcomes import ANSWERS, EndTurn, Messages, Outcome
 from bot.answer.prompt import Prompt
 from bot.answer.route_classifier import RouteClassifier
 from bot.answer.services import Services
@@ -22,7 +23,7 @@ from bot.answer.steps.output_guard import DEFAULT_CHECKS, OutputGuard
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.question_router import QuestionRouter, load_patterns
 from bot.answer.steps.validated_answer import ByMeaning, ValidatedAnswerLookup
-from bot.answer.turn import Turn
+from bot.answer.turn import Citation, Turn
 from bot.answer.validated_answers import ValidatedAnswers
 from bot.engines.embedder import Embedder, SentenceTransformerEmbedder
 from bot.engines.index import Index
@@ -30,6 +31,7 @@ from bot.engines.llm import ChatModel, load_chat_model
 from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.engines.verifier import CrossEncoderVerifier, EmbedderVerifier, Verifier
 from bot.settings import Settings, load_yaml
+from bot.timestamps import age_in_days
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -60,6 +62,8 @@ class Answerer:
     info: dict[str, Any]  # prompt version, models, thresholds version, index manifest: recorded by evaluations
     town: dict[str, Any] = field(default_factory=dict)  # config/town.yaml: contacts, directory, phone channel
     services: Services | None = None  # where a reply that cannot answer sends the resident
+    stale_after_days: int | None = None  # sources all older than this: the answer says their year
+    today: Callable[[], date] = date.today  # what "older" is measured from (a fixed day in tests)
 
     def answer(
         self,
@@ -86,6 +90,12 @@ class Answerer:
                 turn.trace["service"] = service.key
         if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
             turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
+        if turn.outcome in ANSWERS:
+            year = old_sources_year(turn.citations, self.stale_after_days, self.today())
+            if year:
+                turn.dated = self.messages.text("notice_old_sources", year=str(year))
+                if not turn.answer.endswith(turn.dated):  # a validated answer was approved with it
+                    turn.answer = f"{turn.answer} {turn.dated}"
         if turn.redacted:
             notice = self.messages.text("notice_redacted", kinds=", ".join(turn.redacted))
             turn.answer = f"{notice} {turn.answer}"
@@ -178,7 +188,14 @@ class Answerer:
         }
         services = Services.from_town(town, embedder, float(thresholds.get("services", {}).get("min_similarity", 0.3)))
         messages = Messages.load(settings.messages_file, town)
-        return cls(steps=steps, messages=messages, info=info, town=town, services=services)
+        return cls(
+            steps=steps,
+            messages=messages,
+            info=info,
+            town=town,
+            services=services,
+            stale_after_days=settings.stale_after_days,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Answerer:
@@ -196,6 +213,20 @@ class Answerer:
             "not a catalogue model",
         )
         return answerer
+
+
+def old_sources_year(citations: list[Citation], stale_after_days: int | None, today: date) -> int | None:
+    """The year of the newest source when every cited document is dated and older than ``stale_after_days``
+    (a 2014 tariff, a fiche last changed years ago); None when one is recent or undated (nothing to say).
+
+    >>> old = Citation("Tarifs", "tarifs-2014.pdf", "", "2014-01-01", "…")
+    >>> old_sources_year([old], 365, date(2026, 12, 7)), old_sources_year([old], None, date(2026, 12, 7))
+    (2014, None)
+    """
+    ages = [age_in_days(c.date, today) for c in citations]
+    if not stale_after_days or not ages or any(age is None or age <= stale_after_days for age in ages):
+        return None
+    return max(int(c.date[:4]) for c in citations)
 
 
 def answer_composer(settings: Settings, model: ChatModel, neutralise: Neutraliser) -> AnswerComposer:

@@ -95,6 +95,9 @@ class Turn:
     citations: list[Citation] = field(default_factory=list)
     outcome: Outcome | None = None
     redacted: list[str] = field(default_factory=list)  # kinds of personal data masked in the question
+    # Said after the answer when every source is older than the town's threshold ("D'après un document de 2014…");
+    # part of ``answer`` too, kept apart so the phone can say it after a shortened answer.
+    dated: str = ""
     seconds: float | None = None  # how long the steps took
     # How the answer was made (route, masked kinds, rewrite, passages' scores, checks, timings): for staff and
     # evaluation, never sent to residents. Written by the steps, never read back by a later one: state passes

@@ -124,6 +124,14 @@ def source_in_words(turn: Turn) -> str:
     return f"Source : {citation.title}, sur {where}."
 
 
+def spoken_answer(turn: Turn) -> str:
+    """What a caller hears of an answer: its first sentences, the age of its sources when they are old (said even
+    when the answer is cut short), and the source named in words."""
+    said = turn.answer.removesuffix(turn.dated).strip() if turn.dated else turn.answer
+    parts = (first_sentences(said), turn.dated, source_in_words(turn))
+    return " ".join(speakable(p) for p in parts if p)
+
+
 class VoiceDialog:
     """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
 
@@ -172,15 +180,7 @@ class VoiceDialog:
                 return self.handoff(prefix=first_sentences(turn.answer, 1))
         else:
             state.unanswered = 0
-        spoken = " ".join(
-            s
-            for s in (
-                speakable(first_sentences(turn.answer)),
-                speakable(source_in_words(turn)),
-                self.messages.text("voice_anything_else"),
-            )
-            if s
-        )
+        spoken = " ".join(s for s in (spoken_answer(turn), self.messages.text("voice_anything_else")) if s)
         state.last_speech = spoken
         action = "end" if turn.outcome is Outcome.HANDOFF_EMERGENCY else "continue"
         return VoiceReply(speech_text=spoken, display_text=turn.answer, action=action)

@@ -79,6 +79,14 @@ def test_scoring_answer_refusal_and_invention():
     assert "refus (" in score_case(_case("answer", ["86 €"]), REFUSED, {})["why"]
 
 
+def test_the_year_of_a_cited_document_is_not_an_invented_figure():
+    dated = dict(GOOD, answer="Il coûte 86 €. D'après un document de 2014 ; vérifiez auprès de la mairie.")
+    dated["citations"] = [{"quote": "Passeport majeur : 86 €", "date": "2014-01-01"}]
+    assert score_case(_case("answer", ["86 €"]), dated, EVIDENCE)["invented"] == []
+    undated = dict(dated, citations=[{"quote": "Passeport majeur : 86 €"}])
+    assert score_case(_case("answer", ["86 €"]), undated, EVIDENCE)["invented"] == ["2014"]
+
+
 def test_an_error_never_passes_not_even_as_a_refusal():
     error = {"answer": "Problème technique. Contactez l'accueil au 01 99 00 12 34.", "outcome": "error_llm"}
     result = score_case(_case("refuse"), error | {"citations": []}, {})

@@ -72,3 +72,52 @@ def test_masked_personal_data_is_explained_and_the_question_still_answered(fake_
     assert turn.outcome is Outcome.ANSWERED
     assert turn.answer.startswith("Pour protéger vos données, j'ai masqué dans votre message : courriel.")
     assert "86 €" in turn.answer and "anne.dupont" not in json.dumps(turn.to_json())
+
+
+def test_an_answer_whose_sources_are_all_old_says_their_year(fake_demo_index, tmp_path):
+    from datetime import date
+
+    reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+    answerer = fake_answerer(fake_demo_index, reply, tmp_path)
+    answerer.today = lambda: date(2028, 1, 1)  # the passport page (2026-10-02) is then over a year old
+    turn = answerer.answer("prix du passeport pour un majeur")
+    assert turn.outcome is Outcome.ANSWERED
+    assert turn.answer == (
+        "Le passeport d'un majeur coûte 86 €. D'après un document de 2026 ; vérifiez auprès de la mairie."
+    )
+    assert turn.dated and turn.answer.endswith(turn.dated)
+    refused = answerer.answer("horaires de la piscine municipale")
+    assert refused.outcome is Outcome.UNANSWERABLE_NO_SOURCES and "D'après un document" not in refused.answer
+    answerer.today = lambda: date(2027, 1, 1)  # under a year (GUICHET_STALE_AFTER_DAYS): nothing to say
+    assert answerer.answer("prix du passeport pour un majeur").answer == "Le passeport d'un majeur coûte 86 €."
+
+
+def test_the_age_of_sources_is_said_only_when_every_one_is_dated_and_old():
+    from datetime import date
+
+    from bot.answer.pipeline import old_sources_year
+    from bot.answer.turn import Citation
+
+    today = date(2026, 12, 7)
+    tariffs, fiche = Citation("T", "t.pdf", "", "2014-01-01", "q"), Citation("F", "f.xml", "", "2020-05-04", "q")
+    recent, undated = Citation("R", "r.md", "", "2026-06-01", "q"), Citation("U", "u.md", "", "", "q")
+    assert old_sources_year([tariffs, fiche], 365, today) == 2020  # the newest of them
+    assert old_sources_year([tariffs, recent], 365, today) is None
+    assert old_sources_year([tariffs, undated], 365, today) is None
+    assert old_sources_year([], 365, today) is None
+
+
+def test_a_messages_file_without_a_notice_is_refused_at_start_up(tmp_path):
+    import pytest
+    import yaml
+
+    from bot.answer.outcomes import Messages
+    from bot.errors import ConfigError
+    from bot.settings import REPO_ROOT
+
+    texts = yaml.safe_load((REPO_ROOT / "prompts" / "messages.fr.yaml").read_text(encoding="utf-8"))
+    del texts["notice_old_sources"]
+    path = tmp_path / "messages.yaml"
+    path.write_text(yaml.safe_dump(texts, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match="notice_old_sources"):
+        Messages.load(path, {})

@@ -42,6 +42,20 @@ def test_a_validated_answer_is_served_without_the_model(fake_demo_index, evaluat
     assert fresh.answer("Et quel est le prix du passeport majeur ? Pour ma fille").trace.get("validated_answer") is None
 
 
+def test_a_validated_answer_from_old_sources_says_their_year_once(fake_demo_index, tmp_path):
+    from datetime import date
+
+    answerer = fake_answerer(fake_demo_index, REPLY, tmp_path)
+    answerer.today = lambda: date(2028, 1, 1)  # the passport page is then over a year old
+    run(InProcess(answerer), load_cases(write(tmp_path / "cases.jsonl", CASES)), tmp_path / "run")
+    answers = ValidatedAnswers(tmp_path / "validated-answers.jsonl")
+    assert validate_run(tmp_path / "run", answers, ["p1"], all_passed=False, by="Mme Martin") == ["p1"]
+    fresh = fake_answerer(fake_demo_index, REPLY, tmp_path)
+    fresh.today = answerer.today
+    turn = fresh.answer("quel est le PRIX du passeport majeur")
+    assert turn.trace["validated_answer"] and turn.answer.count("D'après un document de 2026") == 1
+
+
 def test_an_evaluation_tests_the_pipeline_unless_asked_for_validated_answers(fake_demo_index, evaluated, tmp_path):
     _, run_dir = evaluated
     validate_run(run_dir, ValidatedAnswers(tmp_path / "validated-answers.jsonl"), ["p1"], all_passed=False, by="a")

@@ -44,6 +44,19 @@ def test_answer_is_short_spoken_and_names_its_source(answerer):
     assert "86 €" in reply.display_text
 
 
+def test_the_age_of_old_sources_is_said_on_the_phone_after_the_shortened_answer(fake_demo_index, tmp_path):
+    from datetime import date
+
+    said = "Un passeport pour un majeur coûte 86 €. Il est valable 10 ans. Le timbre est fiscal."
+    long_reply = json.dumps({"source": "S1", "reponse": said})
+    answerer = fake_answerer(fake_demo_index, long_reply, tmp_path)
+    answerer.today = lambda: date(2028, 1, 1)
+    reply = dialog(answerer).handle("call-1", "prix du passeport pour un majeur", 0.92)
+    assert "Le timbre est fiscal" not in reply.speech_text  # two sentences at most
+    spoken = reply.speech_text
+    assert spoken.index("86 euros") < spoken.index("D'après un document de 2026") < spoken.index("Source :")
+
+
 def test_a_follow_up_on_the_phone_is_read_with_the_previous_question(answerer):
     from bot.answer.steps.answer_composer import AnswerComposer
 

@@ -25,7 +25,8 @@ from fastapi.templating import Jinja2Templates
 from bot.answer.outcomes import ANSWERS
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
-from bot.phone.dialog import first_sentences, source_in_words, speakable
+from bot.phone.dialog import spoken_answer
+from bot.timestamps import age_in_days
 from bot.web.feedback import REASONS_FR
 from bot.web.service import Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
@@ -197,18 +198,13 @@ async def try_question(request: Request, question: str = Form(""), channel: str 
         lookup = service.answerer.step(ValidatedAnswerLookup)
         answer = {"question": turn.question, "answer": turn.answer, "corpus_hash": lookup.corpus_hash}
         context["approval"] = auth.seal(answer | {"citations": [asdict(c) for c in turn.citations]})
-    context["spoken"] = _spoken(turn) if context["channel"] == "voice" else ""
+    context["spoken"] = spoken_answer(turn) if context["channel"] == "voice" else ""
     return _keep_alive(_page(request, "staff/try.html", context), request, auth, session)
 
 
 def _thresholds(service: Service) -> dict[str, float]:
     retriever = service.answerer.step(PassageRetriever)
     return {"min_dense": retriever.min_dense}
-
-
-def _spoken(turn) -> str:
-    """What a caller would hear: the phone dialog's rendering of the answer and its source."""
-    return " ".join(s for s in (speakable(first_sentences(turn.answer)), speakable(source_in_words(turn))) if s)
 
 
 @router.post("/approuver")
@@ -357,10 +353,7 @@ def document_overview(index, stale_after_days: int, today: date | None = None) -
         row["passages"] += 1
         row["date"] = chunk.date
     for row in by_source.values():
-        try:
-            age = (today - date.fromisoformat(row["date"][:10])).days
-        except ValueError:
-            age = None
+        age = age_in_days(row["date"], today)
         row["stale"] = age is None or age > stale_after_days
     rows = sorted(by_source.values(), key=lambda r: (not r["stale"], r["date"] or "", r["source"]))
     try:
