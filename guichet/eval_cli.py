@@ -233,6 +233,31 @@ def eval_leaks():
         raise typer.Exit(1)
 
 
+@eval_app.command("gaps")
+def eval_gaps(
+    dataset: Annotated[list[Path], typer.Option(help="Dev cases (.jsonl); never the test split.")],
+    topics: Annotated[Path, typer.Option(help="Case ids by topic.")] = Path("eval/datasets/dev/gap-topics.yaml"),
+):
+    """The staff's gap report on a dev split's unanswerable questions: its groups against the topics a person
+    names, at each cut distance (choosing gaps.max_distance)."""
+    from bot.answer.pipeline import resolve_embedder_path
+    from bot.engines.embedder import SentenceTransformerEmbedder
+    from bot.web.staff.gap_report import QuestionVectors
+    from eval.dataset import load_cases
+    from eval.gaps import gap_measure, topic_of
+
+    if any("test" in path.parts[-2] for path in dataset):
+        _fail(GuichetError("Thresholds are chosen on dev only."))
+    settings = _settings()
+    embedder = SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype)
+    cases = [case for path in dataset for case in load_cases(path)]
+    measured = gap_measure(cases, topic_of(topics), QuestionVectors(embedder), [0.05 * n for n in range(2, 15)])
+    table = Table("distance", "groupes", "thèmes", "précision", "rappel", "d'accord", title="Groupes et thèmes")
+    for distance, row in measured.items():
+        table.add_row(f"{distance:.2f}", *(str(row[k]) for k in ("groups", "topics", "precision", "recall", "agreed")))
+    out.print(table)
+
+
 @eval_app.command("diff")
 def eval_diff(
     old: Annotated[Path, typer.Argument(help="Folder of the earlier run.")],

@@ -12,6 +12,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -136,9 +137,16 @@ class VoiceDialog:
     """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
 
     def __init__(
-        self, answerer: Answerer, messages: Messages, voice_settings: dict, clock=None, max_calls: int = MAX_CALLS
+        self,
+        answerer: Answerer,
+        messages: Messages,
+        voice_settings: dict,
+        clock=None,
+        max_calls: int = MAX_CALLS,
+        on_turn: Callable[[Turn, str], None] | None = None,
     ):
         self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
+        self.on_turn = on_turn  # told of every answered turn with its channel (the service's metrics)
         self.transfer_to = str(voice_settings.get("transfer_to", ""))
         self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
         self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
@@ -171,6 +179,8 @@ class VoiceDialog:
         if ASKS_FOR_A_PERSON.search(fold(heard)):
             return self.handoff()
         turn = self.answerer.answer(heard, state.history, channel="voice")
+        if self.on_turn:
+            self.on_turn(turn, "voice")
         state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-HISTORY_TURNS:]
         if turn.outcome in HANDOFF_OUTCOMES:
             return self.handoff(prefix=turn.answer)

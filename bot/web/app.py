@@ -59,6 +59,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         service.feedback.purge()
+        service.gaps.purge()
         loading = asyncio.get_running_loop().run_in_executor(None, service.load)
         yield
         await loading

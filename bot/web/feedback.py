@@ -29,45 +29,29 @@ REASONS_FR = {
 KEEPS_QUESTION = ("wrong", "incomplete")  # a complaint staff can turn into a test case
 
 
-class FeedbackStore:
-    """Appends feedback records to ``folder``; ``retention_days`` bounds how long they are kept."""
+class MonthlyRecords:
+    """Records appended to monthly JSON Lines files (``<prefix>-2026-11.jsonl``) in ``folder``; the months older
+    than ``retention_days`` are deleted by ``purge``. Each record carries its ``day``, never a time of day."""
 
-    def __init__(self, folder: Path, retention_days: int, today=dt.date.today):
-        self.folder, self.retention_days, self.today = Path(folder), retention_days, today
+    def __init__(self, folder: Path, prefix: str, retention_days: int, today=dt.date.today):
+        self.folder, self.prefix, self.retention_days, self.today = Path(folder), prefix, retention_days, today
         self._lock = threading.Lock()
 
-    def add(
-        self,
-        useful: bool,
-        reason: str | None,
-        outcome: str | None,
-        sources: list[str],
-        prompt: str,
-        question: str = "",
-    ) -> dict:
-        """Record one vote; ``question`` (already masked) is kept only for an answer said wrong or incomplete."""
+    def append(self, record: dict) -> dict:
+        """Write ``record`` with today's ``day``; returns it."""
         day = self.today()
-        record = {
-            "day": day.isoformat(),
-            "useful": useful,
-            "reason": reason,
-            "outcome": outcome,  # None when the session had expired: the vote is still counted
-            "sources": sources,
-            "prompt_version": prompt,
-        }
-        if reason in KEEPS_QUESTION and question:
-            record["question"] = question
+        record = {"day": day.isoformat(), **record}
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / f"feedback-{day:%Y-%m}.jsonl", "a", encoding="utf-8") as out:
+            with open(self.folder / f"{self.prefix}-{day:%Y-%m}.jsonl", "a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
         return record
 
     def records(self, since: dt.date) -> list[dict]:
-        """The feedback given on or after ``since``, oldest first (a damaged line is skipped, not fatal)."""
+        """The records of ``since`` or later, oldest first (a damaged line is skipped, not fatal)."""
         found = []
-        for path in sorted(self.folder.glob("feedback-*.jsonl")):
-            if path.stem.removeprefix("feedback-") < f"{since:%Y-%m}":
+        for path in sorted(self.folder.glob(f"{self.prefix}-*.jsonl")):
+            if path.stem.removeprefix(f"{self.prefix}-") < f"{since:%Y-%m}":
                 continue
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
@@ -85,9 +69,9 @@ class FeedbackStore:
         """
         limit = self.today() - dt.timedelta(days=self.retention_days)
         removed = []
-        for path in sorted(self.folder.glob("feedback-*.jsonl")):
+        for path in sorted(self.folder.glob(f"{self.prefix}-*.jsonl")):
             try:
-                year, month = map(int, path.stem.removeprefix("feedback-").split("-"))
+                year, month = map(int, path.stem.removeprefix(f"{self.prefix}-").split("-"))
             except ValueError:
                 continue
             month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
@@ -95,3 +79,31 @@ class FeedbackStore:
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
+
+
+class FeedbackStore(MonthlyRecords):
+    """Appends feedback records to ``folder``; ``retention_days`` bounds how long they are kept."""
+
+    def __init__(self, folder: Path, retention_days: int, today=dt.date.today):
+        super().__init__(folder, "feedback", retention_days, today)
+
+    def add(
+        self,
+        useful: bool,
+        reason: str | None,
+        outcome: str | None,
+        sources: list[str],
+        prompt: str,
+        question: str = "",
+    ) -> dict:
+        """Record one vote; ``question`` (already masked) is kept only for an answer said wrong or incomplete."""
+        record = {
+            "useful": useful,
+            "reason": reason,
+            "outcome": outcome,  # None when the session had expired: the vote is still counted
+            "sources": sources,
+            "prompt_version": prompt,
+        }
+        if reason in KEEPS_QUESTION and question:
+            record["question"] = question
+        return self.append(record)

@@ -32,10 +32,12 @@ from bot.phone.dialog import VoiceDialog
 from bot.phone.listening import ListeningLimits, town_vocabulary
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
+from bot.web.gaps import GapStore
 from bot.web.limits import RateLimiter, TurnGate
 from bot.web.metrics import Metrics
 from bot.web.schemas import VoiceTurnRequest
 from bot.web.sessions import RecordedTurn, Session, SessionStore
+from bot.web.staff.gap_report import QuestionVectors
 from bot.web.workers import WorkerRoll
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Service:
         self.peers = peers  # the other worker processes of this service, when there are several
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
+        self.gaps = GapStore(settings.feedback_dir, settings.feedback_retention_days)  # same life as the feedback
+        self.question_vectors: QuestionVectors | None = None  # the staff's gap report, once asked for
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self.gate = TurnGate(settings.max_turns_in_progress)
         self.metrics = Metrics()
@@ -85,7 +89,9 @@ class Service:
             answerer = self._load_answerer()
             voice = answerer.town.get("voice", {})
             self.call_opening = jambonz.opening_verbs(voice.get("speech"))
-            self.dialog = VoiceDialog(answerer, answerer.messages, voice, max_calls=self.settings.max_sessions)
+            self.dialog = VoiceDialog(
+                answerer, answerer.messages, voice, max_calls=self.settings.max_sessions, on_turn=self.observe
+            )
             if self.settings.speech_keys:
                 synthesizer = self._synthesizer()
                 self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
@@ -194,13 +200,21 @@ class Service:
             raise Refused(401, "Clé du service vocal manquante ou invalide.")
 
     def finished(self, channel: str, turn: Turn, session_id: str, session: Session, turn_id: str) -> dict:
-        """Record the turn in the session and the metrics; the public answer object with its ids."""
+        """Record the turn in the session, the metrics and the questions left unanswered; the public answer
+        object with its ids."""
         sources = [c.source for c in turn.citations]
-        outcome = str(turn.outcome)
         prompt_version = self.answerer.info["prompt_version"] if self.answerer else ""
-        self.sessions.record(session, RecordedTurn(turn_id, turn.question, outcome, sources, prompt_version))
-        self.metrics.observe_turn(channel, outcome, turn.trace)
+        self.sessions.record(session, RecordedTurn(turn_id, turn.question, str(turn.outcome), sources, prompt_version))
+        self.observe(turn, channel)
         return {**turn.to_json(), "session_id": session_id, "turn_id": turn_id}
+
+    def observe(self, turn: Turn, channel: str) -> None:
+        """Every resident's turn, whatever its channel: the metrics, and its question if no document answered."""
+        self.metrics.observe_turn(channel, str(turn.outcome), turn.trace)
+        try:
+            self.gaps.add(channel, turn)
+        except OSError as exc:  # a full disk must not cost the resident the answer
+            log.warning("question left unanswered not recorded: %s", exc)
 
 
 def bearer_matches(request: HTTPConnection, secrets: list[str]) -> bool:

@@ -161,6 +161,19 @@ def test_an_agent_runs_a_set_and_opens_a_failed_case_then_updates_the_index(serv
     assert {"jeu de questions enregistré", "série lancée", "mise à jour de l'index lancée"} <= set(actions)
 
 
+def test_questions_no_document_answers_reach_the_gaps_page_grouped(server, page):
+    import httpx
+
+    base, _ = server
+    for question in ("La piscine municipale ouvre à quelle heure ?", "Quels jours la piscine de la ville est ouverte"):
+        reply = httpx.post(f"{base}/api/v1/turn", json={"text": question}, timeout=180).json()
+        assert reply["outcome"] in ("unanswerable_no_sources", "answered_from_quote"), reply
+    page.goto(f"{base}/staff/lacunes")
+    page.screenshot(path=SHOTS / "gaps.png", full_page=True)
+    assert page.locator("tbody tr").first.locator("td").first.inner_text() == "2"  # one group for both wordings
+    assert axe_violations(page) == []
+
+
 def test_the_console_reflows_at_200_percent_zoom(server, page):
     base, _ = server
     page.set_viewport_size({"width": 640, "height": 900})  # 1280 px at 200 %

@@ -270,3 +270,37 @@ def test_every_new_form_without_its_csrf_token_changes_nothing(client, staff_dir
     assert [s["name"] for s in QuestionSets(staff_dir).names()] == ["hebdo"]
     assert len(QuestionSets(staff_dir).read("hebdo")) == 3 and Runs(staff_dir, Settings().gate_file).list() == []
     assert AccountStore(staff_dir).audit_entries() == before
+
+
+def test_questions_no_document_answers_are_grouped_by_meaning_for_staff(client, staff_dir, tmp_path):
+    asked = [
+        "horaires de la piscine municipale",
+        "horaires de la piscine municipale le dimanche",
+        "Bonjour, quels horaires pour la piscine municipale ?",
+        "prix du passeport pour un majeur",  # answered: not a gap
+    ]
+    for question in asked:
+        client.post("/api/v1/turn", json={"text": question})
+    FeedbackStore(tmp_path / "feedback", 365).add(
+        False, "wrong", "answered", ["etat-civil.md"], "v", "mariage le lundi"
+    )
+    [*_, last] = (tmp_path / "feedback").glob("lacunes-*.jsonl")
+    kept = [json.loads(line) for line in last.read_text().splitlines()]
+    assert [r["question"] for r in kept] == asked[:3] and {"day", "channel", "documents"} <= set(kept[0])
+    assert "session_id" not in kept[0] and all(r["outcome"] == "unanswerable_no_sources" for r in kept)
+    log_in(client)
+    page = client.get("/staff/lacunes").text
+    assert "4 questions" in page and "piscine" in page and "mariage le lundi" in page
+    assert page.index("piscine") < page.index("mariage le lundi")  # the group of three first
+    form = {
+        "question": "horaires de la piscine",
+        "expected": "piscine",
+        "set_name": "lacunes",
+        "back": "/staff/lacunes",
+    }
+    added = client.post("/staff/avis/ajouter", data=form | {"csrf": csrf_of(page)})
+    assert added.headers["location"] == "/staff/lacunes?ajoutee=lacunes"
+    elsewhere = client.post(
+        "/staff/avis/ajouter", data=form | {"csrf": csrf_of(page), "back": "https://ailleurs.example"}
+    )
+    assert elsewhere.headers["location"] == "/staff/avis?ajoutee=lacunes"

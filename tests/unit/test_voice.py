@@ -237,6 +237,19 @@ def test_generic_voice_turn(answerer):
     assert reply.json()["action"] == "repeat" and bad.status_code == 422
 
 
+def test_a_phone_turn_is_counted_and_its_unanswered_question_kept_like_the_webs(answerer, tmp_path):
+    settings = Settings(voice_webhook_secret=SECRET, feedback_dir=tmp_path / "feedback")
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        for words in ("prix du passeport pour un majeur", "horaires de la piscine municipale"):
+            turn = {"session_id": "s1", "transcript": words, "confidence": 0.9}
+            assert client.post("/api/v1/voice/turn", json=turn, headers=GATEWAY).status_code == 200
+        metrics = client.get("/metrics").text
+    assert 'guichet_turns_total{channel="voice",outcome="answered"} 1.0' in metrics
+    [kept] = [json.loads(line) for f in (tmp_path / "feedback").glob("lacunes-*.jsonl") for line in f.open()]
+    assert kept["channel"] == "voice" and kept["question"] == "horaires de la piscine municipale"
+
+
 @pytest.mark.parametrize(
     "secret,headers,status",
     [

@@ -28,9 +28,10 @@ from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.phone.dialog import spoken_answer
 from bot.timestamps import age_in_days
 from bot.web.feedback import REASONS_FR
-from bot.web.service import Refused, Service, service_of
+from bot.web.service import STARTING, Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
 from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
+from bot.web.staff.gap_report import QuestionVectors, gap_overview
 from bot.web.staff.question_sets import QuestionSets
 from bot.web.staff.reindexing import ReindexBusy, Reindexing
 
@@ -427,3 +428,35 @@ def feedback_overview(records: list[dict], today: date | None = None) -> dict[st
         "by_document": by_document.most_common(10),
         "flagged": [r | {"reason_fr": REASONS_FR[r["reason"]]} for r in flagged[:50]],
     }
+
+
+@router.get("/lacunes")
+async def gaps(request: Request):
+    """What residents asked that no document answered (no source, only the official sentence, or an answer said
+    wrong or incomplete), grouped by meaning, the groups affecting the most residents first."""
+    auth, session = signed_in(request)
+    service = service_of(request)
+    context = _base(auth, session)
+    since = date.today() - timedelta(weeks=WEEKS_SHOWN)
+    complaints = [r for r in service.feedback.records(since) if r.get("question")]
+    records = [*service.gaps.records(since), *complaints]
+    if service.answerer is None:
+        return _page(request, "staff/message.html", context | {"message": STARTING, "back": "/staff/"}, 503)
+    if service.question_vectors is None:
+        service.question_vectors = QuestionVectors(service.answerer.step(PassageRetriever).embedder)
+    max_distance = float(service.settings.thresholds.get("gaps", {}).get("max_distance", 0.45))
+    found = await run_in_threadpool(gap_overview, records, service.question_vectors, max_distance, WEEKS_SHOWN)
+    context |= {"gaps": found, "total": len(records), "weeks_shown": WEEKS_SHOWN}
+    context["sets"] = QuestionSets(service.settings.staff_dir).names()
+    context["week_labels"] = week_labels(date.today(), WEEKS_SHOWN)
+    added = request.query_params.get("ajoutee")
+    context["notice"] = f"Question ajoutée au jeu « {added} »." if added else ""
+    if "erreur" in request.query_params:
+        context["notice"] = EXPIRED_FORM
+    return _keep_alive(_page(request, "staff/gaps.html", context), request, auth, session)
+
+
+def week_labels(today: date, weeks: int) -> list[str]:
+    """The Mondays of the last ``weeks`` weeks, oldest first ("24/11")."""
+    monday = today - timedelta(days=today.weekday())
+    return [f"{monday - timedelta(weeks=n):%d/%m}" for n in range(weeks - 1, -1, -1)]

@@ -266,6 +266,9 @@ async def compare(request: Request, avant: str = "", apres: str = ""):
 # -- a resident's complaint becomes a test case
 
 
+ADDS_FROM = ("/staff/avis", "/staff/lacunes")  # the pages a question is added to a set from (and returned to)
+
+
 @router.post("/avis/ajouter")
 async def add_to_set(
     request: Request,
@@ -273,16 +276,18 @@ async def add_to_set(
     set_name: str = Form(""),
     expected: str = Form(""),
     csrf: str = Form(""),
+    back: str = Form("/staff/avis"),
 ):
-    """Add a question from the feedback page to a set, with the words a right answer must contain."""
+    """Add a question from the feedback or the gaps page to a set, with the words a right answer must contain."""
     auth, session = signed_in(request)
+    back = back if back in ADDS_FROM else "/staff/avis"
     if not auth.csrf_ok(session.nonce, csrf):
-        return RedirectResponse("/staff/avis?erreur=formulaire", status_code=303)
+        return RedirectResponse(f"{back}?erreur=formulaire", status_code=303)
     question = question.strip()
     words = [w.strip() for w in expected.split(";") if w.strip()]
     sets = sets_of(request)
     set_name = set_name.strip().lower()
-    context = _base(auth, session) | {"back": "/staff/avis", "heading": "Question non ajoutée"}
+    context = _base(auth, session) | {"back": back, "heading": "Question non ajoutée"}
     if not question or not words:
         context["message"] = "Indiquez la question et au moins un mot ou chiffre que la bonne réponse doit contenir."
         return _page(request, "staff/message.html", context, 422)
@@ -295,4 +300,4 @@ async def add_to_set(
         context["message"] = str(exc)
         return _page(request, "staff/message.html", context, 422)
     auth.store.audit(session.account.name, "question ajoutée à un jeu", f"{set_name} ({case_id})")  # no resident text
-    return RedirectResponse(f"/staff/avis?ajoutee={set_name}", status_code=303)
+    return RedirectResponse(f"{back}?ajoutee={set_name}", status_code=303)
