@@ -26,9 +26,7 @@ from bot.text import EMAIL, fold
 MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
 MAX_SPOKEN_WORDS = 40
-SESSION_TTL_S = 30 * 60
 MAX_CALLS = 1000  # calls remembered at once; beyond, the least recently heard is forgotten
-HISTORY_TURNS = 6  # earlier questions a call keeps for follow-ups
 ASKS_FOR_A_PERSON = re.compile(
     r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
     r"|\b(un|une) (agent|conseiller|conseillere|humain|operateur|standardiste)\b"
@@ -144,8 +142,13 @@ class VoiceDialog:
         clock=None,
         max_calls: int = MAX_CALLS,
         on_turn: Callable[[Turn, str], None] | None = None,
+        ttl_seconds: int = 1800,
+        history_turns: int = 6,
     ):
         self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
+        # A call is forgotten after ``ttl_seconds`` without a word, and keeps ``history_turns`` earlier questions
+        # for follow-ups: the web sessions' settings (GUICHET_SESSION_TTL_SECONDS, GUICHET_SESSION_MAX_TURNS).
+        self.ttl_seconds, self.history_turns = ttl_seconds, history_turns
         self.on_turn = on_turn  # told of every answered turn with its channel (the service's metrics)
         self.transfer_to = str(voice_settings.get("transfer_to", ""))
         self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
@@ -181,7 +184,7 @@ class VoiceDialog:
         turn = self.answerer.answer(heard, state.history, channel="voice")
         if self.on_turn:
             self.on_turn(turn, "voice")
-        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-HISTORY_TURNS:]
+        state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-self.history_turns :]
         if turn.outcome in HANDOFF_OUTCOMES:
             return self.handoff(prefix=turn.answer)
         if turn.outcome in NO_ANSWER_OUTCOMES:
@@ -239,7 +242,7 @@ class VoiceDialog:
             self.calls[call_id] = state
             while self.calls:
                 oldest_id, oldest = next(iter(self.calls.items()))
-                if now - oldest.touched <= SESSION_TTL_S and len(self.calls) <= self.max_calls:
+                if now - oldest.touched <= self.ttl_seconds and len(self.calls) <= self.max_calls:
                     break
                 del self.calls[oldest_id]
             return state

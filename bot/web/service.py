@@ -90,7 +90,13 @@ class Service:
             voice = answerer.town.get("voice", {})
             self.call_opening = jambonz.opening_verbs(voice.get("speech"))
             self.dialog = VoiceDialog(
-                answerer, answerer.messages, voice, max_calls=self.settings.max_sessions, on_turn=self.observe
+                answerer,
+                answerer.messages,
+                voice,
+                max_calls=self.settings.max_sessions,
+                on_turn=self.observe,
+                ttl_seconds=self.settings.session_ttl_seconds,
+                history_turns=self.settings.session_max_turns,
             )
             if self.settings.speech_keys:
                 synthesizer = self._synthesizer()

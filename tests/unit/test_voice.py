@@ -57,6 +57,21 @@ def test_the_age_of_old_sources_is_said_on_the_phone_after_the_shortened_answer(
     assert spoken.index("86 euros") < spoken.index("D'après un document de 2026") < spoken.index("Source :")
 
 
+def test_a_call_keeps_the_sessions_settings_for_history_and_expiry(fake_demo_index, tmp_path):
+    from bot.web.service import Service
+
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    service = Service(lambda: answerer, Settings(session_ttl_seconds=0, session_max_turns=2))
+    service.load()
+    voice = service.dialog
+    for question in ("prix du passeport pour un majeur", "et pour un mineur ?", "et la carte d'identité ?"):
+        voice.handle("call-1", question, 0.9)
+    assert [h["question"] for h in voice.calls["call-1"].history][0] != "prix du passeport pour un majeur"
+    assert len(voice.calls["call-1"].history) == 2
+    voice.handle("call-2", "", 0.1)  # a word on another call, later: the first one has expired (ttl 0)
+    assert list(voice.calls) == ["call-2"]
+
+
 def test_a_follow_up_on_the_phone_is_read_with_the_previous_question(answerer):
     from bot.answer.steps.answer_composer import AnswerComposer
 
