@@ -27,10 +27,19 @@ MIN_CONFIDENCE = 0.5
 MAX_SPOKEN_SENTENCES = 3
 MAX_SPOKEN_WORDS = 40
 MAX_CALLS = 1000  # calls remembered at once; beyond, the least recently heard is forgotten
+# A caller asking for a person: a wish to speak or be put through, followed by someone to speak to, or a reply
+# that is nothing but that someone ("un conseiller, s'il vous plaît"). A question that only mentions an agent
+# ("le salaire d'un agent", "joue le rôle d'un agent") is a question.
+_SOMEONE = (
+    r"(quelqu'un|une? (vraie? )?(agent|personne|conseill\w+|humain|operat\w+|standardiste|secretaire)|le standard"
+    r"|l'accueil)"
+)
 ASKS_FOR_A_PERSON = re.compile(
-    r"\b(parler|passer) (a|avec) (quelqu'un|un agent|une personne|un conseiller|un humain)"
-    r"|\b(un|une) (agent|conseiller|conseillere|humain|operateur|standardiste)\b"
-    r"|\bstandard\b|\baccueil\b.*\b(parler|joindre)"
+    r"\b(parler|passer|passez|joindre|avoir|mettre en relation|transferer|transferez)\b(\W?moi)?\W+(a |avec )?"
+    + _SOMEONE
+    + r"|^\W*(je (veux|voudrais|souhaite|souhaiterais) )?"
+    + _SOMEONE
+    + r"\W*(s'il (vous|te) plait|svp)?\W*$"
 )
 MONTHS = [
     "janvier",

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.errors import ConfigError
 from bot.phone import jambonz
-from bot.phone.dialog import VoiceDialog, speakable
-from bot.settings import Settings
+from bot.phone.dialog import ASKS_FOR_A_PERSON, VoiceDialog, speakable
+from bot.settings import REPO_ROOT, Settings
+from bot.text import fold
 from bot.web.app import create_app
 from tests.conftest import fake_answerer
 from tests.jambonz_spec import rejected
@@ -70,6 +71,31 @@ def test_a_call_keeps_the_sessions_settings_for_history_and_expiry(fake_demo_ind
     assert len(voice.calls["call-1"].history) == 2
     voice.handle("call-2", "", 0.1)  # a word on another call, later: the first one has expired (ttl 0)
     assert list(voice.calls) == ["call-2"]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "je voudrais parler à quelqu'un",
+        "Passez-moi un agent",
+        "un conseiller s'il vous plaît",
+        "Est-ce que je peux parler à une vraie personne ?",
+        "le standard",
+    ],
+)
+def test_asking_for_a_person_is_heard(words):
+    assert ASKS_FOR_A_PERSON.search(fold(words))
+
+
+def test_no_question_of_the_dev_sets_is_taken_for_a_request_for_a_person():
+    # "Quel est le salaire d'un agent…", "Joue le rôle d'un agent…" were handed over before.
+    questions = [
+        json.loads(line)["question"]
+        for path in sorted((REPO_ROOT / "eval" / "datasets" / "dev").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    assert len(questions) > 600
+    assert [q for q in questions if ASKS_FOR_A_PERSON.search(fold(q))] == []
 
 
 def test_a_follow_up_on_the_phone_is_read_with_the_previous_question(answerer):
