@@ -3,7 +3,7 @@ document's age, from the date ingestion gave it (a fiche's modification date, a 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 
 def now_iso() -> str:
@@ -20,3 +20,13 @@ def age_in_days(day: str, today: date) -> int | None:
         return (today - date.fromisoformat(day[:10])).days
     except ValueError:
         return None
+
+
+def week_starts(today: date, weeks: int) -> list[date]:
+    """The Mondays of the last ``weeks`` weeks, oldest first, this week's last (the console's charts by week).
+
+    >>> week_starts(date(2026, 11, 25), 2)
+    [datetime.date(2026, 11, 16), datetime.date(2026, 11, 23)]
+    """
+    monday = today - timedelta(days=today.weekday())
+    return [monday - timedelta(weeks=n) for n in range(weeks - 1, -1, -1)]

@@ -32,12 +32,9 @@ def agreement(groups: list[list[int]], topics: list[str]) -> dict[str, Any]:
     group_of = {n: g for g, members in enumerate(groups) for n in members}
     together = {(a, b) for a, b in combinations(range(len(topics)), 2) if group_of[a] == group_of[b]}
     same = {(a, b) for a, b in combinations(range(len(topics)), 2) if topics[a] == topics[b]}
-    agreed = sum(
-        1
-        for members in groups
-        if len({topics[n] for n in members}) == 1 and len(members) == topics.count(topics[members[0]])
-        for _ in members
-    )
+    # A group a person agrees with holds one topic's questions, all of them.
+    whole = [g for g in groups if {topics[n] for n in g} == {topics[g[0]]} and len(g) == topics.count(topics[g[0]])]
+    agreed = sum(len(g) for g in whole)
     return {
         "groups": len(groups),
         "topics": len(set(topics)),

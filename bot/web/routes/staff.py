@@ -26,7 +26,7 @@ from bot.answer.outcomes import ANSWERS
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
 from bot.phone.dialog import spoken_answer
-from bot.timestamps import age_in_days
+from bot.timestamps import age_in_days, week_starts
 from bot.web.feedback import REASONS_FR
 from bot.web.service import STARTING, Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
@@ -386,20 +386,22 @@ async def feedback(request: Request):
     context = _base(auth, session)
     context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
     context["sets"] = QuestionSets(service.settings.staff_dir).names()
-    added = request.query_params.get("ajoutee")
-    context["notice"] = f"Question ajoutée au jeu « {added} »." if added else ""
-    if "erreur" in request.query_params:
-        context["notice"] = EXPIRED_FORM
+    context["notice"] = _added_notice(request)
     return _keep_alive(_page(request, "staff/feedback.html", context), request, auth, session)
+
+
+def _added_notice(request: Request) -> str:
+    """What a page says when ``/staff/avis/ajouter`` sends the agent back to it."""
+    if "erreur" in request.query_params:
+        return EXPIRED_FORM
+    added = request.query_params.get("ajoutee")
+    return f"Question ajoutée au jeu « {added} »." if added else ""
 
 
 def feedback_overview(records: list[dict], today: date | None = None) -> dict[str, Any]:
     """Counts for the feedback page; ``weeks`` has one entry per week (Monday first), empty weeks included."""
-    today = today or date.today()
-    monday = today - timedelta(days=today.weekday())
-    weeks = [
-        {"start": monday - timedelta(weeks=n), "useful": 0, "not_useful": 0} for n in range(WEEKS_SHOWN - 1, -1, -1)
-    ]
+    starts = week_starts(today or date.today(), WEEKS_SHOWN)
+    weeks = [{"start": start, "useful": 0, "not_useful": 0} for start in starts]
     by_reason: Counter[str] = Counter()
     by_outcome: Counter[str] = Counter()
     by_document: Counter[str] = Counter()
@@ -437,26 +439,17 @@ async def gaps(request: Request):
     auth, session = signed_in(request)
     service = service_of(request)
     context = _base(auth, session)
+    if service.answerer is None:
+        return _page(request, "staff/message.html", context | {"message": STARTING, "back": "/staff/"}, 503)
     since = date.today() - timedelta(weeks=WEEKS_SHOWN)
     complaints = [r for r in service.feedback.records(since) if r.get("question")]
     records = [*service.gaps.records(since), *complaints]
-    if service.answerer is None:
-        return _page(request, "staff/message.html", context | {"message": STARTING, "back": "/staff/"}, 503)
     if service.question_vectors is None:
         service.question_vectors = QuestionVectors(service.answerer.step(PassageRetriever).embedder)
     max_distance = float(service.settings.thresholds.get("gaps", {}).get("max_distance", 0.45))
     found = await run_in_threadpool(gap_overview, records, service.question_vectors, max_distance, WEEKS_SHOWN)
     context |= {"gaps": found, "total": len(records), "weeks_shown": WEEKS_SHOWN}
     context["sets"] = QuestionSets(service.settings.staff_dir).names()
-    context["week_labels"] = week_labels(date.today(), WEEKS_SHOWN)
-    added = request.query_params.get("ajoutee")
-    context["notice"] = f"Question ajoutée au jeu « {added} »." if added else ""
-    if "erreur" in request.query_params:
-        context["notice"] = EXPIRED_FORM
+    context["week_labels"] = [f"{start:%d/%m}" for start in week_starts(date.today(), WEEKS_SHOWN)]
+    context["notice"] = _added_notice(request)
     return _keep_alive(_page(request, "staff/gaps.html", context), request, auth, session)
-
-
-def week_labels(today: date, weeks: int) -> list[str]:
-    """The Mondays of the last ``weeks`` weeks, oldest first ("24/11")."""
-    monday = today - timedelta(days=today.weekday())
-    return [f"{monday - timedelta(weeks=n):%d/%m}" for n in range(weeks - 1, -1, -1)]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 
 from bot.engines.embedder import Embedder
+from bot.timestamps import week_starts
 
 EXAMPLES = 3
 
@@ -74,8 +75,7 @@ class QuestionVectors:
                 self._known.pop(next(iter(self._known)))
         if not questions:
             return np.zeros((0, 1), dtype=np.float32)
-        matrix = np.stack([self._known[q] for q in questions])
-        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+        return np.stack([self._known[q] for q in questions])  # unit length, as every embedder gives them
 
 
 def gap_overview(
@@ -90,9 +90,7 @@ def gap_overview(
     records = [r for r in records if str(r.get("question", "")).strip()]
     if not records:
         return []
-    today = today or date.today()
-    monday = today - timedelta(days=today.weekday())
-    first_week = monday - timedelta(weeks=weeks - 1)
+    first_week = week_starts(today or date.today(), weeks)[0]
     questions = [str(r["question"]) for r in records]
     gaps = []
     for members in groups_by_meaning(vectors(questions), max_distance):
