@@ -159,10 +159,12 @@ def test_a_resident_asks_with_the_keyboard_only_and_sees_sources(server, browser
     page.keyboard.press("Escape")
     assert dialog.is_hidden() and "Une question ?" in focused(page)
 
-    stored = [json.loads(line) for path in feedback_dir.glob("feedback-*.jsonl") for line in path.open()]
+    stored = [
+        json.loads(line) for path in feedback_dir.glob("feedback-*.jsonl") for line in path.read_text().splitlines()
+    ]
     assert stored and stored[0]["useful"] is True and stored[0]["reason"] == "no_visit_needed"
     assert "adulte" not in json.dumps(stored) and "session" not in json.dumps(stored)  # no question, no session
-    gaps = [json.loads(line) for path in feedback_dir.glob("lacunes-*.jsonl") for line in path.open()]
+    gaps = [json.loads(line) for path in feedback_dir.glob("lacunes-*.jsonl") for line in path.read_text().splitlines()]
     assert "club de pétanque" in json.dumps(gaps, ensure_ascii=False)  # what no document answered, for staff
     assert "session" not in json.dumps(gaps) and all(set(g) == GAP_FIELDS for g in gaps)
     page.close()

@@ -287,7 +287,9 @@ def test_a_phone_turn_is_counted_and_its_unanswered_question_kept_like_the_webs(
             assert client.post("/api/v1/voice/turn", json=turn, headers=GATEWAY).status_code == 200
         metrics = client.get("/metrics").text
     assert 'guichet_turns_total{channel="voice",outcome="answered"} 1.0' in metrics
-    [kept] = [json.loads(line) for f in (tmp_path / "feedback").glob("lacunes-*.jsonl") for line in f.open()]
+    [kept] = [
+        json.loads(line) for f in (tmp_path / "feedback").glob("lacunes-*.jsonl") for line in f.read_text().splitlines()
+    ]
     assert kept["channel"] == "voice" and kept["question"] == "horaires de la piscine municipale"
 
 
