@@ -1,4 +1,6 @@
-"""jambonz webhook application: signed call/gather/status webhooks in, jambonz verb arrays out.
+"""jambonz's protocol: signed webhooks, the speech and digits of a payload, verb arrays.
+
+The webhooks themselves are ``bot.web.routes.jambonz``: they go through the service's one door like every channel.
 
 The caller's number (``from``) arrives in every payload; it is read by nobody here, stored nowhere, logged
 never. Sessions are keyed on ``call_sid``.
@@ -8,15 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
-from collections.abc import Callable
-
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 
 from bot.errors import ConfigError
-from bot.phone.dialog import VoiceDialog, VoiceReply
+from bot.phone.dialog import VoiceReply
 
 GATHER_HOOK = "/voice/jambonz/gather"
 SIGNATURE_TOLERANCE_S = 300
@@ -102,9 +99,10 @@ def opening_verbs(speech: object) -> list[dict]:
     return [config]
 
 
-def gather(text: str, wait_text: str) -> dict:
-    """Say ``text`` and listen for speech or keypad digits; play ``wait_text`` if the answer is slow."""
-    return {
+def gather(text: str, wait_text: str | None) -> dict:
+    """Say ``text`` and listen for speech or keypad digits; play ``wait_text`` if the answer is slow (nothing when
+    None: the service could not say it yet)."""
+    verb = {
         "verb": "gather",
         "input": ["speech", "digits"],
         "actionHook": GATHER_HOOK,
@@ -113,13 +111,15 @@ def gather(text: str, wait_text: str) -> dict:
         "numDigits": 1,
         "timeout": 8,
         "say": {"text": text},
-        "actionHookDelayAction": {
+    }
+    if wait_text:
+        verb["actionHookDelayAction"] = {
             "enabled": True,
             "noResponseTimeout": 2,
             "retries": 2,
             "actions": [{"verb": "say", "text": wait_text}],
-        },
-    }
+        }
+    return verb
 
 
 def verbs_for(reply: VoiceReply, wait_text: str) -> list[dict]:
@@ -132,54 +132,3 @@ def verbs_for(reply: VoiceReply, wait_text: str) -> list[dict]:
     if reply.action == "end":
         return [{"verb": "say", "text": reply.speech_text}, {"verb": "hangup"}]
     return [gather(reply.speech_text, wait_text)]
-
-
-def router(
-    get_dialog: Callable[[], VoiceDialog | None], secrets: list[str], get_opening: Callable[[], list[dict]]
-) -> APIRouter:
-    """The three jambonz webhooks; every request must carry a valid ``Jambonz-Signature``. ``get_opening`` gives
-    the verbs that open a call (see ``opening_verbs``)."""
-    routes = APIRouter(prefix="/voice/jambonz", tags=["voice"])
-
-    async def signed_payload(request: Request) -> dict:
-        if not secrets:
-            raise HTTPException(503, "Voice channel disabled: set GUICHET_VOICE_WEBHOOK_SECRET.")
-        body = await request.body()
-        if not verify(body, request.headers.get("Jambonz-Signature"), secrets):
-            raise HTTPException(401, "Invalid or missing Jambonz-Signature.")
-        try:
-            return json.loads(body or b"{}")
-        except json.JSONDecodeError:
-            raise HTTPException(400, "Body must be JSON.") from None
-
-    def ready_dialog() -> VoiceDialog:
-        dialog = get_dialog()
-        if dialog is None:
-            raise HTTPException(503, "Guichet is starting.", headers={"Retry-After": "10"})
-        return dialog
-
-    @routes.post("/call")
-    async def call(request: Request) -> list[dict]:
-        payload = await signed_payload(request)
-        dialog = ready_dialog()
-        reply = dialog.welcome(str(payload.get("call_sid", "")))
-        return [*get_opening(), *verbs_for(reply, dialog.messages.text("voice_wait"))]
-
-    @routes.post("/gather")
-    async def gathered(request: Request) -> list[dict]:
-        payload = await signed_payload(request)
-        dialog = ready_dialog()
-        transcript, confidence, digits = heard(payload)
-        reply = await run_in_threadpool(dialog.handle, str(payload.get("call_sid", "")), transcript, confidence, digits)
-        if reply.action == "end":
-            dialog.end(str(payload.get("call_sid", "")))
-        return verbs_for(reply, dialog.messages.text("voice_wait"))
-
-    @routes.post("/status")
-    async def status(request: Request) -> dict:
-        payload = await signed_payload(request)
-        if payload.get("call_status") in ("completed", "failed", "no-answer", "busy") and get_dialog():
-            get_dialog().end(str(payload.get("call_sid", "")))
-        return {}
-
-    return routes

@@ -17,10 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.answer.pipeline import Answerer
-from bot.phone import jambonz
 from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
-from bot.web.routes import operations, pages, speech, staff, staff_sets, turns, voice
+from bot.web.routes import jambonz, operations, pages, speech, staff, staff_sets, turns, voice
 from bot.web.service import Refused, Service
 from bot.web.workers import WorkerRoll
 
@@ -95,7 +94,7 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(staff.router)
     app.include_router(staff_sets.router)
-    app.include_router(jambonz.router(lambda: service.dialog, settings.voice_secrets, lambda: service.call_opening))
+    app.include_router(jambonz.router)
     return app
 
 

@@ -1,0 +1,79 @@
+"""The jambonz webhooks: a call opens, a caller's words (or keypad digits) come back, the call ends.
+
+A caller's turn goes through the service's door like every channel's (``Service.admit``: capacity gate and the
+call's own rate limit; ``Service.observe``: metrics and the questions left unanswered). A caller is never hung up on
+because the server is busy or starting: they hear why and are listened to again.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
+from bot.phone.jambonz import gather, heard, verbs_for, verify
+from bot.web.service import STARTING, Refused, Service, service_of
+
+router = APIRouter(prefix="/voice/jambonz", tags=["voice"])
+
+
+async def signed_payload(request: Request) -> dict:
+    """The webhook's JSON body, once its ``Jambonz-Signature`` is checked (errors are for the IT person)."""
+    secrets = service_of(request).settings.voice_secrets
+    if not secrets:
+        raise HTTPException(503, "Voice channel disabled: set GUICHET_VOICE_WEBHOOK_SECRET.")
+    body = await request.body()
+    if not verify(body, request.headers.get("Jambonz-Signature"), secrets):
+        raise HTTPException(401, "Invalid or missing Jambonz-Signature.")
+    try:
+        return json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        raise HTTPException(400, "Body must be JSON.") from None
+
+
+def wait_text(service: Service) -> str | None:
+    return service.dialog.messages.text("voice_wait") if service.dialog else None
+
+
+def told_and_listened_to_again(service: Service, refused: Refused) -> list[dict]:
+    """A refused turn on the phone: its French message said, then the caller is listened to again."""
+    return [gather(refused.message, wait_text(service))]
+
+
+@router.post("/call")
+async def call(request: Request) -> list[dict]:
+    payload = await signed_payload(request)
+    service = service_of(request)
+    if service.dialog is None:
+        return told_and_listened_to_again(service, Refused(503, STARTING, 10))
+    reply = service.dialog.welcome(str(payload.get("call_sid", "")))
+    return [*service.call_opening, *verbs_for(reply, service.dialog.messages.text("voice_wait"))]
+
+
+@router.post("/gather")
+async def gathered(request: Request) -> list[dict]:
+    payload = await signed_payload(request)
+    service = service_of(request)
+    call_id, dialog = str(payload.get("call_sid", "")), service.dialog
+    try:
+        if dialog is None:
+            raise Refused(503, STARTING, 10)
+        admission = service.admit("call:" + call_id)  # the same key as the generic voice turn's
+    except Refused as refused:
+        return told_and_listened_to_again(service, refused)
+    transcript, confidence, digits = heard(payload)
+    with admission:
+        reply = await run_in_threadpool(dialog.handle, call_id, transcript, confidence, digits)
+    if reply.action == "end":
+        dialog.end(call_id)
+    return verbs_for(reply, dialog.messages.text("voice_wait"))
+
+
+@router.post("/status")
+async def status(request: Request) -> dict:
+    payload = await signed_payload(request)
+    dialog = service_of(request).dialog
+    if payload.get("call_status") in ("completed", "failed", "no-answer", "busy") and dialog:
+        dialog.end(str(payload.get("call_sid", "")))
+    return {}
