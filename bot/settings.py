@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(default_factory=_default_models_dir)
     index_dir: Path = REPO_ROOT / "var" / "index" / "demo"
+    # The town's sources (guichet sync): the file that declares them, where their last good content is kept.
+    sources_file: Path = REPO_ROOT / "config" / "sources.yaml"
+    sources_dir: Path = REPO_ROOT / "var" / "sources"
+    sync_timeout_seconds: float = Field(default=30.0, gt=0)  # one HTTP request of a sync
     # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
     llm_path: Path | None = None
     embedder_path: Path | None = None

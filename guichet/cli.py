@@ -104,13 +104,17 @@ def ingest(
     ] = None,
 ):
     """Build or update the index from a corpus (incremental, atomic)."""
+    _build_index(paths, _settings(index_dir=index), exclude, status_file)
+
+
+def _build_index(paths: list[Path], settings: Settings, exclude: list[str], status_file: Path | None) -> None:
+    """The index built from ``paths``, with a progress bar, then its report (``ingest`` and ``sync``)."""
     from bot.answer.pipeline import resolve_embedder_path
     from bot.engines.embedder import SentenceTransformerEmbedder
     from bot.web.staff.jobs import write_json
     from ingestion.builder import build
     from ingestion.loaders import Limits
 
-    settings = _settings(index_dir=index)
     # A build yields the CPU to a model serving residents on the same machine. Set before any thread starts (on
     # Linux the nice value is per thread, inherited by the threads created after); never raised.
     if settings.ingest_nice > os.getpriority(os.PRIO_PROCESS, 0):
@@ -165,6 +169,39 @@ def ingest(
         for note in report.notes:
             table.add_row(note["source"], note["detail"])
         out.print(table)
+
+
+@app.command()
+def sync(
+    sources: Annotated[Path | None, typer.Option(help="The sources file (default: GUICHET_SOURCES_FILE).")] = None,
+    index: IndexOpt = None,
+):
+    """Bring the town's sources up to date (DILA archive, website, folders), then update the index from them.
+    Exits with 1 when a source failed (it kept its last good content; the index was still updated)."""
+    from ingestion.sources import load_sources, roots_of, sync_all
+
+    settings = _settings(index_dir=index)
+    sources_file = sources or settings.sources_file
+    try:
+        declared = load_sources(sources_file)
+    except GuichetError as exc:
+        _fail(exc)
+    reports = sync_all(declared, settings.sources_dir, timeout=settings.sync_timeout_seconds)
+    for r in reports:
+        state = {"updated": "mis à jour", "unchanged": "inchangé", "failed": "en échec"}[r.status]
+        out.print(
+            f"{r.name} ({r.kind}) : {state} — {r.added} ajouté(s), {r.changed} modifié(s), {r.removed} retiré(s), "
+            f"{r.unchanged} inchangé(s) en {r.seconds} s",
+            soft_wrap=True,
+        )
+        for problem in ([r.error] if r.error else []) + r.problems:
+            err.print(f"  {r.name} : {problem}", soft_wrap=True, markup=False)
+    roots = roots_of(declared, settings.sources_dir)
+    if not roots:
+        _fail(GuichetError("Aucune source n'a encore de contenu : rien à indexer."))
+    _build_index(roots, settings, [], None)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
 
 
 @index_app.command("list")

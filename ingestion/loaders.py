@@ -84,7 +84,7 @@ def load(path: Path, root: Path, limits: Limits = DEFAULT_LIMITS) -> SourceDocum
     elif suffix in (".html", ".htm"):
         meta, text = _html(data)
     elif suffix == ".pdf":
-        meta, text = _pdf(data, limits, notes)
+        meta, text = read_pdf(data, limits, notes)
     elif suffix == ".xml":
         if not dila.is_dila_fiche(data[:4096]):
             raise Unusable("XML file is not a Service-Public.fr fiche (no <Publication> root)")
@@ -237,7 +237,7 @@ def _html_table(table) -> str:
     return "\n".join(lines)
 
 
-def _pdf(data: bytes, limits: Limits, notes: list[str]) -> tuple[dict, str]:
+def read_pdf(data: bytes, limits: Limits, notes: list[str]) -> tuple[dict, str]:
     """PDF text layer, one section per page; a PDF without text is reported as needing OCR, pages without text
     in a PDF that has some are named in a note."""
     try:
