@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     sources_file: Path = REPO_ROOT / "config" / "sources.yaml"
     sources_dir: Path = REPO_ROOT / "var" / "sources"
     sync_timeout_seconds: float = Field(default=30.0, gt=0)  # one HTTP request of a sync
+    sync_every_hours: float = Field(default=0.0, ge=0)  # guichet serve syncs the sources this often (0: never)
     # Empty means "the catalogue model inside models_dir"; a path points at any other GGUF / ST folder.
     llm_path: Path | None = None
     embedder_path: Path | None = None
@@ -130,6 +131,11 @@ class Settings(BaseSettings):
     stt_max_utterance_seconds: float = Field(default=30.0, gt=0)  # a caller who never stops gets a transcript here
     stt_max_session_seconds: float = Field(default=600.0, gt=0)  # audio in one recognition session
     stt_idle_seconds: float = Field(default=10.0, gt=0)  # no frame for this long closes the session
+
+    @property
+    def last_sync_file(self) -> Path:
+        """What the last ``guichet sync`` did, per source (written by the command, shown by the staff console)."""
+        return self.sources_dir / "last-sync.json"
 
     @property
     def voice_secrets(self) -> list[str]:

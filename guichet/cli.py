@@ -107,7 +107,13 @@ def ingest(
     _build_index(paths, _settings(index_dir=index), exclude, status_file)
 
 
-def _build_index(paths: list[Path], settings: Settings, exclude: list[str], status_file: Path | None) -> None:
+def _build_index(
+    paths: list[Path],
+    settings: Settings,
+    exclude: list[str],
+    status_file: Path | None,
+    sources_file: Path | None = None,
+) -> None:
     """The index built from ``paths``, with a progress bar, then its report (``ingest`` and ``sync``)."""
     from bot.answer.pipeline import resolve_embedder_path
     from bot.engines.embedder import SentenceTransformerEmbedder
@@ -152,6 +158,7 @@ def _build_index(paths: list[Path], settings: Settings, exclude: list[str], stat
                     pdf_max_pages=settings.ingest_pdf_max_pages,
                 ),
                 keep=settings.index_keep_generations,
+                sources_file=sources_file,
             )
     except GuichetError as exc:
         _fail(exc)
@@ -175,9 +182,14 @@ def _build_index(paths: list[Path], settings: Settings, exclude: list[str], stat
 def sync(
     sources: Annotated[Path | None, typer.Option(help="The sources file (default: GUICHET_SOURCES_FILE).")] = None,
     index: IndexOpt = None,
+    status_file: Annotated[
+        Path | None, typer.Option(help="Also write the progress there as JSON (the staff console reads it).")
+    ] = None,
 ):
     """Bring the town's sources up to date (DILA archive, website, folders), then update the index from them.
     Exits with 1 when a source failed (it kept its last good content; the index was still updated)."""
+    from bot.timestamps import now_iso
+    from bot.web.staff.jobs import write_json
     from ingestion.sources import load_sources, roots_of, sync_all
 
     settings = _settings(index_dir=index)
@@ -186,7 +198,11 @@ def sync(
         declared = load_sources(sources_file)
     except GuichetError as exc:
         _fail(exc)
+    if status_file:
+        write_json(status_file, {"stage": "Lecture des sources", "done": 0, "total": len(declared)})
     reports = sync_all(declared, settings.sources_dir, timeout=settings.sync_timeout_seconds)
+    settings.sources_dir.mkdir(parents=True, exist_ok=True)
+    write_json(settings.last_sync_file, {"finished": now_iso(), "sources": [r.to_json() for r in reports]})
     for r in reports:
         state = {"updated": "mis à jour", "unchanged": "inchangé", "failed": "en échec"}[r.status]
         out.print(
@@ -199,7 +215,7 @@ def sync(
     roots = roots_of(declared, settings.sources_dir)
     if not roots:
         _fail(GuichetError("Aucune source n'a encore de contenu : rien à indexer."))
-    _build_index(roots, settings, [], None)
+    _build_index(roots, settings, [], status_file, sources_file)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 

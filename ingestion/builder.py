@@ -100,8 +100,10 @@ def build(
     progress: Callable[[str, int, int], None] = lambda *_: None,
     limits: Limits = DEFAULT_LIMITS,
     keep: int = KEEP_GENERATIONS,
+    sources_file: Path | None = None,
 ) -> Report:
-    """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build."""
+    """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build. ``sources_file``:
+    the sources file the roots were synced from (``guichet sync``), recorded so the console updates them again."""
     started = time.monotonic()
     report = Report()
     base, files = discover(roots, list(exclude))
@@ -122,6 +124,7 @@ def build(
             "corpus_hash": hashlib.sha256("".join(sorted(c.hash for c in chunks)).encode()).hexdigest(),
             "roots": [str(r.resolve()) for r in roots],  # what a re-indexing from the staff console rebuilds
             "exclude": list(exclude),
+            **({"sources_file": str(sources_file.resolve())} if sources_file else {}),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         report.generation = _write_generation(index_dir, chunks, fresh, previous, manifest, report)

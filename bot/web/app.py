@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.web.limits import BodySizeLimit
 from bot.web.routes import jambonz, operations, pages, speech, staff, staff_sets, turns, voice
 from bot.web.service import Refused, Service
+from bot.web.staff.reindexing import SyncSchedule
 from bot.web.workers import WorkerRoll
 
 MALFORMED = {
@@ -60,7 +61,11 @@ def create_app(
         service.feedback.purge()
         service.gaps.purge()
         loading = asyncio.get_running_loop().run_in_executor(None, service.load)
+        schedule = SyncSchedule(staff.reindexing_of(service), settings.sync_every_hours, service.live_manifest)
+        if settings.sync_every_hours:
+            schedule.start()
         yield
+        schedule.stop()
         await loading
 
     app = FastAPI(

@@ -164,6 +164,10 @@ class Service:
         finally:
             self._moving.release()
 
+    def live_manifest(self) -> dict | None:
+        """The served index generation's manifest (None until loaded)."""
+        return self.answerer.step(PassageRetriever).index.manifest if self.answerer else None
+
     def admit(self, key: str) -> Admission:
         """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503)."""
         if self.answerer is None:

@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 
 from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.answer.steps.validated_answer import ValidatedAnswerLookup
+from bot.engines.index import Index
 from bot.settings import Settings
 from bot.web.app import create_app
 from bot.web.routes import staff as staff_routes
 from bot.web.staff.accounts import AccountStore
-from bot.web.staff.reindexing import ReindexBusy, Reindexing
+from bot.web.staff.reindexing import ReindexBusy, Reindexing, SyncSchedule
 from tests.conftest import DEMO, FakeEmbedder, fake_answerer, write
 from tests.unit.test_api import settled
 from tests.unit.test_staff import PASSPORT, PASSWORD, csrf_of, log_in
@@ -25,6 +26,7 @@ STAND_IN = """
 import json, pathlib, sys, time
 args = sys.argv[1:]
 status = pathlib.Path(args[args.index("--status-file") + 1])
+(pathlib.Path(args[args.index("--index") + 1]) / "argv.json").write_text(json.dumps(args))
 for done in (1, 2):
     status.write_text(json.dumps({"stage": "Calcul des vecteurs", "done": done, "total": 2}))
     time.sleep(0.2)
@@ -34,6 +36,9 @@ while not go.exists():
 if go.read_text() == "fail":
     print("Erreur : le dossier est illisible.")
     sys.exit(2)
+if go.read_text() == "partial":
+    print("site : robots.txt answered 503: nothing fetched")
+    sys.exit(1)
 """
 
 
@@ -73,6 +78,63 @@ def test_a_failed_reindexing_shows_what_the_build_said(reindexing):
     wait_until(lambda: reindexing.status()["state"] != "running")
     status = reindexing.status()
     assert status["state"] == "failed" and "le dossier est illisible" in status["error"]
+
+
+def test_an_index_built_from_sources_is_updated_by_syncing_them_again(reindexing, tmp_path):
+    """A source that failed (exit 1) is not a failed update: the index was built from the rest."""
+    sources = write(tmp_path / "sources.yaml", "sources:\n  - {name: docs, kind: folder, path: docs}\n")
+    reindexing.start({"roots": [str(tmp_path / "sources" / "docs")], "sources_file": str(sources)}, "claire")
+    (reindexing.index_dir / "go").write_text("partial")
+    wait_until(lambda: reindexing.status()["state"] != "running")
+    args = json.loads((reindexing.index_dir / "argv.json").read_text())
+    assert args[:3] == ["sync", "--sources", str(sources)]
+    status = reindexing.status()
+    assert status["state"] == "partial" and "dernier contenu est gardé" in status["state_fr"]
+    assert "robots.txt" in status["error"]
+
+
+def test_the_documents_page_shows_each_sources_last_sync(tmp_path):
+    from ingestion.builder import build
+
+    staff_routes._auth.cache_clear()
+    staff_dir, index_dir = tmp_path / "staff", tmp_path / "index"
+    AccountStore(staff_dir).add("claire", "admin", PASSWORD)
+    sources = write(tmp_path / "sources.yaml", f"sources:\n  - {{name: docs, kind: folder, path: {DEMO}}}\n")
+    build([DEMO], index_dir, FakeEmbedder(), sources_file=sources)
+    settings = Settings(staff_dir=staff_dir, sources_dir=tmp_path / "mirrors")
+    settings.sources_dir.mkdir()
+    reports = [
+        {"name": "fiches", "kind": "dila", "status": "updated", "added": 0, "changed": 3, "removed": 1,
+         "unchanged": 389, "problems": [], "error": ""},
+        {"name": "site", "kind": "website", "status": "failed", "added": 0, "changed": 0, "removed": 0,
+         "unchanged": 0, "problems": [], "error": "robots.txt answered 503: nothing fetched"},
+    ]  # fmt: skip
+    settings.last_sync_file.write_text(json.dumps({"finished": "2026-12-07T06:00:00+00:00", "sources": reports}))
+    answerer = fake_answerer(Index.open(index_dir), PASSPORT, tmp_path)
+    with TestClient(create_app(lambda: answerer, settings), follow_redirects=False) as client:
+        settled(client)
+        log_in(client)
+        page = client.get("/staff/documents").text
+    assert "Dernière lecture des sources" in page and str(sources) in page
+    assert "en échec, dernier contenu gardé" in page and "robots.txt answered 503" in page
+    assert "fiches Service-Public.fr" in page and "site internet" in page
+
+
+def test_one_worker_syncs_the_sources_on_schedule(reindexing, tmp_path):
+    sources = write(tmp_path / "sources.yaml", "sources:\n  - {name: docs, kind: folder, path: docs}\n")
+    manifest = {"roots": [str(DEMO)]}
+    first = SyncSchedule(reindexing, 24, lambda: manifest)
+    other_worker = SyncSchedule(Reindexing(tmp_path / "staff", reindexing.index_dir), 24, lambda: manifest)
+    assert first.start() and not other_worker.start()
+    assert first.due() is None  # an index built from folders by hand is not synced
+    manifest["sources_file"] = str(sources)
+    assert first.due()["by"] == "mise à jour planifiée"
+    assert first.due() is None  # one update at a time
+    (reindexing.index_dir / "go").write_text("ok")
+    wait_until(lambda: reindexing.status()["state"] == "finished")
+    first.stop()
+    assert other_worker.start()  # the lock is free again
+    other_worker.stop()
 
 
 def test_a_reindexing_of_missing_folders_is_refused_before_it_starts(reindexing, tmp_path):

@@ -309,7 +309,25 @@ def _documents_page(request: Request, context: dict[str, Any], status: int = 200
     reindex = reindexing_of(service).status()
     reindex |= {"started_fr": paris_time(reindex.get("started", "")), "log": reindexing_of(service).log_tail()}
     context["reindex"] = reindex
+    context["sources"] = last_sync(service.settings.last_sync_file) if index.manifest.get("sources_file") else None
     return _page(request, "staff/documents.html", context, status)
+
+
+SOURCE_STATES_FR = {"updated": "mise à jour", "unchanged": "inchangée", "failed": "en échec, dernier contenu gardé"}
+SOURCE_KINDS_FR = {"dila": "fiches Service-Public.fr", "website": "site internet", "folder": "dossier"}
+
+
+def last_sync(path: Path) -> dict[str, Any]:
+    """What the last ``guichet sync`` did, per source, in French; empty when none ran yet."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    rows = [
+        s | {"state_fr": SOURCE_STATES_FR.get(s["status"], s["status"]), "kind_fr": SOURCE_KINDS_FR.get(s["kind"], "")}
+        for s in data.get("sources", [])
+    ]
+    return {"finished_fr": paris_time(data.get("finished", "")), "rows": rows}
 
 
 @router.get("/documents/etat")
