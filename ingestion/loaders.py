@@ -20,6 +20,7 @@ import yaml
 from bs4 import BeautifulSoup, NavigableString
 from pypdf import PdfReader
 
+from bot.text import fold_accents
 from ingestion import dila
 from ingestion.isolation import Overrun, run_isolated
 
@@ -99,6 +100,9 @@ def load(path: Path, root: Path, limits: Limits = DEFAULT_LIMITS) -> SourceDocum
     source = path.relative_to(root).as_posix()
     title = meta.get("title") or _first_heading(text) or path.stem.replace("-", " ").replace("_", " ")
     date = meta.get("date") or datetime.fromtimestamp(status.st_mtime, UTC).date().isoformat()
+    year = tariff_year(f"{title} {path.stem}", text[:TARIFF_YEAR_CHARS])
+    if year and str(date)[:4] < str(year):  # tariffs voted in December for the next year are that year's
+        date = f"{year}-01-01"
     return SourceDocument(
         source=source, title=title.strip(), url=meta.get("url", ""), date=str(date), markdown=text.strip(), notes=notes
     )
@@ -133,6 +137,27 @@ def _unix_newlines(text: str) -> str:
 def _first_heading(text: str) -> str:
     match = re.search(r"^#\s+(.+)$", text, re.M)
     return match.group(1) if match else ""
+
+
+TARIFF_YEAR = re.compile(r"\btarifs?\b[^\n]{0,40}?\b(20\d\d)\b(?![,.]?\d|\s*(?:€|euros?\b))")
+TARIFF_YEAR_CHARS = 1500  # the title page or first lines name the year a tariff applies to
+
+
+def tariff_year(title: str, opening: str) -> int | None:
+    """The year a tariff document applies to, read from its title or file name, else its first lines.
+
+    >>> tariff_year("DCM VilleMTP_MTP_Tarifs_2014", "")
+    2014
+    >>> tariff_year("Conseil municipal", "Objet : tarifs municipaux applicables au 1er janvier 2025")
+    2025
+    >>> tariff_year("Piscine", "Ouverte en 2025") is None, tariff_year("Tarif", "Le tarif est de 2025 €.") is None
+    (True, True)
+    """
+    for text in (title, opening):
+        found = TARIFF_YEAR.search(fold_accents(text.replace("_", " ")).lower())
+        if found:
+            return int(found.group(1))
+    return None
 
 
 def _markdown(text: str, notes: list[str]) -> tuple[dict, str]:

@@ -30,6 +30,7 @@ from bot.engines.index import Index
 from bot.engines.llm import ChatModel, load_chat_model
 from bot.engines.model_store import CATALOGUE, EMBEDDING_GEMMA, QWEN, verify_llm_file
 from bot.engines.verifier import CrossEncoderVerifier, EmbedderVerifier, Verifier
+from bot.language.years import asked_year
 from bot.settings import Settings, load_yaml
 from bot.timestamps import age_in_days
 
@@ -91,7 +92,8 @@ class Answerer:
         if turn.outcome is Outcome.ANSWERED_FROM_QUOTE:
             turn.answer = f"{self.messages.for_outcome(turn.outcome)} « {turn.answer} »"
         if turn.outcome in ANSWERS:
-            year = old_sources_year(turn.citations, self.stale_after_days, self.today())
+            today = self.today()
+            year = old_sources_year(turn.citations, self.stale_after_days, today, asked_year(turn.question, today))
             if year:
                 turn.dated = self.messages.text("notice_old_sources", year=str(year))
                 if not turn.answer.endswith(turn.dated):  # a validated answer was approved with it
@@ -215,18 +217,26 @@ class Answerer:
         return answerer
 
 
-def old_sources_year(citations: list[Citation], stale_after_days: int | None, today: date) -> int | None:
-    """The year of the newest source when every cited document is dated and older than ``stale_after_days``
-    (a 2014 tariff, a fiche last changed years ago); None when one is recent or undated (nothing to say).
+def old_sources_year(
+    citations: list[Citation], stale_after_days: int | None, today: date, asked: int | None = None
+) -> int | None:
+    """The year of the newest source when every cited document is dated and either older than
+    ``stale_after_days`` (a 2014 tariff, a fiche last changed years ago) or from a year before the one the question
+    asks about (``asked``: "cette année", "en 2027"); None when one is recent or undated (nothing to say).
 
     >>> old = Citation("Tarifs", "tarifs-2014.pdf", "", "2014-01-01", "…")
     >>> old_sources_year([old], 365, date(2026, 12, 7)), old_sources_year([old], None, date(2026, 12, 7))
     (2014, None)
+    >>> last_year, today = Citation("Cantine", "cantine.md", "", "2025-09-01", "…"), date(2026, 12, 7)
+    >>> old_sources_year([last_year], 730, today), old_sources_year([last_year], 730, today, asked=2026)
+    (None, 2025)
     """
     ages = [age_in_days(c.date, today) for c in citations]
-    if not stale_after_days or not ages or any(age is None or age <= stale_after_days for age in ages):
+    if not ages or any(age is None for age in ages):
         return None
-    return max(int(c.date[:4]) for c in citations)
+    newest = max(int(c.date[:4]) for c in citations)
+    stale = bool(stale_after_days) and all(age is not None and age > (stale_after_days or 0) for age in ages)
+    return newest if stale or (asked is not None and newest < asked) else None
 
 
 def answer_composer(settings: Settings, model: ChatModel, neutralise: Neutraliser) -> AnswerComposer:

@@ -90,6 +90,9 @@ def test_an_answer_whose_sources_are_all_old_says_their_year(fake_demo_index, tm
     assert refused.outcome is Outcome.UNANSWERABLE_NO_SOURCES and "D'après un document" not in refused.answer
     answerer.today = lambda: date(2027, 1, 1)  # under a year (GUICHET_STALE_AFTER_DAYS): nothing to say
     assert answerer.answer("prix du passeport pour un majeur").answer == "Le passeport d'un majeur coûte 86 €."
+    # ... unless the resident asks about this year, and the page is from the last one
+    this_year = answerer.answer("prix du passeport pour un majeur cette année")
+    assert this_year.answer.endswith("D'après un document de 2026 ; vérifiez auprès de la mairie.")
 
 
 def test_the_age_of_sources_is_said_only_when_every_one_is_dated_and_old():
@@ -105,6 +108,9 @@ def test_the_age_of_sources_is_said_only_when_every_one_is_dated_and_old():
     assert old_sources_year([tariffs, recent], 365, today) is None
     assert old_sources_year([tariffs, undated], 365, today) is None
     assert old_sources_year([], 365, today) is None
+    assert old_sources_year([recent], 365, today, asked=2027) == 2026  # "l'année prochaine"
+    assert old_sources_year([recent], 365, today, asked=2026) is None
+    assert old_sources_year([undated], 365, today, asked=2027) is None
 
 
 def test_a_messages_file_without_a_notice_is_refused_at_start_up(tmp_path):
