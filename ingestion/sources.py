@@ -210,7 +210,10 @@ def _fiches(data: bytes) -> Iterator[tuple[str, bytes]]:
             etree.fromstring(body, parser=etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as exc:
             raise SourceFailed(f"{name}: not well-formed XML ({exc}); archive not used") from None
-        yield _relative(name), body
+        relative = _relative(name)
+        if ".." in PurePosixPath(relative).parts:
+            raise SourceFailed(f"{name}: a path outside the source's folder; archive not used")
+        yield relative, body
 
 
 def _members(data: bytes) -> Iterator[tuple[str, bytes]]:

@@ -80,8 +80,10 @@ def test_a_bad_archive_fails_its_source_and_keeps_the_last_good_fiches(tmp_path,
     sources_dir = tmp_path / "sources"
     [good] = sync_sources([dila(tmp_path, fiches_as_published())], sources_dir, no_network)
     assert good.added == 12
-    before = sorted(p.name for p in (sources_dir / "fiches").rglob("*.xml"))
+    before = {p.name: p.read_bytes() for p in (sources_dir / "fiches").rglob("*.xml")}
     published = fiches_as_published()
+    first = sorted(published)[0]
+    published[first] = updated(published[first], "Nouveauté qui ne doit pas arriver.")
     source = dila(tmp_path, published)
     path = source.location
     if damage == "truncated":
@@ -94,12 +96,13 @@ def test_a_bad_archive_fails_its_source_and_keeps_the_last_good_fiches(tmp_path,
     elif damage == "sha256":
         source = Source("fiches", "dila", path, {"sha256": hashlib.sha256(b"another archive").hexdigest()})
     elif damage == "outside":
-        write_bytes(path, archive({"../../etc/F1.xml": published[sorted(published)[0]]}))
+        outside = {"../../etc/F1.xml": published[first]}
+        write_bytes(path, archive({**published, **outside}))  # checked before any good fiche is rewritten
     else:
         source = Source("fiches", "dila", str(tmp_path / "absent.zip"))
     [report] = sync_sources([source], sources_dir, no_network)
     assert report.status == "failed" and report.error
-    assert sorted(p.name for p in (sources_dir / "fiches").rglob("*.xml")) == before
+    assert {p.name: p.read_bytes() for p in (sources_dir / "fiches").rglob("*.xml")} == before
     assert not (tmp_path / "etc").exists()
 
 
