@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from bot.text import fold_accents
+
 YES_NO = re.compile(r"^\W*(oui|non)\b", re.I)
 
 
@@ -15,3 +17,19 @@ def yes_or_no(text: str) -> str:
     """The yes/no a text opens with ("oui", "non") or ""."""
     found = YES_NO.match(text.strip())
     return found.group(1).lower() if found else ""
+
+
+SPOKEN_YES = re.compile(r"^\W*(oui|ouais|ouai|exact(ement)?|tout a fait|c'?est (bien )?(ca|cela)|d'accord|voila)\b")
+SPOKEN_NO = re.compile(r"^\W*(non|pas du tout|pas (ca|cela)|ce n'?est pas (ca|cela)|c'?est pas (ca|cela))\b")
+
+
+def spoken_yes_or_no(text: str) -> str:
+    """A caller's reply to a yes/no question, as the recognizer wrote it ("oui", "non") or "".
+
+    >>> [spoken_yes_or_no(t) for t in ("Oui, c'est ça.", "ouais", "C'est bien ça", "Non merci", "le passeport")]
+    ['oui', 'oui', 'oui', 'non', '']
+    """
+    folded = fold_accents(text.strip().lower()).replace("’", "'")
+    if SPOKEN_NO.match(folded):
+        return "non"
+    return "oui" if SPOKEN_YES.match(folded) else ""

@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.answer.outcomes import Messages, Outcome
+from bot.answer.outcomes import ANSWERS, Messages, Outcome
 from bot.answer.pipeline import Answerer
 from bot.answer.turn import Turn
 from bot.language.words import MASKED
+from bot.language.yes_no import spoken_yes_or_no
+from bot.phone.topics import Topics
 from bot.text import EMAIL, fold
 
 MIN_CONFIDENCE = 0.5
-MAX_SPOKEN_SENTENCES = 3
+MAX_SPOKEN_SENTENCES = 2  # then "Voulez-vous plus de détails ?"
 MAX_SPOKEN_WORDS = 40
 MAX_CALLS = 1000  # calls remembered at once; beyond, the least recently heard is forgotten
 # A caller asking for a person: a wish to speak or be put through, followed by someone to speak to, or a reply
@@ -76,6 +78,8 @@ class CallState:
     misheard: int = 0
     unanswered: int = 0
     last_speech: str = ""
+    unsure: tuple[str, str] | None = None  # (what was heard, the topic asked about) while a yes is awaited
+    more: str = ""  # the rest of the last answer, said if the caller wants more details
     history: list[dict] = field(default_factory=list)  # earlier questions of the call, for follow-ups
     touched: float = field(default_factory=time.monotonic)
 
@@ -140,6 +144,17 @@ def spoken_answer(turn: Turn) -> str:
     return " ".join(speakable(p) for p in parts if p)
 
 
+def more_details(turn: Turn) -> str:
+    """What ``spoken_answer`` left out of the answer, for a caller who asks for more ("" if nothing).
+
+    >>> more_details(Turn(question="q", answer="Un. Deux. Trois, quatre."))
+    'Trois, quatre.'
+    """
+    said = turn.answer.removesuffix(turn.dated).strip() if turn.dated else turn.answer
+    first = first_sentences(said)
+    return speakable(said[len(first) :].strip()) if said.startswith(first) else ""
+
+
 class VoiceDialog:
     """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
 
@@ -153,8 +168,10 @@ class VoiceDialog:
         on_turn: Callable[[Turn, str], None] | None = None,
         ttl_seconds: int = 1800,
         history_turns: int = 6,
+        topics: Topics | None = None,
     ):
         self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
+        self.topics = topics  # what a badly heard caller may be calling about (None: just ask again)
         # A call is forgotten after ``ttl_seconds`` without a word, and keeps ``history_turns`` earlier questions
         # for follow-ups: the web sessions' settings (GUICHET_SESSION_TTL_SECONDS, GUICHET_SESSION_MAX_TURNS).
         self.ttl_seconds, self.history_turns = ttl_seconds, history_turns
@@ -179,12 +196,47 @@ class VoiceDialog:
 
     def handle(self, call_id: str, transcript: str = "", confidence: float | None = None, dtmf: str = "") -> VoiceReply:
         state = self._state(call_id)
+        heard = transcript.strip()
+        if state.more:  # the caller was asked whether they want more details
+            details, state.more = state.more, ""
+            wants = "oui" if dtmf == "1" else "non" if dtmf == "2" else "" if dtmf else spoken_yes_or_no(heard)
+            if wants:
+                said = details if wants == "oui" else ""
+                text = " ".join(s for s in (said, self.messages.text("voice_anything_else")) if s)
+                state.last_speech = text
+                return VoiceReply(speech_text=text, display_text=text, action="continue")
+        if state.unsure:  # the caller was asked whether they call about a topic
+            confirmed = self._confirmed(state, heard, dtmf)
+            if confirmed is not None:
+                return self._answer(state, confirmed)
         if dtmf:
             return self._keypad(state, dtmf)
-        heard = transcript.strip()
         if not heard or (confidence is not None and confidence < MIN_CONFIDENCE):
             state.misheard += 1
+            topic = self.topics.closest(heard) if self.topics and heard else None
+            if topic:
+                state.unsure = (heard, topic)
+                text = self.messages.text("voice_confirm_topic", topic=topic)
+                return VoiceReply(speech_text=speakable(text), display_text=text, action="repeat")
             key = "voice_repeat" if state.misheard == 1 else "voice_keypad"
+            text = self.messages.text(key)
+            return VoiceReply(speech_text=text, display_text=text, action="repeat")
+        return self._answer(state, heard)
+
+    def _confirmed(self, state: CallState, heard: str, dtmf: str) -> str | None:
+        """After "Vous appelez au sujet de … ?": yes (or 1) gives the question to answer, what was heard read with
+        its topic; no (or 2) asks again; anything else is a new question (None)."""
+        (before, topic), state.unsure = state.unsure or ("", ""), None
+        reply = "oui" if dtmf == "1" else "non" if dtmf == "2" else "" if dtmf else spoken_yes_or_no(heard)
+        if reply == "oui":
+            return f"{before} ({topic})" if before else topic
+        if reply == "non":
+            return ""
+        return None
+
+    def _answer(self, state: CallState, heard: str) -> VoiceReply:
+        if not heard:  # the topic was wrong: ask again, then the keypad
+            key = "voice_repeat" if state.misheard <= 1 else "voice_keypad"
             text = self.messages.text(key)
             return VoiceReply(speech_text=text, display_text=text, action="repeat")
         state.misheard = 0
@@ -202,7 +254,9 @@ class VoiceDialog:
                 return self.handoff(prefix=first_sentences(turn.answer, 1))
         else:
             state.unanswered = 0
-        spoken = " ".join(s for s in (spoken_answer(turn), self.messages.text("voice_anything_else")) if s)
+        state.more = more_details(turn) if turn.outcome in ANSWERS else ""
+        then = self.messages.text("voice_more_details" if state.more else "voice_anything_else")
+        spoken = " ".join(s for s in (spoken_answer(turn), then) if s)
         state.last_speech = spoken
         action = "end" if turn.outcome is Outcome.HANDOFF_EMERGENCY else "continue"
         return VoiceReply(speech_text=spoken, display_text=turn.answer, action=action)

@@ -30,6 +30,7 @@ from bot.errors import ConfigError, GuichetError, explained
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
 from bot.phone.listening import ListeningLimits, town_vocabulary
+from bot.phone.topics import Topics
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
 from bot.web.gaps import GapStore
@@ -97,6 +98,7 @@ class Service:
                 on_turn=self.observe,
                 ttl_seconds=self.settings.session_ttl_seconds,
                 history_turns=self.settings.session_max_turns,
+                topics=self._phone_topics(answerer) if self.settings.voice_secrets else None,
             )
             if self.settings.speech_keys:
                 synthesizer = self._synthesizer()
@@ -110,6 +112,13 @@ class Service:
         except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
             self.error = explained(exc)
             log.error("Guichet is not ready: %s", self.error, exc_info=not isinstance(exc, GuichetError))
+
+    def _phone_topics(self, answerer: Answerer) -> Topics:
+        """The town's topics a badly heard caller is asked to confirm (``phone`` in ``config/thresholds.yaml``)."""
+        retriever, phone = answerer.step(PassageRetriever), self.settings.thresholds.get("phone", {})
+        names = Topics.of_town(answerer.town, dict.fromkeys(c.title for c in retriever.index.chunks))
+        minimum = float(phone["topic_min_meaning"]), float(phone["topic_min_sound"])
+        return Topics(names, retriever.embedder, *minimum, town_name=str(answerer.town.get("town_name", "")))
 
     def _synthesizer(self) -> Synthesizer:
         """The town's Piper voice if it chose one, else espeak-ng."""

@@ -109,3 +109,17 @@ def test_the_call_is_spoken_by_the_towns_own_server(server):
     samples, rate, cached = _spoken(server, answer[0]["say"]["text"])
     assert rate == 8000 and cached == "miss" and len(samples) / rate > 2
     assert len(_spoken(server, "Bonjour.", voice="default")[0]) > 0  # a voice espeak-ng lacks: the town's voice
+
+
+def test_a_badly_heard_question_is_confirmed_by_its_topic_then_answered(server):
+    """A transcript the recognizer is unsure of (and misspelt: "identitée") lands on the town's "carte d'identité
+    et passeport" by sound; a yes answers the question read with its topic, with the real models."""
+    call = {"call_sid": "e2e-call-3", "from": "anonymous", "to": "+33199001234", "direction": "inbound"}
+    _post(server, "/voice/jambonz/call", call | {"call_status": "ringing"})
+    asked = _post(server, "/voice/jambonz/gather", call | _speech("la carte d'identitée pour un adulte combien", 0.32))
+    assert asked[0]["verb"] == "gather" and "au sujet de" in asked[0]["say"]["text"]
+    assert "identité" in asked[0]["say"]["text"]
+    answer = _post(server, "/voice/jambonz/gather", call | {"reason": "dtmfDetected", "digits": "1"})
+    assert answer[0]["verb"] == "gather" and "au sujet de" not in answer[0]["say"]["text"]
+    assert "euros" in answer[0]["say"]["text"] or "gratuit" in answer[0]["say"]["text"]
+    assert rejected({"asked": asked, "answer": answer}) == {}

@@ -52,10 +52,13 @@ def test_the_age_of_old_sources_is_said_on_the_phone_after_the_shortened_answer(
     long_reply = json.dumps({"source": "S1", "reponse": said})
     answerer = fake_answerer(fake_demo_index, long_reply, tmp_path)
     answerer.today = lambda: date(2028, 1, 1)
-    reply = dialog(answerer).handle("call-1", "prix du passeport pour un majeur", 0.92)
-    assert "Le timbre est fiscal" not in reply.speech_text  # two sentences at most
+    voice = dialog(answerer)
+    reply = voice.handle("call-1", "prix du passeport pour un majeur", 0.92)
     spoken = reply.speech_text
-    assert spoken.index("86 euros") < spoken.index("D'après un document de 2026") < spoken.index("Source :")
+    assert spoken.index("D'après un document de 2026") < spoken.index("Source :") < spoken.index("plus de détails")
+    details = voice.handle("call-1", "oui", 0.9).speech_text  # the rest of the answer, on request
+    assert details.endswith("Avez-vous une autre question ?") and "D'après" not in details
+    assert "86 euros" in spoken + details
 
 
 def test_a_call_keeps_the_sessions_settings_for_history_and_expiry(fake_demo_index, tmp_path):
@@ -116,6 +119,40 @@ def test_low_confidence_asks_again_once_then_offers_the_keypad(answerer):
     second = voice.handle("call-1", "", None)
     assert (first.action, second.action) == ("repeat", "repeat")
     assert "répéter" in first.speech_text and "Tapez 1" in second.speech_text and "0" in second.speech_text
+
+
+def topical_dialog(answerer):
+    from bot.engines.embedder import FakeEmbedder
+    from bot.phone.topics import Topics
+
+    names = Topics.of_town(answerer.town, ["Carte d'identité et passeport : prendre rendez-vous", "Marché"])
+    topics = Topics(names, FakeEmbedder(), min_meaning=0.99, min_sound=0.8)  # the fake embedder: by sound only
+    return VoiceDialog(answerer, answerer.messages, answerer.town["voice"], clock=lambda: TUESDAY_10H, topics=topics)
+
+
+def test_a_badly_heard_question_is_confirmed_by_its_topic_then_answered(answerer):
+    voice = topical_dialog(answerer)
+    asked = voice.handle("call-1", "prix du camp d'identité et passeport majeur", 0.3)
+    assert asked.action == "repeat" and "au sujet de : carte d'identité et passeport ?" in asked.speech_text
+    assert "tapez 1" in asked.speech_text
+    answered = voice.handle("call-1", "oui c'est ça", 0.4)
+    assert answered.action == "continue" and "86 euros" in answered.speech_text
+    again = voice.handle("call-2", "prix du camp d'identité et passeport", 0.3)
+    assert "au sujet de" in again.speech_text
+    by_key = voice.handle("call-2", dtmf="1")
+    assert "86 euros" in by_key.speech_text
+
+
+def test_a_wrong_topic_is_said_no_to_and_the_caller_asked_again(answerer):
+    voice = topical_dialog(answerer)
+    voice.handle("call-1", "prix du camp d'identité", 0.3)
+    refused = voice.handle("call-1", "non", 0.9)
+    assert refused.action == "repeat" and "répéter" in refused.speech_text
+    voice.handle("call-2", "prix du camp d'identité", 0.3)
+    other = voice.handle("call-2", "quand a lieu le marché", 0.9)  # neither yes nor no: a new question
+    assert other.action == "continue" and "au sujet de" not in other.speech_text
+    nothing_like = voice.handle("call-3", "euh bof", 0.2)  # lands on no topic: asked to repeat, as before
+    assert "répéter" in nothing_like.speech_text
 
 
 def test_keypad_zero_and_asking_for_a_person_hand_over_during_opening_hours(answerer):
