@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import tarfile
@@ -33,6 +34,7 @@ from lxml import etree
 from bot.errors import ConfigError
 from ingestion import dila
 
+log = logging.getLogger(__name__)
 KINDS = ("dila", "website", "folder")
 STATE = ".state.json"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -326,6 +328,9 @@ def sync_sources(
                 mirror.save()
         except SourceFailed as exc:
             report = SourceReport(source.name, source.kind, status="failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - one source's unforeseen failure never stops the others
+            log.exception("source %s failed", source.name)
+            report = SourceReport(source.name, source.kind, status="failed", error=f"{type(exc).__name__}: {exc}")
         report.seconds = round(time.monotonic() - started, 2)
         reports.append(report)
     return reports

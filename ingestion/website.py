@@ -120,8 +120,11 @@ def _sitemap(web: Polite, url: str, host: str) -> list[tuple[str, str]]:
             raise SourceFailed(f"sitemap {current} is not valid XML ({exc})") from None
         for entry in root.iter(f"{SITEMAP}sitemap", f"{SITEMAP}url"):
             loc = (entry.findtext(f"{SITEMAP}loc") or "").strip()
-            if urlsplit(loc).netloc != host:
-                continue
+            try:
+                if urlsplit(loc).netloc != host:
+                    continue  # another site's page (or no URL at all)
+            except ValueError:
+                continue  # not a URL ("http://[broken"): the rest of the sitemap is read
             if entry.tag == f"{SITEMAP}sitemap":
                 if loc not in seen:
                     todo.append(loc)
@@ -143,7 +146,7 @@ def _document(web: Polite, mirror: Mirror, url: str, lastmod: str, report: Sourc
         headers["If-Modified-Since"] = before["last_modified"]
     try:
         response = web.get(url, headers)
-    except (httpx.HTTPError, SourceFailed) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, SourceFailed) as exc:
         why = str(exc) if isinstance(exc, SourceFailed) else type(exc).__name__
         report.problems.append(f"{url}: {why}; last content kept")
         return "failed", list(before.get("pdfs", []))

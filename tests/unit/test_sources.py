@@ -205,6 +205,7 @@ class Site:
         if path == "/sitemap-pages.xml":
             urls = "".join(f"<url><loc>{host}{p}</loc><lastmod>2026-10-01</lastmod></url>" for p in self.listed)
             urls += "<url><loc>http://ailleurs.example/page</loc></url>"  # another site: never fetched
+            urls += "<url><loc>http://[cassé/page</loc></url>"  # not a URL: skipped
             body = f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
             return 200, {"Content-Type": "application/xml"}, body.encode()
         if path in self.slow:
