@@ -104,9 +104,9 @@ class Service:
                 synthesizer = self._synthesizer()
                 self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
                 self._load_recognizer(answerer)
-            self.answerer = answerer
-            if self.peers:
+            if self.peers:  # marked before it serves: /readyz never sees it serving yet counted as loading
                 self.peers.mark_ready()
+            self.answerer = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
         except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
