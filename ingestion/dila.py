@@ -45,10 +45,9 @@ def parse_fiche(data: bytes) -> dict:
     >>> parse_fiche(dc + b'<Texte><Paragraphe>Les regles.</Paragraphe></Texte></Publication>')["markdown"].split()
     ['Non,', 'interdit.', 'Les', 'regles.']
     """
-    root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    root = read_xml(data)
     title = _text(root.find(f"{DC}title"))
-    date = _text(root.find(f"{DC}date"))
-    date = re.sub(r"^(modified|created)\s+", "", date)
+    date = modified(root)
     blocks: list[str] = []
     for name in ("Introduction", "ListeSituations", "Texte"):
         for el in root.findall(name):
@@ -59,6 +58,16 @@ def parse_fiche(data: bytes) -> dict:
     if description and description not in " ".join(blocks[:2]):
         blocks.insert(0, description)
     return {"title": title, "url": root.get("spUrl", ""), "date": date, "markdown": "\n\n".join(blocks).strip()}
+
+
+def read_xml(data: bytes):
+    """A fiche's XML tree; entities are not expanded and nothing is fetched (``etree.XMLSyntaxError`` if malformed)."""
+    return etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+
+
+def modified(root) -> str:
+    """The fiche's date (``dc:date``, "modified 2020-08-26" → "2020-08-26")."""
+    return re.sub(r"^(modified|created)\s+", "", _text(root.find(f"{DC}date")))
 
 
 def _text(el) -> str:

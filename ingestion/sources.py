@@ -40,7 +40,6 @@ STATE = ".state.json"
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MAX_ARCHIVE_BYTES = 2_000_000_000
 MAX_FICHE_BYTES = 5_000_000
-DILA_DATE = re.compile(rb"<dc:date>\s*(?:modified|created)?\s*([0-9]{4}-[0-9]{2}-[0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -147,11 +146,15 @@ class Mirror:
         self.write(STATE, json.dumps(self.state, indent=1, sort_keys=True, ensure_ascii=False).encode())
 
     def _inside(self, relative: str) -> Path:
-        """A path the source names, kept inside the mirror (no absolute path, no '..')."""
-        parts = PurePosixPath(relative).parts
-        if not parts or PurePosixPath(relative).is_absolute() or ".." in parts:
-            raise SourceFailed(f"refused path outside the source's folder: {relative!r}")
-        return self.folder.joinpath(*parts)
+        return self.folder.joinpath(*inside_parts(relative))
+
+
+def inside_parts(relative: str) -> tuple[str, ...]:
+    """The parts of a path a source names, refused (``SourceFailed``) if it would leave the source's folder."""
+    path = PurePosixPath(relative)
+    if not path.parts or path.is_absolute() or ".." in path.parts:
+        raise SourceFailed(f"refused path outside the source's folder: {relative!r}")
+    return path.parts
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -159,8 +162,8 @@ class Mirror:
 
 
 def sync_dila(source: Source, mirror: Mirror, fetch: Callable[[str], bytes]) -> SourceReport:
-    """Bring the mirror to the archive's fiches: only those whose ``dc:date`` (or bytes) changed are rewritten,
-    those gone from the archive are removed. The whole archive is checked before anything is replaced."""
+    """Bring the mirror to the archive's fiches: only those whose bytes changed (a new ``dc:date`` changes them) are
+    rewritten, those gone from the archive are removed. The whole archive is checked before anything is replaced."""
     report = SourceReport(source.name, source.kind)
     data = fetch(source.location) if source.is_url else _read_local(Path(source.location))
     expected = str(source.options.get("sha256", "")).lower()
@@ -169,11 +172,10 @@ def sync_dila(source: Source, mirror: Mirror, fetch: Callable[[str], bytes]) -> 
     fiches = dict(_fiches(data))
     if not fiches:
         raise SourceFailed("the archive holds no Service-Public.fr fiche: not used")
-    for relative, body in fiches.items():
-        date = _fiche_date(body)
+    for relative, (body, date) in fiches.items():
         digest = hashlib.sha256(body).hexdigest()
         before = mirror.state.get(relative)
-        if before and before.get("date") == date and before.get("sha256") == digest:
+        if before and before.get("sha256") == digest:  # the same bytes: the same date too
             report.unchanged += 1
             report.not_fetched += 1
             continue
@@ -199,8 +201,9 @@ def _read_local(path: Path) -> bytes:
         raise SourceFailed(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _fiches(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(path inside the archive, bytes) of every fiche; a damaged archive or fiche fails the whole source."""
+def _fiches(data: bytes) -> Iterator[tuple[str, tuple[bytes, str]]]:
+    """(path inside the archive, (bytes, date)) of every fiche; a damaged archive or fiche, or a path outside the
+    source's folder, fails the whole source before anything is written."""
     try:
         members = list(_members(data))
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
@@ -209,13 +212,12 @@ def _fiches(data: bytes) -> Iterator[tuple[str, bytes]]:
         if not name.lower().endswith(".xml") or not dila.is_dila_fiche(body[:4096]):
             continue
         try:
-            etree.fromstring(body, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+            root = dila.read_xml(body)
         except etree.XMLSyntaxError as exc:
             raise SourceFailed(f"{name}: not well-formed XML ({exc}); archive not used") from None
         relative = _relative(name)
-        if ".." in PurePosixPath(relative).parts:
-            raise SourceFailed(f"{name}: a path outside the source's folder; archive not used")
-        yield relative, body
+        inside_parts(relative)
+        yield relative, (body, dila.modified(root))
 
 
 def _members(data: bytes) -> Iterator[tuple[str, bytes]]:
@@ -238,11 +240,6 @@ def _members(data: bytes) -> Iterator[tuple[str, bytes]]:
 def _relative(name: str) -> str:
     """The path as the archive names it, without a leading ``/`` or ``./`` (the citations' document names)."""
     return PurePosixPath(name.lstrip("/")).as_posix().removeprefix("./")
-
-
-def _fiche_date(body: bytes) -> str:
-    match = DILA_DATE.search(body[:8192])
-    return match.group(1).decode() if match else ""
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import httpx
 import yaml
 from lxml import etree, html
 
-from ingestion.loaders import DEFAULT_LIMITS, Unusable, read_pdf
+from ingestion.loaders import DEFAULT_LIMITS, FRONT_MATTER, Unusable, read_pdf
 from ingestion.sources import Fetched, Mirror, Source, SourceFailed, SourceReport, fetched
 
 AGENT = "Guichet"  # the name robots.txt rules are read for
@@ -139,6 +139,7 @@ def _document(web: Polite, mirror: Mirror, url: str, lastmod: str, report: Sourc
     """Fetch one page or PDF if it changed; returns (kept | gone | failed, the PDFs it links to)."""
     relative = _file_for(url)
     before = mirror.state.get(relative, {})
+    last_links = list(before.get("pdfs", []))  # a page not read again still links to them
     headers = {}
     if before.get("etag"):
         headers["If-None-Match"] = before["etag"]
@@ -149,21 +150,21 @@ def _document(web: Polite, mirror: Mirror, url: str, lastmod: str, report: Sourc
     except (httpx.HTTPError, httpx.InvalidURL, SourceFailed) as exc:
         why = str(exc) if isinstance(exc, SourceFailed) else type(exc).__name__
         report.problems.append(f"{url}: {why}; last content kept")
-        return "failed", list(before.get("pdfs", []))
+        return "failed", last_links
     if response.status == 304 and before:
         report.unchanged += 1
         report.not_fetched += 1
-        return "kept", list(before.get("pdfs", []))
+        return "kept", last_links
     if response.status in GONE:
         return "gone", []
     if response.status != 200:
         report.problems.append(f"{url}: HTTP {response.status}; last content kept")
-        return "failed", list(before.get("pdfs", []))
+        return "failed", last_links
     try:
         meta, text, pdfs = _read(url, response)
     except Unusable as exc:
         report.problems.append(f"{url}: {exc}")
-        return "failed", list(before.get("pdfs", []))
+        return "failed", last_links
     date = _http_date(response.headers.get("Last-Modified", "")) or lastmod or meta.get("date", "")
     document = _markdown({"title": meta.get("title", ""), "url": url, "date": date}, text)
     digest = hashlib.sha256(document).hexdigest()
@@ -195,18 +196,28 @@ def _read(url: str, response: Fetched) -> tuple[dict[str, Any], str, list[str]]:
         raise Unusable(f"type {kind} not read")
     import trafilatura
 
-    found = trafilatura.bare_extraction(
-        response.text, url=url, include_tables=True, output_format="python", with_metadata=True, favor_precision=True
-    )
     # favor_precision: on a short page the default falls back to the whole body, menus and footer included
-    text = (
-        trafilatura.extract(response.text, url=url, output_format="markdown", include_tables=True, favor_precision=True)
+    extracted = (
+        trafilatura.extract(
+            response.text,
+            url=url,
+            output_format="markdown",
+            include_tables=True,
+            favor_precision=True,
+            with_metadata=True,  # its own front matter: the page's title and date, read here in the same pass
+        )
         or ""
     )
+    front = FRONT_MATTER.match(extracted)
+    text = extracted[front.end() :] if front else extracted
     if not text.strip():
         raise Unusable("no main text found on the page")
-    meta = found.as_dict() if found is not None and hasattr(found, "as_dict") else {}
-    return {"title": meta.get("title") or "", "date": meta.get("date") or ""}, text, _pdf_links(url, response.text)
+    try:
+        meta = yaml.safe_load(front.group(1)) if front else {}
+    except yaml.YAMLError:
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    return {k: str(meta.get(k) or "") for k in ("title", "date")}, text, _pdf_links(url, response.text)
 
 
 def _pdf_links(url: str, page: str) -> list[str]:

@@ -231,11 +231,11 @@ def old_sources_year(
     >>> old_sources_year([last_year], 730, today), old_sources_year([last_year], 730, today, asked=2026)
     (None, 2025)
     """
-    ages = [age_in_days(c.date, today) for c in citations]
-    if not ages or any(age is None for age in ages):
+    ages = [age for c in citations if (age := age_in_days(c.date, today)) is not None]
+    if not citations or len(ages) < len(citations):
         return None
     newest = max(int(c.date[:4]) for c in citations)
-    stale = bool(stale_after_days) and all(age is not None and age > (stale_after_days or 0) for age in ages)
+    stale = bool(stale_after_days and min(ages) > stale_after_days)
     return newest if stale or (asked is not None and newest < asked) else None
 
 

@@ -155,6 +155,13 @@ def more_details(turn: Turn) -> str:
     return speakable(said[len(first) :].strip()) if said.startswith(first) else ""
 
 
+def yes_or_no_of(heard: str, dtmf: str) -> str:
+    """A caller's answer to a yes/no question: 1 or "oui", 2 or "non" ("oui", "non"), else ""."""
+    if dtmf:
+        return {"1": "oui", "2": "non"}.get(dtmf, "")
+    return spoken_yes_or_no(heard)
+
+
 class VoiceDialog:
     """Turns a caller's transcript (or keypad digits) into the next thing to say and do."""
 
@@ -199,7 +206,7 @@ class VoiceDialog:
         heard = transcript.strip()
         if state.more:  # the caller was asked whether they want more details
             details, state.more = state.more, ""
-            wants = "oui" if dtmf == "1" else "non" if dtmf == "2" else "" if dtmf else spoken_yes_or_no(heard)
+            wants = yes_or_no_of(heard, dtmf)
             if wants:
                 said = details if wants == "oui" else ""
                 text = " ".join(s for s in (said, self.messages.text("voice_anything_else")) if s)
@@ -218,16 +225,19 @@ class VoiceDialog:
                 state.unsure = (heard, topic)
                 text = self.messages.text("voice_confirm_topic", topic=topic)
                 return VoiceReply(speech_text=speakable(text), display_text=text, action="repeat")
-            key = "voice_repeat" if state.misheard == 1 else "voice_keypad"
-            text = self.messages.text(key)
-            return VoiceReply(speech_text=text, display_text=text, action="repeat")
+            return self._ask_again(state)
         return self._answer(state, heard)
+
+    def _ask_again(self, state: CallState) -> VoiceReply:
+        """Not understood: asked to repeat the first time, then offered the keypad."""
+        text = self.messages.text("voice_repeat" if state.misheard <= 1 else "voice_keypad")
+        return VoiceReply(speech_text=text, display_text=text, action="repeat")
 
     def _confirmed(self, state: CallState, heard: str, dtmf: str) -> str | None:
         """After "Vous appelez au sujet de … ?": yes (or 1) gives the question to answer, what was heard read with
         its topic; no (or 2) asks again; anything else is a new question (None)."""
         (before, topic), state.unsure = state.unsure or ("", ""), None
-        reply = "oui" if dtmf == "1" else "non" if dtmf == "2" else "" if dtmf else spoken_yes_or_no(heard)
+        reply = yes_or_no_of(heard, dtmf)
         if reply == "oui":
             return f"{before} ({topic})" if before else topic
         if reply == "non":
@@ -235,10 +245,8 @@ class VoiceDialog:
         return None
 
     def _answer(self, state: CallState, heard: str) -> VoiceReply:
-        if not heard:  # the topic was wrong: ask again, then the keypad
-            key = "voice_repeat" if state.misheard <= 1 else "voice_keypad"
-            text = self.messages.text(key)
-            return VoiceReply(speech_text=text, display_text=text, action="repeat")
+        if not heard:  # the topic was wrong
+            return self._ask_again(state)
         state.misheard = 0
         if ASKS_FOR_A_PERSON.search(fold(heard)):
             return self.handoff()

@@ -122,7 +122,7 @@ def gather(text: str, wait_text: str | None) -> dict:
     return verb
 
 
-def verbs_for(reply: VoiceReply, wait_text: str) -> list[dict]:
+def verbs_for(reply: VoiceReply, wait_text: str | None) -> list[dict]:
     """The jambonz verb array for a dialog decision."""
     if reply.action == "handoff" and reply.handoff_target:
         return [

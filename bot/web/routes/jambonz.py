@@ -33,6 +33,7 @@ async def signed_payload(request: Request) -> dict:
 
 
 def wait_text(service: Service) -> str | None:
+    """What the gateway says while an answer is slow (None while the service starts: nothing to say it with)."""
     return service.dialog.messages.text("voice_wait") if service.dialog else None
 
 
@@ -48,7 +49,7 @@ async def call(request: Request) -> list[dict]:
     if service.dialog is None:
         return told_and_listened_to_again(service, Refused(503, STARTING, 10))
     reply = service.dialog.welcome(str(payload.get("call_sid", "")))
-    return [*service.call_opening, *verbs_for(reply, service.dialog.messages.text("voice_wait"))]
+    return [*service.call_opening, *verbs_for(reply, wait_text(service))]
 
 
 @router.post("/gather")
@@ -67,7 +68,7 @@ async def gathered(request: Request) -> list[dict]:
         reply = await run_in_threadpool(dialog.handle, call_id, transcript, confidence, digits)
     if reply.action == "end":
         dialog.end(call_id)
-    return verbs_for(reply, dialog.messages.text("voice_wait"))
+    return verbs_for(reply, wait_text(service))
 
 
 @router.post("/status")
