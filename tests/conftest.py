@@ -28,7 +28,7 @@ FAKE_THRESHOLDS = """\
 version: test
 retrieval: {candidates: 20, lexical_weight: 0.05, passages: 2, min_dense: 0.0}
 evidence: {min_probability: 0.3, passages_shown: 2}
-guard: {checks: [figures_in_sources, row_of_the_situation]}
+guard: {checks: [figures_in_evidence, row_of_the_situation]}
 answer: {max_tokens: 100}
 """
 

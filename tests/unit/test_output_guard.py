@@ -54,7 +54,17 @@ def test_an_invented_figure_gives_the_evidence_read_as_a_sentence():
         _turn("Prix du passeport ?", PASSPORT, [ADULT], "Le passeport coûte 96 €, appelez le 01 23 45 67 89.")
     )
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer == "Passeport, majeur : 86 €."
-    assert turn.trace["output_guard"]["problems"] == ["figures_in_sources: 0123456789, 96"]
+    assert turn.trace["output_guard"]["problems"] == ["figures_in_evidence: 0123456789, 96"]
+
+
+def test_a_bare_figure_from_another_row_of_the_passage_gives_the_evidence():
+    """"17 €" stands in the passage, on the minor's row; the verifier kept the adult's row: the draft's figure is
+    not the evidence's, though there is no statement for the *supports* check to read."""
+    turn = _guarded(_turn("Prix du passeport pour un adulte ?", PASSPORT, [ADULT], "17 €"))
+    assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer == "Passeport, majeur : 86 €."
+    assert turn.trace["output_guard"]["problems"] == ["figures_in_evidence: 17"]
+    turn = _guarded(_turn("Prix du passeport pour un adulte ?", PASSPORT, [ADULT], "86 €"))
+    assert turn.outcome is Outcome.ANSWERED and turn.answer.startswith("86 €.")
 
 
 def test_a_statement_the_evidence_contradicts_never_reaches_the_resident():
@@ -97,7 +107,10 @@ def test_a_figure_from_another_row_than_the_residents_situation_is_not_shown():
     older = "Situation : Mineur de 15 ans et plus ; Prix : 42 €"
     turn = _guarded(_turn("Passeport pour mon fils de 17 ans, combien ?", ROWS, [older], "Le passeport coûte 17 €."))
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and "42 €" in turn.answer and "17 €" not in turn.answer
-    assert turn.trace["output_guard"]["problems"] == [
+    assert turn.trace["output_guard"]["problems"] == ["figures_in_evidence: 17"]
+    # Both rows kept as evidence: the figure is in the evidence, but not on the resident's row.
+    both = _turn("Passeport pour mon fils de 17 ans, combien ?", ROWS, [older, ROWS.text.splitlines()[2][2:]], "17 €.")
+    assert _guarded(both).trace["output_guard"]["problems"] == [
         "row_of_the_situation: a figure from another row than the resident's"
     ]
 
