@@ -22,6 +22,7 @@ from bot.answer.pipeline import Answerer
 from bot.answer.turn import Turn
 from bot.language.words import MASKED
 from bot.language.yes_no import spoken_yes_or_no
+from bot.phone.menu import Menu, MenuTopic
 from bot.phone.topics import Topics
 from bot.text import EMAIL, fold
 
@@ -80,6 +81,9 @@ class CallState:
     last_speech: str = ""
     unsure: tuple[str, str] | None = None  # (what was heard, the topic asked about) while a yes is awaited
     more: str = ""  # the rest of the last answer, said if the caller wants more details
+    menu: str = ""  # "topics" or "questions" while the caller chooses with the keypad (``Menu``)
+    topic: MenuTopic | None = None  # the topic whose questions are read, and which one was read last
+    position: int = 0
     history: list[dict] = field(default_factory=list)  # earlier questions of the call, for follow-ups
     touched: float = field(default_factory=time.monotonic)
 
@@ -183,6 +187,7 @@ class VoiceDialog:
         # for follow-ups: the web sessions' settings (GUICHET_SESSION_TTL_SECONDS, GUICHET_SESSION_MAX_TURNS).
         self.ttl_seconds, self.history_turns = ttl_seconds, history_turns
         self.on_turn = on_turn  # told of every answered turn with its channel (the service's metrics)
+        self.menu = Menu.from_town(voice_settings)  # offered after two misses (None: only a person, by 0)
         self.transfer_to = str(voice_settings.get("transfer_to", ""))
         self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
         self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
@@ -194,7 +199,8 @@ class VoiceDialog:
     def fixed_phrases(self) -> list[str]:
         """What this dialog says word for word on many calls (a speech vendor may keep their audio)."""
         keys = ("voice_welcome", "voice_repeat", "voice_keypad", "voice_wait", "voice_transfer", "voice_goodbye")
-        return [self.messages.text(k) for k in keys] + [self.messages.text("voice_closed", hours=self.hours_spoken)]
+        phrases = [self.messages.text(k) for k in keys] + [self.messages.text("voice_closed", hours=self.hours_spoken)]
+        return phrases + ([self._menu_text()] if self.menu else [])
 
     def welcome(self, call_id: str) -> VoiceReply:
         self._state(call_id)
@@ -216,6 +222,9 @@ class VoiceDialog:
             confirmed = self._confirmed(state, heard, dtmf)
             if confirmed is not None:
                 return self._answer(state, confirmed)
+        if dtmf and state.menu:
+            return self._menu_choice(state, dtmf)
+        state.menu = ""  # a caller who speaks again leaves the keypad menu
         if dtmf:
             return self._keypad(state, dtmf)
         if not heard or (confidence is not None and confidence < MIN_CONFIDENCE):
@@ -229,9 +238,62 @@ class VoiceDialog:
         return self._answer(state, heard)
 
     def _ask_again(self, state: CallState) -> VoiceReply:
-        """Not understood: asked to repeat the first time, then offered the keypad."""
+        """Not understood: asked to repeat the first time, then offered the keypad menu (or only a person when the
+        town lists no menu)."""
+        if state.misheard > 1 and self.menu:
+            return self._topics(state, self.messages.text("voice_menu_lead"))
         text = self.messages.text("voice_repeat" if state.misheard <= 1 else "voice_keypad")
         return VoiceReply(speech_text=text, display_text=text, action="repeat")
+
+    def _menu_text(self) -> str:
+        topics = self.menu.topics if self.menu else ()
+        choices = " ".join(f"Pour {t.name}, tapez {n}." for n, t in enumerate(topics, 1))
+        return self.messages.text("voice_menu", choices=choices)
+
+    def _topics(self, state: CallState, lead: str = "") -> VoiceReply:
+        """The topics, each with its digit, and 0 for a person."""
+        state.menu, state.topic = "topics", None
+        return self._prompt(lead, self._menu_text())
+
+    def _question(self, state: CallState, lead: str = "") -> VoiceReply:
+        """The chosen topic's question at ``state.position``, and what each digit does."""
+        assert state.topic is not None
+        question = state.topic.questions[state.position]
+        return self._prompt(
+            lead, self.messages.text("voice_menu_question", number=str(state.position + 1), question=question)
+        )
+
+    @staticmethod
+    def _prompt(*parts: str) -> VoiceReply:
+        text = " ".join(p for p in parts if p)
+        return VoiceReply(speech_text=speakable(text), display_text=text, action="repeat")
+
+    def _menu_choice(self, state: CallState, dtmf: str) -> VoiceReply:
+        """A digit pressed in the keypad menu: 0 a person everywhere, 9 back to the topics; a topic's digit reads
+        its first question; then 1 answers the question read and 2 reads the next."""
+        digit = dtmf[0]
+        unknown = self.messages.text("voice_menu_unknown")
+        if digit == "0":
+            state.menu = ""
+            return self.handoff()
+        if digit == "9":
+            return self._topics(state)
+        if state.menu == "topics":
+            topic = self.menu.topic(digit) if self.menu else None
+            if topic is None:
+                return self._topics(state, unknown)
+            state.menu, state.topic, state.position = "questions", topic, 0
+            return self._question(state)
+        assert state.topic is not None
+        if digit == "1":
+            state.menu = ""
+            return self._answer(state, state.topic.questions[state.position])
+        if digit == "2":
+            state.position += 1
+            if state.position >= len(state.topic.questions):
+                return self._topics(state, self.messages.text("voice_menu_last"))
+            return self._question(state)
+        return self._question(state, unknown)
 
     def _confirmed(self, state: CallState, heard: str, dtmf: str) -> str | None:
         """After "Vous appelez au sujet de … ?": yes (or 1) gives the question to answer, what was heard read with

@@ -62,7 +62,12 @@ def test_a_call_from_welcome_to_handoff(server):
     misheard = _post(server, "/voice/jambonz/gather", call | _speech("euh le truc pour le", 0.21))
     assert misheard[0]["verb"] == "gather" and "répéter" in misheard[0]["say"]["text"]
     silent = _post(server, "/voice/jambonz/gather", call | {"reason": "timeout"})
-    assert "Tapez 1" in silent[0]["say"]["text"]
+    assert "touches" in silent[0]["say"]["text"] and "tapez 0" in silent[0]["say"]["text"]  # the keypad menu
+    # The menu of config/town.yaml: the first topic's first question is read, then answered with the real models.
+    read = _post(server, "/voice/jambonz/gather", call | {"reason": "dtmfDetected", "digits": "1"})
+    assert read[0]["say"]["text"].startswith("Question 1 : Combien coûte un passeport pour un adulte ?")
+    chosen = _post(server, "/voice/jambonz/gather", call | {"reason": "dtmfDetected", "digits": "1"})
+    assert chosen[0]["verb"] == "gather" and "86 euros" in chosen[0]["say"]["text"]
 
     handoff = _post(server, "/voice/jambonz/gather", call | {"reason": "dtmfDetected", "digits": "0"})
     town = load_yaml(Settings().town_file)
@@ -73,6 +78,7 @@ def test_a_call_from_welcome_to_handoff(server):
         assert [v["verb"] for v in handoff] == ["say", "hangup"] and "fermé" in handoff[0]["text"]
     assert _post(server, "/voice/jambonz/status", call | {"call_status": "completed"}) == {}
     arrays = {"welcome": welcome, "answer": answer, "misheard": misheard, "silent": silent, "handoff": handoff}
+    arrays |= {"read": read, "chosen": chosen}
     assert rejected(arrays) == {}  # what a real jambonz would accept
 
 

@@ -118,7 +118,79 @@ def test_low_confidence_asks_again_once_then_offers_the_keypad(answerer):
     first = voice.handle("call-1", "euh passe pore", 0.2)
     second = voice.handle("call-1", "", None)
     assert (first.action, second.action) == ("repeat", "repeat")
-    assert "répéter" in first.speech_text and "Tapez 1" in second.speech_text and "0" in second.speech_text
+    assert "répéter" in first.speech_text and "touches" in second.speech_text
+    assert "Pour les cartes d'identité et les passeports, tapez 1." in second.speech_text
+    assert second.speech_text.endswith("Pour parler à quelqu'un, tapez 0.")
+    without_menu = VoiceDialog(answerer, answerer.messages, {**answerer.town["voice"], "menu": None})
+    without_menu.handle("call-2", "euh", 0.2)
+    assert "Tapez 1 pour répéter" in without_menu.handle("call-2", "", None).speech_text  # only a person, by 0
+
+
+def _menu_of(voice, call="call-1"):
+    voice.handle(call, "euh passe pore", 0.2)
+    return voice.handle(call, "", None)
+
+
+def test_the_keypad_menu_reads_a_topics_questions_one_by_one_and_answers_the_one_chosen(answerer):
+    voice = dialog(answerer)
+    _menu_of(voice)
+    first = voice.handle("call-1", dtmf="1")
+    assert first.action == "repeat"
+    assert first.speech_text.startswith("Question 1 : Combien coûte un passeport pour un adulte ?")
+    assert "tapez 1" in first.speech_text and "tapez 2" in first.speech_text and "tapez 9" in first.speech_text
+    second = voice.handle("call-1", dtmf="2")
+    assert second.speech_text.startswith("Question 2 : Faut-il prendre rendez-vous")
+    past_the_last = voice.handle("call-1", dtmf="2")
+    assert past_the_last.speech_text.startswith("C'était la dernière question sur ce sujet. Pour les cartes")
+    papers = {"topic": "les passeports", "questions": ["Prix du passeport pour un majeur ?"]}  # the fake's words
+    voice = VoiceDialog(answerer, answerer.messages, {**answerer.town["voice"], "menu": [papers]})
+    _menu_of(voice)
+    assert voice.handle("call-1", dtmf="1").speech_text.startswith("Question 1 : Prix du passeport")
+    answered = voice.handle("call-1", dtmf="1")  # the question read is asked through the answer path
+    assert answered.action == "continue" and "86 euros" in answered.speech_text and "Source :" in answered.speech_text
+    assert voice.calls["call-1"].menu == ""  # back to speech: 1 now means "yes" or "repeat" again
+
+
+def test_the_keypad_menu_says_a_wrong_key_goes_back_with_9_and_hands_over_with_0(answerer):
+    voice = dialog(answerer)
+    _menu_of(voice)
+    wrong = voice.handle("call-1", dtmf="7")  # five topics listed
+    assert wrong.speech_text.startswith("Cette touche ne correspond à aucun choix. Pour les cartes")
+    voice.handle("call-1", dtmf="3")
+    wrong_in_topic = voice.handle("call-1", dtmf="5")
+    assert wrong_in_topic.speech_text.startswith("Cette touche ne correspond à aucun choix. Question 1 :")
+    back = voice.handle("call-1", dtmf="9")
+    assert back.speech_text.startswith("Pour les cartes d'identité") and "toujours pas" not in back.speech_text
+    person = voice.handle("call-1", dtmf="0")
+    assert person.action == "handoff" and person.handoff_target == "+33199001234"
+    closed = dialog(answerer, now=SUNDAY)
+    _menu_of(closed, "call-2")
+    callback = closed.handle("call-2", dtmf="0")  # outside opening hours: when to call back
+    assert callback.action == "end" and "lundi au vendredi" in callback.speech_text
+
+
+def test_a_caller_who_speaks_in_the_keypad_menu_is_answered(answerer):
+    voice = dialog(answerer)
+    _menu_of(voice)
+    spoken = voice.handle("call-1", "prix du passeport pour un majeur", 0.9)
+    assert spoken.action == "continue" and "86 euros" in spoken.speech_text
+    assert voice.handle("call-1", dtmf="1").speech_text == spoken.speech_text  # 1 repeats, as outside the menu
+
+
+@pytest.mark.parametrize(
+    "menu, problem",
+    [
+        ("des papiers", "expected a list of 1 to 8 topics"),
+        ([{"topic": f"sujet {n}", "questions": ["q ?"]} for n in range(9)], "expected a list of 1 to 8 topics"),
+        ([{"questions": ["q ?"]}], "topic 1: 'topic' must be"),
+        ([{"topic": "l'état civil"}], "topic 1 (l'état civil): 'questions' must list"),
+        ([{"topic": "l'état civil", "questions": ["q ?", ""]}], "'questions' must list"),
+    ],
+)
+def test_a_badly_written_keypad_menu_stops_the_start_with_where_and_what(answerer, menu, problem):
+    with pytest.raises(ConfigError, match=re.escape(problem)) as raised:
+        VoiceDialog(answerer, answerer.messages, {**answerer.town["voice"], "menu": menu})
+    assert "config/town.yaml, voice.menu" in str(raised.value)
 
 
 def topical_dialog(answerer):
