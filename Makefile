@@ -4,11 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 INDEX  ?= var/index/demo
 
-.PHONY: install models llama-server index run serve browser jambonz-spec speech-engine test test-slow test-unit shared-index eval-gate eval-test eval-dev verifier verifier-data loadcheck soak lint clean
+.PHONY: install models llama-server index run serve browser jambonz-spec speech-engine database-server test test-slow test-unit shared-index eval-gate eval-test eval-dev verifier verifier-data loadcheck soak lint clean
 SHARED ?= ../shared/corpora
 APT_CHROMIUM := apt-get install -y -q chromium chromium-driver >/dev/null
 APT_NODE := apt-get install -y -q nodejs npm >/dev/null
 APT_SPEECH := apt-get install -y -q espeak-ng >/dev/null
+APT_POSTGRES := apt-get install -y -q postgresql >/dev/null
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +52,12 @@ speech-engine:  ## Debian's espeak-ng, the speech service's synthesizer (apt, as
 	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && { $(APT_SPEECH) || { apt-get update -q && $(APT_SPEECH); }; }; } \
 		|| { echo "Install espeak-ng first: sudo apt-get install espeak-ng"; exit 1; }
 
-test: models llama-server browser jambonz-spec speech-engine  ## Install everything and run the tests, end-to-end ones with the real models included
+database-server:  ## Debian's PostgreSQL, for the tests that run the state on a real server (apt, as root)
+	@{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } \
+		|| { [ "$$(id -u)" = 0 ] && { $(APT_POSTGRES) || { apt-get update -q && $(APT_POSTGRES); }; }; } \
+		|| { echo "Install PostgreSQL first: sudo apt-get install postgresql"; exit 1; }
+
+test: models llama-server browser jambonz-spec speech-engine database-server  ## Install everything and run the tests, end-to-end ones with the real models included
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: models  ## The minutes-long end-to-end runs (benchmark, a whole question set): CI runs them
@@ -77,7 +83,7 @@ verifier-data: shared-index index llama-server  ## The verifier's training quest
 verifier: models  ## Train the verifier from training/data (its pairs are rebuilt from the indexes if missing); writes models/verifier
 	$(BIN)/guichet models train-verifier
 
-test-unit: install jambonz-spec  ## Fast tests with fakes only
+test-unit: install jambonz-spec database-server  ## Fast tests with fakes only
 	$(BIN)/python -m pytest -m "not e2e"
 
 loadcheck: index llama-server  ## 2x and 10x the capacity, then a fixed saturating load, in process and on llama-server; var/loadcheck/

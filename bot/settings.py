@@ -100,8 +100,11 @@ class Settings(BaseSettings):
     session_max_turns: int = 6
     max_sessions: int = 10_000
     feedback_dir: Path = REPO_ROOT / "var" / "feedback"
-    # Staff console (/staff): accounts, audit log and the cookie-signing key; off until `guichet staff add`.
+    # Staff console (/staff): question sets, runs and the cookie-signing key; off until `guichet staff add`.
     staff_dir: Path = REPO_ROOT / "var" / "staff"
+    # The service's state (staff accounts, sessions, login throttling, the audit log): SQLite in staff_dir when
+    # empty; postgresql+psycopg://user:password@host/guichet for several machines (bot/state/database.py).
+    database_url: str = ""
     # A document dated before this is flagged as possibly stale for staff; an answer from such documents only
     # says their year to the resident.
     stale_after_days: int = Field(default=365, ge=1)

@@ -265,20 +265,40 @@ def index_rollback(
     out.print(f"Génération servie : {target}. Redémarrez « guichet serve » pour la charger.")
 
 
+def _accounts():
+    """The staff accounts in the service's database; a deployment from before the database is told to migrate."""
+    from bot.web.staff.accounts import AccountStore
+
+    settings = _settings()
+    return AccountStore(settings.staff_dir, settings.database_url)
+
+
+def _unmigrated_files() -> None:
+    """Stop when the staff folder still holds the files of a deployment from before the database."""
+    pending = _accounts().legacy_files()
+    if pending:
+        _fail(
+            GuichetError(
+                f"Le dossier du personnel contient encore {', '.join(pending)} : lancez « guichet staff migrate » "
+                "pour les importer dans la base (une fois), puis recommencez."
+            )
+        )
+
+
 @staff_app.command("add")
 def staff_add(
     name: Annotated[str, typer.Argument(help="Identifiant (minuscules, chiffres, . _ -).")],
     role: Annotated[str, typer.Option("--role", help="admin ou reviewer.")] = "reviewer",
 ):
     """Créer un compte ; le mot de passe est demandé (ou lu sur l'entrée standard)."""
-    from bot.web.staff.accounts import AccountError, AccountStore
+    from bot.web.staff.accounts import AccountError
 
     if sys.stdin.isatty():
         password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        account = AccountStore(_settings().staff_dir).add(name, role, password)
+        account = _accounts().add(name, role, password)
     except AccountError as exc:
         _fail(exc)
     out.print(f"Compte « {account.name} » créé ({account.role}). Console : /staff/connexion")
@@ -287,10 +307,9 @@ def staff_add(
 @staff_app.command("list")
 def staff_list():
     """Les comptes : identifiant, rôle, actif, création."""
-    from bot.web.staff.accounts import AccountStore
 
     table = Table("identifiant", "rôle", "actif", "créé le")
-    for account in AccountStore(_settings().staff_dir).load().values():
+    for account in _accounts().load().values():
         table.add_row(account.name, account.role, "oui" if account.enabled else "non", account.created)
     out.print(table)
 
@@ -298,13 +317,46 @@ def staff_list():
 @staff_app.command("disable")
 def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compte.")]):
     """Désactiver un compte ; ses sessions ouvertes prennent fin."""
-    from bot.web.staff.accounts import AccountError, AccountStore
+    from bot.web.staff.accounts import AccountError
 
     try:
-        AccountStore(_settings().staff_dir).disable(name)
+        _accounts().disable(name)
     except AccountError as exc:
         _fail(exc)
     out.print(f"Compte « {name} » désactivé.")
+
+
+@staff_app.command("migrate")
+def staff_migrate():
+    """Importer dans la base les comptes et le journal d'un déploiement à fichiers (accounts.json, audit.jsonl)."""
+    from bot.web.staff.accounts import AccountError
+
+    try:
+        imported, entries = _accounts().import_files()
+    except AccountError as exc:
+        _fail(exc)
+    out.print(f"{imported} compte(s) et {entries} ligne(s) du journal importés ; fichiers renommés en *.migrated.")
+
+
+@staff_app.command("audit")
+def staff_audit(
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Vérifier la chaîne des empreintes, sans rien afficher d'autre.")
+    ] = False,
+    last: Annotated[int, typer.Option(help="Nombre de lignes affichées (les plus récentes).")] = 20,
+):
+    """Le journal des actions du personnel ; avec --verify, la preuve qu'aucune ligne n'a été modifiée ou retirée."""
+    store = _accounts()
+    if verify:
+        count, broken = store.verify_audit()
+        if broken is not None:
+            _fail(GuichetError(f"Journal altéré : la ligne {broken} ne suit pas la précédente ({count} lues)."))
+        out.print(f"Journal intact : {count} ligne(s), chaîne des empreintes vérifiée.")
+        return
+    table = Table("quand", "qui", "action", "détail")
+    for entry in store.audit_entries()[-last:]:
+        table.add_row(entry["at"], entry["who"], entry["action"], entry["detail"])
+    out.print(table)
 
 
 @app.command()
@@ -365,6 +417,7 @@ def serve(
     from bot.web.workers import WorkerRoll
 
     settings = _settings(index_dir=index)
+    _unmigrated_files()
     if settings.llm_backend == "llama_server" and not settings.llm_api_url:
         # one model server for every worker: started here, before them, and stopped when serving stops
         settings = settings.model_copy(update={"llm_api_url": _start_llama_server(settings).url})

@@ -13,7 +13,7 @@ from bot.settings import REPO_ROOT, Settings
 from bot.web.app import create_app
 from bot.web.routes import staff as staff_routes
 from bot.web.staff.accounts import AccountError, AccountStore
-from bot.web.staff.auth import IDLE_SECONDS, StaffAuth
+from bot.web.staff.auth import IDLE_SECONDS, MAX_SECONDS, StaffAuth
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 
@@ -48,9 +48,10 @@ def log_in(client, name="claire", password=PASSWORD):
 def test_accounts_hold_argon2_hashes_and_refuse_weak_or_odd_input(staff_dir):
     store = AccountStore(staff_dir)
     store.add("marc", "admin", PASSWORD)
-    saved = (staff_dir / "accounts.json").read_text()
-    assert PASSWORD not in saved and "$argon2id$" in saved
-    assert oct((staff_dir / "accounts.json").stat().st_mode & 0o777) == "0o600"
+    files = list(staff_dir.glob("guichet.db*"))  # the database and its write-ahead log
+    saved = b"".join(f.read_bytes() for f in files)
+    assert PASSWORD.encode() not in saved and b"$argon2id$" in saved
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
     for name, role, password, complaint in [
         ("Marc Dupont", "admin", PASSWORD, "Nom de compte invalide"),
         ("julie", "boss", PASSWORD, "Rôle inconnu"),
@@ -149,17 +150,60 @@ def test_a_disabled_account_loses_its_open_session(client, staff_dir):
     assert client.get("/staff/connexion").status_code == 404  # no enabled account left: the console is off
 
 
-def test_a_session_ends_after_eight_idle_hours(staff_dir):
+def test_a_session_ends_after_eight_idle_hours_and_twelve_hours_in_all(staff_dir):
     store = AccountStore(staff_dir)
     account = store.add("lea", "reviewer", PASSWORD)
     now = [1_000_000.0]
     auth = StaffAuth(store, b"k" * 32, clock=lambda: now[0])
-    cookie = auth.issue(account)
+    cookie = auth.cookie(auth.open(account))
     now[0] += IDLE_SECONDS - 1
-    assert auth.read(cookie).account.name == "lea"
-    now[0] += 2
-    assert auth.read(cookie) is None
+    assert auth.read(cookie).account.name == "lea"  # and its idle clock restarts
     assert auth.read(cookie[:-1] + ("0" if cookie[-1] != "0" else "1")) is None  # a forged signature
+    now[0] += IDLE_SECONDS + 1
+    assert auth.read(cookie) is None  # idle
+    busy = auth.cookie(auth.open(account))
+    for _ in range(MAX_SECONDS // 3600):
+        assert auth.read(busy) is not None
+        now[0] += 3600
+    now[0] += 1
+    assert auth.read(busy) is None  # a request every hour, but past the absolute lifetime
+
+
+def test_logging_out_ends_the_session_everywhere_at_once(client, staff_dir):
+    log_in(client)
+    stolen = client.cookies.get("guichet_staff")  # the same cookie, copied to another browser or worker
+    csrf = csrf_of(client.get("/staff/").text)
+    assert client.post("/staff/deconnexion", data={"csrf": csrf}).status_code == 303
+    client.cookies.set("guichet_staff", stolen, path="/staff")
+    assert client.get("/staff/").status_code == 303  # a stateless cookie would still open the console here
+
+
+def test_login_attempts_are_counted_for_every_worker(staff_dir):
+    """Two workers (two StaffAuth over the same database) share the count: 5 attempts, not 5 each."""
+    now = [5_000.0]
+    workers = [StaffAuth(AccountStore(staff_dir), b"k" * 32, clock=lambda: now[0]) for _ in range(2)]
+    waits = [workers[n % 2].login_wait("claire", f"10.0.0.{n}") for n in range(6)]
+    assert waits[:5] == [0.0] * 5 and waits[5] > 0
+    now[0] += 30  # two a minute after the burst
+    assert workers[0].login_wait("claire", "10.0.0.9") == 0.0
+
+
+def test_the_audit_log_is_chained_and_a_changed_row_is_found(staff_dir):
+    import sqlite3
+
+    store = AccountStore(staff_dir)
+    store.add("marc", "admin", PASSWORD)
+    store.audit("marc", "connexion")
+    store.audit("marc", "réponse approuvée", "Combien coûte un passeport ?")
+    assert store.verify_audit() == (3, None)
+    with store.db.transaction() as db, pytest.raises(Exception, match="append-only"):
+        db.exec_driver_sql("UPDATE audit SET who = 'paul' WHERE id = 2")  # the database refuses it
+    raw = sqlite3.connect(staff_dir / "guichet.db")  # behind the service's back: triggers dropped, a row edited
+    raw.executescript(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET detail = 'Combien coûte un permis ?' WHERE id = 3;"
+    )
+    raw.close()
+    assert store.verify_audit() == (3, 3)
 
 
 def test_the_staff_command_line_adds_lists_and_disables(tmp_path):

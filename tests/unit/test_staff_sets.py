@@ -247,7 +247,7 @@ def test_a_complaint_becomes_a_test_case_without_resident_text_in_the_audit(clie
     assert case.must_include == ["9 h", "samedi"] and case.kind == "answer"
     client.post("/staff/avis/ajouter", data=form)
     assert [c.id for c in QuestionSets(staff_dir).read("avis")] == ["avis-001", "avis-002"]
-    audit = (staff_dir / "audit.jsonl").read_text()
+    audit = json.dumps(AccountStore(staff_dir).audit_entries(), ensure_ascii=False)
     assert "question ajoutée à un jeu" in audit and "samedi" not in audit
     assert client.post("/staff/avis/ajouter", data=form | {"expected": " "}).status_code == 422
 

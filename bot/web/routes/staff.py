@@ -43,13 +43,18 @@ EXPIRED_FORM = "Le formulaire a expiré : rechargez la page et recommencez."
 
 
 @cache
-def _auth(directory: Path) -> StaffAuth:
-    return StaffAuth(AccountStore(directory), signing_key(directory))
+def _auth(directory: Path, database_url: str) -> StaffAuth:
+    return StaffAuth(AccountStore(directory, database_url), signing_key(directory))
+
+
+def staff_auth(service: Service) -> StaffAuth:
+    """The console's accounts and sessions, in the service's database."""
+    return _auth(service.settings.staff_dir, service.settings.database_url)
 
 
 def auth_of(service: Service) -> StaffAuth:
     """The console's accounts and sessions; a 404 while no account exists (the console is off)."""
-    auth = _auth(service.settings.staff_dir)
+    auth = staff_auth(service)
     if not auth.store.any_enabled():
         raise HTTPException(404)
     return auth
@@ -69,7 +74,7 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
 def _signed_in(request: Request) -> tuple[StaffAuth, StaffSession | None]:
     """The console and the agent's session if any; a valid session proves the console is on, so the accounts
     file is read once on that path."""
-    auth = _auth(service_of(request).settings.staff_dir)
+    auth = staff_auth(service_of(request))
     session = auth.read(request.cookies.get(SESSION_COOKIE))
     if session is None and not auth.store.any_enabled():
         raise HTTPException(404)
@@ -103,11 +108,11 @@ def is_admin(session: StaffSession) -> bool:
 
 
 def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: StaffSession) -> Response:
-    """Restart the idle clock: the same session, signed with the time of this request."""
+    """The session's cookie, its browser lifetime the idle one again (the server restarted its idle clock)."""
     secure = _secure(request, service_of(request))
     response.set_cookie(
         SESSION_COOKIE,
-        auth.issue(session.account, session.nonce),
+        auth.cookie(session),
         max_age=IDLE_SECONDS,
         path="/staff",
         httponly=True,
@@ -156,13 +161,14 @@ async def login(request: Request, name: str = Form(""), password: str = Form("")
     auth.store.audit(account.name, "connexion")
     response = RedirectResponse("/staff/", status_code=303)
     response.delete_cookie(LOGIN_COOKIE, path="/staff")
-    return _keep_alive(response, request, auth, StaffSession(account, secrets.token_urlsafe(16)))
+    return _keep_alive(response, request, auth, auth.open(account))
 
 
 @router.post("/deconnexion")
 async def logout(request: Request, csrf: str = Form("")):
     auth, session = _signed_in(request)
     if session is not None and auth.csrf_ok(session.nonce, csrf):
+        auth.close(session)
         auth.store.audit(session.account.name, "déconnexion")
     response = RedirectResponse("/staff/connexion", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/staff")

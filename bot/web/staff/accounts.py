@@ -1,29 +1,41 @@
-"""Staff accounts and the audit log, in the data volume (``GUICHET_STAFF_DIR``), never in git.
+"""Staff accounts, their sessions and the audit log, in the service's database (``bot.state``), never in git.
 
-``accounts.json`` holds each agent's name, role and argon2id password hash; ``audit.jsonl`` one line per change
-(who, when, what), with no resident data. Messages are in French: staff read them.
+An account is a name, a role and an argon2id password hash. A session lives on the server: logging out or
+disabling the account ends it at once. The audit log is one row per change (who, when, what), with no resident
+data; each row carries the hash of the one before it, so ``verify_audit`` finds a row changed, removed or
+inserted behind the service's back. Messages are in French: staff read them.
+
+Deployments from before the database kept ``accounts.json`` and ``audit.jsonl`` in the staff folder;
+``import_files`` (``guichet staff migrate``) moves them in, once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import re
 import secrets
-import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.errors import GuichetError
+from bot.state.database import Database, sqlite_url
+from bot.state.tables import accounts, audit, login_throttle, staff_sessions
 from bot.timestamps import now_iso
 
 ROLES = ("admin", "reviewer")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 12
+FIRST = "0" * 64  # what the audit log's first row follows
+LEGACY_FILES = ("accounts.json", "audit.jsonl")
+AUDIT_LOCK = 0x6775_6963  # PostgreSQL advisory lock taken while a row is appended to the audit log
 
 
 class AccountError(GuichetError):
@@ -37,33 +49,50 @@ class Account:
     password_hash: str
     enabled: bool = True
     created: str = ""
-    epoch: int = 0  # bumped when the account is disabled: its open sessions end
+
+
+def chained(previous: str, at: str, who: str, action: str, detail: str) -> str:
+    """The hash of an audit row: its fields and the hash of the row before it.
+
+    >>> chained(FIRST, "2026-12-07T10:00:00+00:00", "claire", "connexion", "")[:12]
+    'd7362d808920'
+    """
+    row = json.dumps([previous, at, who, action, detail], ensure_ascii=False)
+    return hashlib.sha256(row.encode()).hexdigest()
+
+
+def token_id(token: str) -> str:
+    """What the sessions table keeps of a cookie's token: its hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class AccountStore:
-    """The accounts file, read on each check (several workers share it) and replaced atomically on change."""
+    """Accounts, sessions, login throttling and the audit log, in the database at ``database_url`` (a SQLite file
+    in ``directory`` when empty). Several workers and machines share it."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, database_url: str = ""):
         self.directory = directory
-        self.path, self.audit_path = directory / "accounts.json", directory / "audit.jsonl"
+        self.db = Database.open(database_url or sqlite_url(directory / "guichet.db"))
         self._hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-        self._lock = threading.Lock()
 
     @cached_property
     def _dummy_hash(self) -> str:
         """Checked against for an unknown name, so it costs as much as a known one (made at the first login)."""
         return self._hasher.hash(secrets.token_hex(16))
 
+    def legacy_files(self) -> list[str]:
+        """Files of a file-based deployment still waiting for ``guichet staff migrate``."""
+        return [name for name in LEGACY_FILES if (self.directory / name).exists()]
+
     def load(self) -> dict[str, Account]:
-        try:
-            rows = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
+        with self.db.transaction() as db:
+            rows = db.execute(select(accounts).order_by(accounts.c.name)).mappings().all()
         return {row["name"]: Account(**row) for row in rows}
 
     def any_enabled(self) -> bool:
         """The staff console is off until a first account exists."""
-        return any(a.enabled for a in self.load().values())
+        with self.db.transaction() as db:
+            return bool(db.execute(select(func.count()).where(accounts.c.enabled)).scalar())
 
     def add(self, name: str, role: str, password: str, by: str = "cli") -> Account:
         if not NAME.match(name):
@@ -74,25 +103,22 @@ class AccountStore:
             raise AccountError(f"Rôle inconnu « {role} » : choisissez {' ou '.join(ROLES)}.")
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"Mot de passe trop court : au moins {MIN_PASSWORD_CHARS} caractères.")
-        with self._lock:
-            accounts = self.load()
-            if name in accounts:
-                raise AccountError(f"Le compte « {name} » existe déjà.")
-            account = Account(name, role, self._hasher.hash(password), created=now_iso())
-            accounts[name] = account
-            self._save(accounts)
-        self.audit(by, "compte créé", f"{name} ({role})")
+        account = Account(name, role, self._hasher.hash(password), created=now_iso())
+        try:
+            with self.db.transaction() as db:
+                db.execute(insert(accounts).values(**account.__dict__))
+                self._append(db, by, "compte créé", f"{name} ({role})")
+        except IntegrityError:
+            raise AccountError(f"Le compte « {name} » existe déjà.") from None
         return account
 
     def disable(self, name: str, by: str = "cli") -> None:
-        with self._lock:
-            accounts = self.load()
-            if name not in accounts:
+        """Disable an account; its open sessions end at once."""
+        with self.db.transaction() as db:
+            if not db.execute(update(accounts).where(accounts.c.name == name).values(enabled=False)).rowcount:
                 raise AccountError(f"Aucun compte « {name} ».")
-            accounts[name].enabled = False
-            accounts[name].epoch += 1
-            self._save(accounts)
-        self.audit(by, "compte désactivé", name)
+            db.execute(delete(staff_sessions).where(staff_sessions.c.account == name))
+            self._append(db, by, "compte désactivé", name)
 
     def verify(self, name: str, password: str) -> Account | None:
         """The enabled account if the password is right; None otherwise, in about the same time either way."""
@@ -103,24 +129,140 @@ class AccountStore:
             return None
         return account if account and account.enabled else None
 
-    def audit(self, who: str, action: str, detail: str = "") -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"at": now_iso(), "who": who, "action": action, "detail": detail}, ensure_ascii=False)
-        with open(self.audit_path, "a", encoding="utf-8") as log:
-            log.write(line + "\n")
+    # Sessions
 
-    def audit_entries(self) -> list[dict]:
+    def open_session(self, name: str, now: float) -> str:
+        """A new session for ``name``: the token its cookie carries (the table keeps only its hash)."""
+        token = secrets.token_urlsafe(32)
+        with self.db.transaction() as db:
+            db.execute(insert(staff_sessions).values(id=token_id(token), account=name, created=now, seen=now))
+        return token
+
+    def session(self, token: str, now: float, idle_seconds: float, max_seconds: float) -> Account | None:
+        """The enabled account of a live session (and its idle clock restarted), or None: unknown, idle too long,
+        older than ``max_seconds``, or its account disabled."""
+        key = token_id(token)
+        with self.db.transaction() as db:
+            row = (
+                db.execute(select(staff_sessions, accounts).join(accounts).where(staff_sessions.c.id == key))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            if not row["enabled"] or now - row["seen"] > idle_seconds or now - row["created"] > max_seconds:
+                db.execute(delete(staff_sessions).where(staff_sessions.c.id == key))
+                return None
+            db.execute(update(staff_sessions).where(staff_sessions.c.id == key).values(seen=now))
+        return Account(row["name"], row["role"], row["password_hash"], row["enabled"], row["created"])
+
+    def close_session(self, token: str) -> None:
+        with self.db.transaction() as db:
+            db.execute(delete(staff_sessions).where(staff_sessions.c.id == token_id(token)))
+
+    def forget_sessions_before(self, seen_before: float) -> int:
+        """Remove the sessions idle since ``seen_before``; how many."""
+        with self.db.transaction() as db:
+            return db.execute(delete(staff_sessions).where(staff_sessions.c.seen < seen_before)).rowcount
+
+    # Login throttling, shared by every worker
+
+    def throttle(self, key: str, per_minute: float, burst: int, now: float) -> float:
+        """Take one attempt from ``key``'s bucket (``burst`` at once, then ``per_minute``): 0 if allowed, else the
+        seconds until the next one is."""
+        with self.db.transaction() as db:
+            row = db.execute(select(login_throttle).where(login_throttle.c.key == key)).mappings().first()
+            tokens = burst if row is None else min(burst, row["tokens"] + (now - row["updated"]) * per_minute / 60)
+            if tokens >= 1:
+                tokens -= 1
+                wait = 0.0
+            else:
+                wait = (1 - tokens) * 60 / per_minute
+            values = {"tokens": tokens, "updated": now}
+            if row is None:
+                db.execute(insert(login_throttle).values(key=key, **values))
+            else:
+                db.execute(update(login_throttle).where(login_throttle.c.key == key).values(**values))
+        return wait
+
+    # The audit log
+
+    def audit(self, who: str, action: str, detail: str = "", at: str | None = None) -> None:
+        """Append a row to the audit log; appends from several workers wait for each other, and a row that would
+        follow the same row as another is refused by the database (``previous`` is unique)."""
+        with self.db.transaction() as db:
+            self._append(db, who, action, detail, at)
+
+    @staticmethod
+    def _append(db: Connection, who: str, action: str, detail: str, at: str | None = None) -> None:
+        if db.dialect.name == "postgresql":  # appends wait for each other (SQLite's BEGIN IMMEDIATE does so there)
+            db.execute(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
+        previous = db.execute(select(audit.c.hash).order_by(audit.c.id.desc()).limit(1)).scalar() or FIRST
+        at = at or now_iso()
+        row = {"at": at, "who": who[:64], "action": action, "detail": detail}
+        db.execute(insert(audit).values(**row, previous=previous, hash=chained(previous, **row)))
+
+    def audit_entries(self) -> list[dict[str, Any]]:
+        with self.db.transaction() as db:
+            rows = db.execute(select(audit.c.at, audit.c.who, audit.c.action, audit.c.detail).order_by(audit.c.id))
+            return [dict(r) for r in rows.mappings()]
+
+    def verify_audit(self) -> tuple[int, int | None]:
+        """(rows read, the id of the first row whose chain is broken, or None): each row must follow the one
+        before it and carry the hash of its own fields."""
+        previous, count = FIRST, 0
+        with self.db.transaction() as db:
+            for row in db.execute(select(audit).order_by(audit.c.id)).mappings():
+                count += 1
+                fields = {k: row[k] for k in ("at", "who", "action", "detail")}
+                if row["previous"] != previous or row["hash"] != chained(previous, **fields):
+                    return count, row["id"]
+                previous = row["hash"]
+        return count, None
+
+    # From a file-based deployment
+
+    def import_files(self, by: str = "cli") -> tuple[int, int]:
+        """Move ``accounts.json`` and ``audit.jsonl`` (written by Guichet before the database) into the database:
+        (accounts, audit rows). The files are renamed ``*.migrated``, kept for the record."""
+        found = self.legacy_files()
+        if not found:
+            raise AccountError(f"Rien à importer : ni accounts.json ni audit.jsonl dans {self.directory}.")
+        if self.load():
+            raise AccountError(
+                "La base contient déjà des comptes : l'import ne se fait qu'une fois, sur une base vide."
+            )
+        rows = self._read_legacy()
+        with self.db.transaction() as db:
+            for account in rows["accounts"]:
+                db.execute(insert(accounts).values(**account))
+            for entry in rows["audit"]:
+                self._append(db, entry["who"], entry["action"], entry.get("detail", ""), entry["at"])
+            self._append(db, by, "import des fichiers", ", ".join(found))
+        for name in found:
+            (self.directory / name).replace(self.directory / f"{name}.migrated")
+        return len(rows["accounts"]), len(rows["audit"])
+
+    def _read_legacy(self) -> dict[str, list[dict[str, Any]]]:
+        """The legacy files' rows, checked before anything is written."""
+        read: dict[str, list[dict[str, Any]]] = {"accounts": [], "audit": []}
+        path = self.directory / "accounts.json"
         try:
-            return [json.loads(line) for line in self.audit_path.read_text(encoding="utf-8").splitlines() if line]
-        except FileNotFoundError:
-            return []
-
-    def _save(self, accounts: dict[str, Account]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # hashes: readable by the service only
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump([asdict(a) for a in accounts.values()], out, ensure_ascii=False, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        partial.replace(self.path)
+            if path.exists():
+                for row in json.loads(path.read_text(encoding="utf-8")):
+                    account = {k: row[k] for k in ("name", "role", "password_hash")}
+                    read["accounts"].append(
+                        account | {"enabled": bool(row.get("enabled", True))} | {"created": str(row.get("created", ""))}
+                    )
+            path = self.directory / "audit.jsonl"
+            if path.exists():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        entry = json.loads(line)
+                        read["audit"].append(
+                            {k: str(entry[k]) for k in ("at", "who", "action")}
+                            | {"detail": str(entry.get("detail", ""))}
+                        )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AccountError(f"{path} est illisible ({exc}) : rien n'a été importé.") from None
+        return read

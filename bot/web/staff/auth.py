@@ -1,9 +1,10 @@
-"""Staff sessions without server state (workers scale out): a signed cookie, checked against the accounts file.
+"""Staff sessions, kept on the server (``AccountStore``): logging out or disabling an account ends them at once.
 
-The cookie carries the account name, its epoch (bumped when the account is disabled), a random nonce and the
-time of the last request; it is signed with HMAC-SHA256 under a key kept in the data volume. A session ends
-after ``IDLE_SECONDS`` without a request. Each form carries a CSRF token derived from the session's nonce
-(or, on the login page, from a pre-login cookie's nonce).
+The cookie carries the session's random token and a nonce, signed with HMAC-SHA256 under a key kept in the data
+volume; the database keeps the token's hash, when the session began and its last request. A session ends after
+``IDLE_SECONDS`` without a request, and ``MAX_SECONDS`` after it began whatever happens. Each form carries a CSRF
+token derived from the session's nonce (or, on the login page, from a pre-login cookie's nonce). Login attempts are
+counted in the database, so every worker and machine shares the count.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.web.limits import RateLimiter
 from bot.web.staff.accounts import Account, AccountStore
 
 SESSION_COOKIE = "guichet_staff"
 LOGIN_COOKIE = "guichet_staff_login"
 IDLE_SECONDS = 8 * 3600
+MAX_SECONDS = 12 * 3600  # a working day: then the agent signs in again
+LOGIN_PER_MINUTE, LOGIN_BURST = 2, 5  # attempts per account and per client, failed and successful alike
 
 
 @dataclass(frozen=True)
 class StaffSession:
     account: Account
     nonce: str
+    token: str
 
 
 def signing_key(directory: Path) -> bytes:
@@ -52,8 +55,6 @@ def signing_key(directory: Path) -> bytes:
 class StaffAuth:
     def __init__(self, store: AccountStore, key: bytes, clock: Callable[[], float] = time.time):
         self.store, self.key, self.clock = store, key, clock
-        # Failed and successful attempts alike: 5 at once, then 2 a minute, per account and per client.
-        self.attempts = RateLimiter(per_minute=2, burst=5)
 
     def _sign(self, payload: bytes) -> str:
         return hmac.new(self.key, payload, hashlib.sha256).hexdigest()
@@ -76,21 +77,27 @@ class StaffAuth:
             return None
         return data if isinstance(data, dict) else None
 
-    def issue(self, account: Account, nonce: str | None = None) -> str:
-        """A cookie value for ``account`` (a fresh nonce at login; the same nonce when the idle clock restarts)."""
-        return self.seal(
-            {"n": account.name, "e": account.epoch, "r": nonce or secrets.token_urlsafe(16), "t": int(self.clock())}
-        )
+    def open(self, account: Account) -> StaffSession:
+        """A new session for ``account``, at login."""
+        token = self.store.open_session(account.name, self.clock())
+        return StaffSession(account, secrets.token_urlsafe(16), token)
+
+    def cookie(self, session: StaffSession) -> str:
+        """The cookie value that proves ``session``."""
+        return self.seal({"s": session.token, "r": session.nonce})
 
     def read(self, cookie: str | None) -> StaffSession | None:
-        """The session a cookie proves, or None: bad signature, idle too long, account disabled or gone."""
+        """The session a cookie proves, or None: bad signature, unknown or ended session, idle too long, too old,
+        account disabled."""
         body = self.unseal(cookie)
-        if body is None or self.clock() - body["t"] > IDLE_SECONDS:
+        if body is None or not isinstance(body.get("s"), str) or not isinstance(body.get("r"), str):
             return None
-        account = self.store.load().get(body["n"])
-        if account is None or not account.enabled or account.epoch != body["e"]:
-            return None
-        return StaffSession(account, body["r"])
+        account = self.store.session(body["s"], self.clock(), IDLE_SECONDS, MAX_SECONDS)
+        return StaffSession(account, body["r"], body["s"]) if account else None
+
+    def close(self, session: StaffSession) -> None:
+        """Log out: the session ends on every worker at once."""
+        self.store.close_session(session.token)
 
     def csrf_token(self, nonce: str) -> str:
         return self._sign(f"csrf:{nonce}".encode())
@@ -100,4 +107,6 @@ class StaffAuth:
 
     def login_wait(self, name: str, client: str) -> float:
         """Seconds before another login attempt for this name or from this client is allowed (0: now)."""
-        return max(self.attempts.wait_seconds(f"name:{name}"), self.attempts.wait_seconds(f"client:{client}"))
+        now = self.clock()
+        by_name = self.store.throttle(f"name:{name}", LOGIN_PER_MINUTE, LOGIN_BURST, now)
+        return max(by_name, self.store.throttle(f"client:{client}", LOGIN_PER_MINUTE, LOGIN_BURST, now))
