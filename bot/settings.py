@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = 12.0  # turns per client and minute, after a burst of rate_limit_burst
     rate_limit_burst: int = 6
     max_turns_in_progress: int = 4  # admitted turns (one at the model, the rest waiting); beyond: 503 at once
+    # A caller's words that arrive while max_turns_in_progress are in progress wait this long for a place (the
+    # gateway plays its wait text) before the caller hears that the service is busy and is asked again.
+    voice_queue_seconds: float = Field(default=8.0, ge=0)
     rate_limit_exempt: str = ""  # comma-separated client addresses with no rate limit (e.g. staff's eval host)
     trust_proxy_headers: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser, e.g. the town site

@@ -104,7 +104,9 @@ def eval_voice(
     index: IndexOpt = None,
 ):
     """Measure the phone channel: voice turn latency and spoken length of the replies."""
+    from bot.answer.steps.passage_retriever import PassageRetriever
     from bot.phone.dialog import VoiceDialog
+    from bot.phone.menu import sections_by_document
     from eval.dataset import load_cases
     from eval.voice import measure
 
@@ -113,7 +115,9 @@ def eval_voice(
     except GuichetError as exc:
         _fail(exc)
     answerer = _answerer(index)
-    _print_summary(measure(VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {})), cases))
+    sections = sections_by_document(answerer.step(PassageRetriever).index.chunks)
+    dialog = VoiceDialog(answerer, answerer.messages, answerer.town.get("voice", {}), sections=sections)
+    _print_summary(measure(dialog, cases))
 
 
 @eval_app.command("gate")

@@ -22,7 +22,7 @@ from bot.answer.pipeline import Answerer
 from bot.answer.turn import Turn
 from bot.language.words import MASKED
 from bot.language.yes_no import spoken_yes_or_no
-from bot.phone.menu import Menu, MenuTopic
+from bot.phone.menu import Menu, MenuTopic, Sections
 from bot.phone.topics import Topics
 from bot.text import EMAIL, fold
 
@@ -81,9 +81,9 @@ class CallState:
     last_speech: str = ""
     unsure: tuple[str, str] | None = None  # (what was heard, the topic asked about) while a yes is awaited
     more: str = ""  # the rest of the last answer, said if the caller wants more details
-    menu: str = ""  # "topics" or "questions" while the caller chooses with the keypad (``Menu``)
-    topic: MenuTopic | None = None  # the topic whose questions are read, and which one was read last
-    position: int = 0
+    menu: str = ""  # "topics" or "choices" while the caller chooses with the keypad (``Menu``)
+    topic: MenuTopic | None = None  # the topic whose choices are said, and which page of them
+    page: int = 0
     history: list[dict] = field(default_factory=list)  # earlier questions of the call, for follow-ups
     touched: float = field(default_factory=time.monotonic)
 
@@ -180,6 +180,7 @@ class VoiceDialog:
         ttl_seconds: int = 1800,
         history_turns: int = 6,
         topics: Topics | None = None,
+        sections: Sections | None = None,
     ):
         self.answerer, self.messages, self.max_calls = answerer, messages, max_calls
         self.topics = topics  # what a badly heard caller may be calling about (None: just ask again)
@@ -187,7 +188,8 @@ class VoiceDialog:
         # for follow-ups: the web sessions' settings (GUICHET_SESSION_TTL_SECONDS, GUICHET_SESSION_MAX_TURNS).
         self.ttl_seconds, self.history_turns = ttl_seconds, history_turns
         self.on_turn = on_turn  # told of every answered turn with its channel (the service's metrics)
-        self.menu = Menu.from_town(voice_settings)  # offered after two misses (None: only a person, by 0)
+        # offered after two misses, over the indexed documents' sections (None: only a person, by 0)
+        self.menu = Menu.from_town(voice_settings, sections or {})
         self.transfer_to = str(voice_settings.get("transfer_to", ""))
         self.hours_spoken = str(voice_settings.get("opening_hours_spoken", ""))
         self.opening_hours = {int(k): v for k, v in (voice_settings.get("opening_hours") or {}).items()}
@@ -219,9 +221,10 @@ class VoiceDialog:
                 state.last_speech = text
                 return VoiceReply(speech_text=text, display_text=text, action="continue")
         if state.unsure:  # the caller was asked whether they call about a topic
+            topic = state.unsure[1]
             confirmed = self._confirmed(state, heard, dtmf)
             if confirmed is not None:
-                return self._answer(state, confirmed)
+                return self._answer(state, confirmed, topic)
         if dtmf and state.menu:
             return self._menu_choice(state, dtmf)
         state.menu = ""  # a caller who speaks again leaves the keypad menu
@@ -248,20 +251,21 @@ class VoiceDialog:
     def _menu_text(self) -> str:
         topics = self.menu.topics if self.menu else ()
         choices = " ".join(f"Pour {t.name}, tapez {n}." for n, t in enumerate(topics, 1))
-        return self.messages.text("voice_menu", choices=choices)
+        return self.messages.text("voice_menu", choices=choices)  # "Pour parler à quelqu'un, tapez 0." ends it
 
     def _topics(self, state: CallState, lead: str = "") -> VoiceReply:
         """The topics, each with its digit, and 0 for a person."""
         state.menu, state.topic = "topics", None
         return self._prompt(lead, self._menu_text())
 
-    def _question(self, state: CallState, lead: str = "") -> VoiceReply:
-        """The chosen topic's question at ``state.position``, and what each digit does."""
+    def _choices(self, state: CallState, lead: str = "") -> VoiceReply:
+        """The chosen topic's choices on ``state.page``, each with its digit; 9 for more (or back), 0 a person."""
         assert state.topic is not None
-        question = state.topic.questions[state.position]
-        return self._prompt(
-            lead, self.messages.text("voice_menu_question", number=str(state.position + 1), question=question)
-        )
+        page = state.topic.page(state.page)
+        choices = " ".join(f"Pour {c.said}, tapez {n}." for n, c in enumerate(page, 1))
+        then = "voice_menu_more" if state.topic.has_page(state.page + 1) else "voice_menu_back"
+        text = self.messages.text("voice_menu_choices", topic=state.topic.name, choices=choices)
+        return self._prompt(lead, text, self.messages.text(then), self.messages.text("voice_menu_person"))
 
     @staticmethod
     def _prompt(*parts: str) -> VoiceReply:
@@ -269,31 +273,30 @@ class VoiceDialog:
         return VoiceReply(speech_text=speakable(text), display_text=text, action="repeat")
 
     def _menu_choice(self, state: CallState, dtmf: str) -> VoiceReply:
-        """A digit pressed in the keypad menu: 0 a person everywhere, 9 back to the topics; a topic's digit reads
-        its first question; then 1 answers the question read and 2 reads the next."""
+        """A digit pressed in the keypad menu: 0 a person everywhere; a topic's digit says its choices; a choice's
+        digit asks it through the answer path; 9 says the next choices, or the topics again after the last."""
         digit = dtmf[0]
         unknown = self.messages.text("voice_menu_unknown")
         if digit == "0":
             state.menu = ""
             return self.handoff()
-        if digit == "9":
-            return self._topics(state)
         if state.menu == "topics":
             topic = self.menu.topic(digit) if self.menu else None
             if topic is None:
                 return self._topics(state, unknown)
-            state.menu, state.topic, state.position = "questions", topic, 0
-            return self._question(state)
+            state.menu, state.topic, state.page = "choices", topic, 0
+            return self._choices(state)
         assert state.topic is not None
-        if digit == "1":
-            state.menu = ""
-            return self._answer(state, state.topic.questions[state.position])
-        if digit == "2":
-            state.position += 1
-            if state.position >= len(state.topic.questions):
-                return self._topics(state, self.messages.text("voice_menu_last"))
-            return self._question(state)
-        return self._question(state, unknown)
+        if digit == "9":
+            if not state.topic.has_page(state.page + 1):
+                return self._topics(state)
+            state.page += 1
+            return self._choices(state)
+        page = state.topic.page(state.page)
+        if not digit.isdigit() or not 1 <= int(digit) <= len(page):
+            return self._choices(state, unknown)
+        state.menu = ""
+        return self._answer(state, page[int(digit) - 1].asked)
 
     def _confirmed(self, state: CallState, heard: str, dtmf: str) -> str | None:
         """After "Vous appelez au sujet de … ?": yes (or 1) gives the question to answer, what was heard read with
@@ -306,7 +309,9 @@ class VoiceDialog:
             return ""
         return None
 
-    def _answer(self, state: CallState, heard: str) -> VoiceReply:
+    def _answer(self, state: CallState, heard: str, topic: str = "") -> VoiceReply:
+        """Answer ``heard``; ``topic`` is the one the caller confirmed, whose keypad choices they are offered when
+        what was heard finds no answer."""
         if not heard:  # the topic was wrong
             return self._ask_again(state)
         state.misheard = 0
@@ -318,6 +323,10 @@ class VoiceDialog:
         state.history = [*state.history, {"question": turn.question, "outcome": turn.outcome}][-self.history_turns :]
         if turn.outcome in HANDOFF_OUTCOMES:
             return self.handoff(prefix=turn.answer)
+        covering = self.menu.covering(topic) if self.menu and topic else None
+        if turn.outcome in NO_ANSWER_OUTCOMES and covering:  # the topic is known: its choices, by keypad
+            state.menu, state.topic, state.page = "choices", covering, 0
+            return self._choices(state, self.messages.text("voice_menu_topic_known"))
         if turn.outcome in NO_ANSWER_OUTCOMES:
             state.unanswered += 1
             if state.unanswered >= 2:

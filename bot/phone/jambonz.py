@@ -18,6 +18,9 @@ from bot.phone.dialog import VoiceReply
 GATHER_HOOK = "/voice/jambonz/gather"
 SIGNATURE_TOLERANCE_S = 300
 LANGUAGE = "fr-FR"
+# Seconds of a slow answer after which the gateway says the wait text: about a second, so that a caller never hears
+# much more silence than recognition takes (then again every as long, twice at most).
+FILLER_AFTER_S = 1
 # What a town may set for each speech side in ``voice.speech`` (names as in jambonz's verb specification).
 SPEECH_KEYS = {
     "synthesizer": ("vendor", "label", "language", "voice"),
@@ -115,7 +118,7 @@ def gather(text: str, wait_text: str | None) -> dict:
     if wait_text:
         verb["actionHookDelayAction"] = {
             "enabled": True,
-            "noResponseTimeout": 2,
+            "noResponseTimeout": FILLER_AFTER_S,
             "retries": 2,
             "actions": [{"verb": "say", "text": wait_text}],
         }

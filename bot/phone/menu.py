@@ -1,26 +1,78 @@
-"""The keypad menu a caller is offered when speech fails twice: the town's most asked topics, then each topic's
-most asked questions read one by one, or a person.
+"""The keypad menu a caller is offered when speech fails twice: the town's topics, then what each topic's
+documents cover, by digits, or a person.
 
-The town lists them in ``config/town.yaml`` (``voice.menu``): its reception knows what callers ask most. A topic
-is chosen by its digit (1 to 8), a question is heard with 1 and skipped with 2, 9 goes back to the topics and 0
-asks for a person everywhere. Digits only: the recognizer that failed twice is not asked again.
+The town lists its topics in ``config/town.yaml`` (``voice.menu``): its reception knows what callers ask about. A
+topic names the documents it covers (their file names in the index) and, if it likes, questions of its own; the
+choices are those questions, then the sections of the documents as the index holds them (their headings), so the
+menu follows the documents without anyone writing it. A topic is chosen by its digit (1 to 8); its choices are said
+eight at a time, 9 says the next ones (or goes back to the topics after the last), 0 asks for a person everywhere.
+Digits only: the recognizer that failed twice is not asked again.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import ConfigError
+from bot.text import fold
 
-MAX_TOPICS = 8  # digits 1 to 8; 9 is "back to the topics", 0 "a person"
+log = logging.getLogger(__name__)
+PER_PAGE = 8  # digits 1 to 8; 9 is "more" (or "back"), 0 "a person"
 WHERE = "config/town.yaml, voice.menu"
+PAGE_MARK = re.compile(r"^page \d+$", re.IGNORECASE)  # a PDF's page marker is not a section
+
+
+@dataclass(frozen=True)
+class Choice:
+    said: str  # what the caller hears: "Acheter une concession"
+    asked: str  # what goes through the answer path when it is chosen
 
 
 @dataclass(frozen=True)
 class MenuTopic:
     name: str  # as it is said: "les cartes d'identité et les passeports"
-    questions: tuple[str, ...]  # asked through the answer path when the caller chooses one
+    choices: tuple[Choice, ...]
+    titles: tuple[str, ...] = ()  # its documents' titles
+
+    def page(self, number: int) -> tuple[Choice, ...]:
+        return self.choices[number * PER_PAGE : (number + 1) * PER_PAGE]
+
+    def has_page(self, number: int) -> bool:
+        return bool(self.page(number))
+
+
+Sections = Mapping[str, tuple[str, list[str]]]  # a document's file name -> (its title, its sections in order)
+
+
+def sections_by_document(chunks: Iterable[Any]) -> dict[str, tuple[str, list[str]]]:
+    """Each indexed document's title and sections (the last heading of each passage, in order, once; a PDF's page
+    markers left out), from the index's passages."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    for chunk in chunks:
+        title, sections = found.setdefault(chunk.source, (chunk.title, []))
+        section = chunk.headings[-1].strip() if chunk.headings else ""
+        if section and section != title and not PAGE_MARK.match(section) and section not in sections:
+            sections.append(section)
+    return found
+
+
+def _choices_of(documents: list[str], sections: Sections) -> list[Choice]:
+    """What a topic's documents offer: each section (with the document's title when the topic has several), or
+    the document itself when it has none."""
+    choices = []
+    for name in documents:
+        title, parts = sections[name]
+        short = title.split(" : ")[0]
+        for part in parts:
+            said = part if len(documents) == 1 else f"{part}, {short}"
+            choices.append(Choice(said, f"{part} : {title}"))
+        if not parts:
+            choices.append(Choice(short, title))
+    return choices
 
 
 @dataclass(frozen=True)
@@ -28,34 +80,49 @@ class Menu:
     topics: tuple[MenuTopic, ...]
 
     @classmethod
-    def from_town(cls, voice: dict[str, Any]) -> Menu | None:
-        """The menu of ``voice.menu``, or None when the town lists none (the keypad then offers only a person).
-
-        >>> Menu.from_town({"menu": [{"topic": "l'état civil", "questions": ["Comment obtenir un acte ?"]}]})
-        Menu(topics=(MenuTopic(name="l'état civil", questions=('Comment obtenir un acte ?',)),))
-        """
+    def from_town(cls, voice: dict[str, Any], sections: Sections) -> Menu | None:
+        """The menu of ``voice.menu`` over the indexed documents' ``sections``, or None when the town lists none
+        (the keypad then offers only a person). A document the index lacks is left out, with a warning."""
         listed = voice.get("menu")
         if listed is None:
             return None
-        if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_TOPICS:
-            raise ConfigError(f"{WHERE}: expected a list of 1 to {MAX_TOPICS} topics, each with its questions.")
+        if not isinstance(listed, list) or not 1 <= len(listed) <= PER_PAGE:
+            raise ConfigError(f"{WHERE}: expected a list of 1 to {PER_PAGE} topics, each with documents or questions.")
         topics = []
         for n, entry in enumerate(listed, 1):
-            name = entry.get("topic") if isinstance(entry, dict) else None
-            questions = entry.get("questions") if isinstance(entry, dict) else None
+            entry = entry if isinstance(entry, dict) else {}
+            name, questions, documents = entry.get("topic"), entry.get("questions", []), entry.get("documents", [])
             if not isinstance(name, str) or not name.strip():
                 raise ConfigError(f"{WHERE}, topic {n}: 'topic' must be the topic's name as it is said.")
-            if (
-                not isinstance(questions, list)
-                or not questions
-                or not all(isinstance(q, str) and q.strip() for q in questions)
-            ):
-                raise ConfigError(f"{WHERE}, topic {n} ({name}): 'questions' must list at least one question.")
-            topics.append(MenuTopic(name.strip(), tuple(q.strip() for q in questions)))
+            for key, value in (("questions", questions), ("documents", documents)):
+                if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                    raise ConfigError(f"{WHERE}, topic {n} ({name}): '{key}' must be a list of texts.")
+            missing = [d for d in documents if d not in sections]
+            if missing:
+                log.warning("%s, topic %s: not in the index, left out: %s", WHERE, n, ", ".join(missing))
+            choices = [Choice(q.strip(), q.strip()) for q in questions]
+            choices += _choices_of([d for d in documents if d in sections], sections)
+            if not choices:
+                raise ConfigError(
+                    f"{WHERE}, topic {n} ({name}): no question and none of its documents in the index — list "
+                    "'questions', or 'documents' by their file names as the index holds them."
+                )
+            titles = tuple(sections[d][0] for d in documents if d in sections)
+            topics.append(MenuTopic(name.strip(), tuple(choices), titles))
         return cls(tuple(topics))
 
+    def covering(self, name: str) -> MenuTopic | None:
+        """The topic with a document whose title holds ``name`` (a phone topic: a title or a service's topic,
+        "carte d'identité et passeport"), or None."""
+        wanted = fold(name)
+        return next((t for t in self.topics if any(wanted in fold(title) for title in t.titles)), None)
+
     def topic(self, digit: str) -> MenuTopic | None:
-        """The topic of a keypad digit, or None."""
+        """The topic of a keypad digit, or None.
+
+        >>> Menu((MenuTopic("l'état civil", (Choice("Demander un acte", "Demander un acte"),)),)).topic("1").name
+        "l'état civil"
+        """
         if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(self.topics):
             return self.topics[int(digit) - 1]
         return None

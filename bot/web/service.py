@@ -30,6 +30,7 @@ from bot.errors import ConfigError, GuichetError, explained
 from bot.phone import jambonz
 from bot.phone.dialog import VoiceDialog
 from bot.phone.listening import ListeningLimits, town_vocabulary
+from bot.phone.menu import sections_by_document
 from bot.phone.topics import Topics
 from bot.settings import Settings
 from bot.web.feedback import FeedbackStore
@@ -99,6 +100,7 @@ class Service:
                 ttl_seconds=self.settings.session_ttl_seconds,
                 history_turns=self.settings.session_max_turns,
                 topics=self._phone_topics(answerer) if self.settings.voice_secrets else None,
+                sections=sections_by_document(answerer.step(PassageRetriever).index.chunks),
             )
             if self.settings.speech_keys:
                 synthesizer = self._synthesizer()
@@ -177,8 +179,10 @@ class Service:
         """The served index generation's manifest (None until loaded)."""
         return self.answerer.step(PassageRetriever).index.manifest if self.answerer else None
 
-    def admit(self, key: str) -> Admission:
-        """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503)."""
+    def admit(self, key: str, queue_seconds: float = 0.0) -> Admission:
+        """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503). With
+        ``queue_seconds``, a turn that finds the service full waits that long for a place before it is refused
+        (a caller whose words were heard, while the gateway plays the wait text)."""
         if self.answerer is None:
             raise Refused(503, STARTING, 10)
         self.follow_index()
@@ -187,7 +191,11 @@ class Service:
             self.metrics.rejected.labels("rate_limited").inc()
             message = "Vous posez beaucoup de questions à la suite : merci de patienter un instant."
             raise Refused(429, message, math.ceil(wait))
-        if not self.gate.try_enter():
+        deadline = time.monotonic() + queue_seconds
+        while not self.gate.try_enter():
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
             self.metrics.rejected.labels("over_capacity").inc()
             message = "L'assistant est très sollicité en ce moment. Merci de réessayer dans un instant."
             raise Refused(503, message, self.gate.retry_after())

@@ -141,10 +141,28 @@ def test_a_caller_over_the_rate_limit_is_told_and_listened_to_again(fake_demo_in
 
 def test_a_full_server_tells_the_caller_instead_of_hanging_up(fake_demo_index, tmp_path):
     answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
-    with TestClient(create_app(lambda: answerer, Settings(voice_webhook_secret=SECRET))) as client:
+    settings = Settings(voice_webhook_secret=SECRET, voice_queue_seconds=0.3)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
         settled(client)
         service = client.app.state.service
         service.gate.in_flight = service.gate.capacity  # every place taken by turns in progress
         busy = TURNS[("POST", "/voice/jambonz/gather")](client)
         service.gate.in_flight = 0
     assert busy.status_code == 200 and "très sollicité" in busy.json()[0]["say"]["text"]
+
+
+def test_a_callers_words_heard_while_full_wait_for_a_place_instead_of_being_lost(fake_demo_index, tmp_path):
+    import threading
+
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    settings = Settings(voice_webhook_secret=SECRET, voice_queue_seconds=5)
+    with TestClient(create_app(lambda: answerer, settings)) as client:
+        settled(client)
+        service = client.app.state.service
+        service.gate.in_flight = service.gate.capacity
+        threading.Timer(0.5, service.gate.leave).start()  # a turn in progress ends half a second later
+        answered = TURNS[("POST", "/voice/jambonz/gather")](client).json()
+        metrics = client.get("/metrics").text
+        service.gate.in_flight = 0
+    assert "86 euros" in answered[0]["say"]["text"]  # answered, not asked to repeat
+    assert 'guichet_rejected_total{reason="over_capacity"}' not in metrics

@@ -58,7 +58,7 @@ def test_an_invented_figure_gives_the_evidence_read_as_a_sentence():
 
 
 def test_a_bare_figure_from_another_row_of_the_passage_gives_the_evidence():
-    """"17 €" stands in the passage, on the minor's row; the verifier kept the adult's row: the draft's figure is
+    """ "17 €" stands in the passage, on the minor's row; the verifier kept the adult's row: the draft's figure is
     not the evidence's, though there is no statement for the *supports* check to read."""
     turn = _guarded(_turn("Prix du passeport pour un adulte ?", PASSPORT, [ADULT], "17 €"))
     assert turn.outcome is Outcome.ANSWERED_FROM_QUOTE and turn.answer == "Passeport, majeur : 86 €."

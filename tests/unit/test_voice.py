@@ -11,9 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.answer.steps.answer_composer import AnswerComposer
+from bot.answer.steps.passage_retriever import PassageRetriever
 from bot.errors import ConfigError
 from bot.phone import jambonz
 from bot.phone.dialog import ASKS_FOR_A_PERSON, VoiceDialog, speakable
+from bot.phone.menu import sections_by_document
 from bot.settings import REPO_ROOT, Settings
 from bot.text import fold
 from bot.web.app import create_app
@@ -32,8 +34,13 @@ def answerer(fake_demo_index, tmp_path):
     return fake_answerer(fake_demo_index, PASSPORT, tmp_path)
 
 
-def dialog(answerer, now=TUESDAY_10H):
-    return VoiceDialog(answerer, answerer.messages, answerer.town["voice"], clock=lambda: now)
+def sections_of(answerer):
+    return sections_by_document(answerer.step(PassageRetriever).index.chunks)
+
+
+def dialog(answerer, now=TUESDAY_10H, voice=None):
+    voice = answerer.town["voice"] if voice is None else voice
+    return VoiceDialog(answerer, answerer.messages, voice, clock=lambda: now, sections=sections_of(answerer))
 
 
 def test_answer_is_short_spoken_and_names_its_source(answerer):
@@ -131,34 +138,59 @@ def _menu_of(voice, call="call-1"):
     return voice.handle(call, "", None)
 
 
-def test_the_keypad_menu_reads_a_topics_questions_one_by_one_and_answers_the_one_chosen(answerer):
+def test_the_keypad_menu_says_a_topics_sections_and_answers_the_one_chosen(answerer):
     voice = dialog(answerer)
     _menu_of(voice)
-    first = voice.handle("call-1", dtmf="1")
-    assert first.action == "repeat"
-    assert first.speech_text.startswith("Question 1 : Combien coûte un passeport pour un adulte ?")
-    assert "tapez 1" in first.speech_text and "tapez 2" in first.speech_text and "tapez 9" in first.speech_text
-    second = voice.handle("call-1", dtmf="2")
-    assert second.speech_text.startswith("Question 2 : Faut-il prendre rendez-vous")
-    past_the_last = voice.handle("call-1", dtmf="2")
-    assert past_the_last.speech_text.startswith("C'était la dernière question sur ce sujet. Pour les cartes")
-    papers = {"topic": "les passeports", "questions": ["Prix du passeport pour un majeur ?"]}  # the fake's words
-    voice = VoiceDialog(answerer, answerer.messages, {**answerer.town["voice"], "menu": [papers]})
-    _menu_of(voice)
-    assert voice.handle("call-1", dtmf="1").speech_text.startswith("Question 1 : Prix du passeport")
-    answered = voice.handle("call-1", dtmf="1")  # the question read is asked through the answer path
-    assert answered.action == "continue" and "86 euros" in answered.speech_text and "Source :" in answered.speech_text
+    papers = voice.handle("call-1", dtmf="1")
+    assert papers.action == "repeat"
+    assert papers.speech_text == (  # the sections of the topic's document, as the index holds them
+        "les cartes d'identité et les passeports : Pour Prendre rendez-vous, tapez 1. Pour Avant le rendez-vous, "
+        "tapez 2. Pour Tarifs, tapez 3. Pour Retrait du titre, tapez 4. Pour revenir aux sujets, tapez 9. "
+        "Pour parler à quelqu'un, tapez 0."
+    )
+    asked = []
+    answer = answerer.answer
+    answerer.answer = lambda question, *args, **kwargs: asked.append(question) or answer(question, *args, **kwargs)
+    chosen = voice.handle("call-1", dtmf="3")
+    assert asked == ["Tarifs : Carte d'identité et passeport : prendre rendez-vous"]  # through the answer path
+    assert chosen.action == "continue" and "tapez" not in chosen.speech_text.split("?")[0]
     assert voice.calls["call-1"].menu == ""  # back to speech: 1 now means "yes" or "repeat" again
 
 
-def test_the_keypad_menu_says_a_wrong_key_goes_back_with_9_and_hands_over_with_0(answerer):
+def test_a_topic_of_several_documents_names_each_section_with_its_document(answerer):
     voice = dialog(answerer)
     _menu_of(voice)
-    wrong = voice.handle("call-1", dtmf="7")  # five topics listed
+    waste = voice.handle("call-1", dtmf="3").speech_text
+    assert "Pour Encombrants, Collecte des déchets et des encombrants, tapez 2." in waste
+    assert "Pour Horaires, La déchetterie intercommunale des Prés-Hauts, tapez 4." in waste
+    school = dialog(answerer)
+    _menu_of(school, "call-2")
+    pdf = school.handle("call-2", dtmf="4").speech_text  # a PDF whose only headings are page marks: its title
+    assert "Pour Tarifs de la restauration scolaire et du périscolaire 2026-2027, tapez 4." in pdf
+    assert "Page 1" not in pdf
+
+
+def test_a_long_topic_is_said_eight_choices_at_a_time(answerer):
+    many = {"topic": "les questions fréquentes", "questions": [f"Question numéro {n} ?" for n in range(1, 11)]}
+    voice = dialog(answerer, voice={**answerer.town["voice"], "menu": [many]})
+    _menu_of(voice)
+    first = voice.handle("call-1", dtmf="1").speech_text
+    assert "Question numéro 8 ?, tapez 8." in first and "numéro 9" not in first
+    assert "Pour d'autres choix, tapez 9." in first
+    second = voice.handle("call-1", dtmf="9").speech_text
+    assert "Pour Question numéro 9 ?, tapez 1." in second and "Pour revenir aux sujets, tapez 9." in second
+    back = voice.handle("call-1", dtmf="9").speech_text
+    assert back.startswith("Pour les questions fréquentes, tapez 1.")
+
+
+def test_the_keypad_menu_says_a_wrong_key_and_hands_over_with_0(answerer):
+    voice = dialog(answerer)
+    _menu_of(voice)
+    wrong = voice.handle("call-1", dtmf="9")  # eight topics: 9 is none of them
     assert wrong.speech_text.startswith("Cette touche ne correspond à aucun choix. Pour les cartes")
-    voice.handle("call-1", dtmf="3")
-    wrong_in_topic = voice.handle("call-1", dtmf="5")
-    assert wrong_in_topic.speech_text.startswith("Cette touche ne correspond à aucun choix. Question 1 :")
+    voice.handle("call-1", dtmf="6")
+    wrong_in_topic = voice.handle("call-1", dtmf="7")  # the cemetery has four sections
+    assert wrong_in_topic.speech_text.startswith("Cette touche ne correspond à aucun choix. le cimetière :")
     back = voice.handle("call-1", dtmf="9")
     assert back.speech_text.startswith("Pour les cartes d'identité") and "toujours pas" not in back.speech_text
     person = voice.handle("call-1", dtmf="0")
@@ -183,13 +215,14 @@ def test_a_caller_who_speaks_in_the_keypad_menu_is_answered(answerer):
         ("des papiers", "expected a list of 1 to 8 topics"),
         ([{"topic": f"sujet {n}", "questions": ["q ?"]} for n in range(9)], "expected a list of 1 to 8 topics"),
         ([{"questions": ["q ?"]}], "topic 1: 'topic' must be"),
-        ([{"topic": "l'état civil"}], "topic 1 (l'état civil): 'questions' must list"),
-        ([{"topic": "l'état civil", "questions": ["q ?", ""]}], "'questions' must list"),
+        ([{"topic": "l'état civil", "questions": "q ?"}], "topic 1 (l'état civil): 'questions' must be a list"),
+        ([{"topic": "l'état civil", "documents": ["etat-civil.md", ""]}], "'documents' must be a list of texts"),
+        ([{"topic": "l'état civil", "documents": ["absent.md"]}], "none of its documents in the index"),
     ],
 )
 def test_a_badly_written_keypad_menu_stops_the_start_with_where_and_what(answerer, menu, problem):
     with pytest.raises(ConfigError, match=re.escape(problem)) as raised:
-        VoiceDialog(answerer, answerer.messages, {**answerer.town["voice"], "menu": menu})
+        dialog(answerer, voice={**answerer.town["voice"], "menu": menu})
     assert "config/town.yaml, voice.menu" in str(raised.value)
 
 
@@ -199,7 +232,14 @@ def topical_dialog(answerer):
 
     names = Topics.of_town(answerer.town, ["Carte d'identité et passeport : prendre rendez-vous", "Marché"])
     topics = Topics(names, FakeEmbedder(), min_meaning=0.99, min_sound=0.8)  # the fake embedder: by sound only
-    return VoiceDialog(answerer, answerer.messages, answerer.town["voice"], clock=lambda: TUESDAY_10H, topics=topics)
+    return VoiceDialog(
+        answerer,
+        answerer.messages,
+        answerer.town["voice"],
+        clock=lambda: TUESDAY_10H,
+        topics=topics,
+        sections=sections_of(answerer),
+    )
 
 
 def test_a_badly_heard_question_is_confirmed_by_its_topic_then_answered(answerer):
@@ -213,6 +253,20 @@ def test_a_badly_heard_question_is_confirmed_by_its_topic_then_answered(answerer
     assert "au sujet de" in again.speech_text
     by_key = voice.handle("call-2", dtmf="1")
     assert "86 euros" in by_key.speech_text
+
+
+def test_a_confirmed_topic_whose_question_finds_no_answer_offers_its_keypad_choices(answerer):
+    from bot.answer.outcomes import Outcome
+    from bot.answer.turn import Turn
+
+    voice = topical_dialog(answerer)
+    nothing = "Je n'ai pas trouvé cette information."
+    answerer.answer = lambda q, *a, **k: Turn(question=q, answer=nothing, outcome=Outcome.UNANSWERABLE_NO_SOURCES)
+    voice.handle("call-1", "le camp d'identité et passeport pour mon fils", 0.3)
+    choices = voice.handle("call-1", dtmf="1")  # yes, that topic
+    assert choices.speech_text.startswith("Je n'ai pas trouvé la réponse précise. Choisissez avec les touches")
+    assert "les cartes d'identité et les passeports : Pour Prendre rendez-vous, tapez 1." in choices.speech_text
+    assert voice.calls["call-1"].menu == "choices" and voice.calls["call-1"].unanswered == 0
 
 
 def test_a_wrong_topic_is_said_no_to_and_the_caller_asked_again(answerer):
@@ -435,7 +489,9 @@ def test_the_generic_voice_turn_is_rate_limited_per_call(answerer):
 
 
 def test_calls_are_bounded_and_safe_to_handle_at_once(answerer):
-    voice = VoiceDialog(answerer, answerer.messages, answerer.town["voice"], max_calls=50)
+    voice = VoiceDialog(
+        answerer, answerer.messages, answerer.town["voice"], max_calls=50, sections=sections_of(answerer)
+    )
     with ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda n: voice.handle(f"call-{n}", ""), range(2000)))
     assert {r.action for r in replies} == {"repeat"} and len(voice.calls) == 50

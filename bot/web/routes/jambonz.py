@@ -60,7 +60,8 @@ async def gathered(request: Request) -> list[dict]:
     try:
         if dialog is None:
             raise Refused(503, STARTING, 10)
-        admission = service.admit("call:" + call_id)  # the same key as the generic voice turn's
+        # the same key as the generic voice turn's; words heard while the service is full wait for a place
+        admission = await run_in_threadpool(service.admit, "call:" + call_id, service.settings.voice_queue_seconds)
     except Refused as refused:
         return told_and_listened_to_again(service, refused)
     transcript, confidence, digits = heard(payload)
