@@ -15,11 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 
 from bot.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x6775_6964  # PostgreSQL advisory lock held while the schema is brought up to date
 _opened: dict[str, Database] = {}
 _opening = threading.Lock()
 
@@ -64,6 +65,8 @@ class Database:
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":  # workers starting together migrate one at a time
+                    connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except Exception as exc:  # noqa: BLE001 - unreachable server, wrong password: said to the IT person

@@ -133,3 +133,32 @@ def test_a_file_based_deployment_moves_into_the_database_with_one_command(tmp_pa
     raw.close()
     broken = guichet("staff", "audit", "--verify")
     assert broken.returncode == 2 and "Journal altéré : la ligne 5" in broken.stderr + broken.stdout
+
+
+def test_workers_starting_together_on_a_new_postgresql_database_migrate_it_once(postgresql):
+    from sqlalchemy import create_engine
+
+    from bot.state.database import Database
+
+    admin = create_engine(postgresql, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql("CREATE DATABASE fresh")
+    admin.dispose()
+    url = postgresql.replace("/postgres?", "/fresh?")
+    workers = [Database(url) for _ in range(3)]
+    errors: list[Exception] = []
+
+    def start(database):
+        try:
+            database.upgrade()
+        except Exception as exc:  # noqa: BLE001 - collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and {w.revision() for w in workers} == {"0001"}
+    for w in workers:
+        w.engine.dispose()
