@@ -143,18 +143,16 @@ class AccountStore:
         older than ``max_seconds``, or its account disabled."""
         key = token_id(token)
         with self.db.transaction() as db:
-            row = (
-                db.execute(select(staff_sessions, accounts).join(accounts).where(staff_sessions.c.id == key))
-                .mappings()
-                .first()
-            )
+            opened = (staff_sessions.c.created.label("opened"), staff_sessions.c.seen)
+            query = select(accounts, *opened).join(staff_sessions).where(staff_sessions.c.id == key)
+            row = db.execute(query).mappings().first()
             if row is None:
                 return None
-            if not row["enabled"] or now - row["seen"] > idle_seconds or now - row["created"] > max_seconds:
+            if not row["enabled"] or now - row["seen"] > idle_seconds or now - row["opened"] > max_seconds:
                 db.execute(delete(staff_sessions).where(staff_sessions.c.id == key))
                 return None
             db.execute(update(staff_sessions).where(staff_sessions.c.id == key).values(seen=now))
-        return Account(row["name"], row["role"], row["password_hash"], row["enabled"], row["created"])
+        return Account(**{k: row[k] for k in ("name", "role", "password_hash", "enabled", "created")})
 
     def close_session(self, token: str) -> None:
         with self.db.transaction() as db:
