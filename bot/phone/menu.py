@@ -82,7 +82,8 @@ class Menu:
     @classmethod
     def from_town(cls, voice: dict[str, Any], sections: Sections) -> Menu | None:
         """The menu of ``voice.menu`` over the indexed documents' ``sections``, or None when the town lists none
-        (the keypad then offers only a person). A document the index lacks is left out, with a warning."""
+        (the keypad then offers only a person). A malformed entry stops the start; a document the index lacks is
+        left out with a warning, and so is a topic left with nothing to offer (the index is not the town's yet)."""
         listed = voice.get("menu")
         if listed is None:
             return None
@@ -102,14 +103,14 @@ class Menu:
                 log.warning("%s, topic %s: not in the index, left out: %s", WHERE, n, ", ".join(missing))
             choices = [Choice(q.strip(), q.strip()) for q in questions]
             choices += _choices_of([d for d in documents if d in sections], sections)
-            if not choices:
-                raise ConfigError(
-                    f"{WHERE}, topic {n} ({name}): no question and none of its documents in the index — list "
-                    "'questions', or 'documents' by their file names as the index holds them."
+            if not choices:  # the index does not hold what the town listed: the rest of the service runs
+                log.warning(
+                    "%s, topic %s (%s): no question and none of its documents in the index, left out", WHERE, n, name
                 )
+                continue
             titles = tuple(sections[d][0] for d in documents if d in sections)
             topics.append(MenuTopic(name.strip(), tuple(choices), titles))
-        return cls(tuple(topics))
+        return cls(tuple(topics)) if topics else None
 
     def covering(self, name: str) -> MenuTopic | None:
         """The topic with a document whose title holds ``name`` (a phone topic: a title or a service's topic,

@@ -209,6 +209,14 @@ def test_a_caller_who_speaks_in_the_keypad_menu_is_answered(answerer):
     assert voice.handle("call-1", dtmf="1").speech_text == spoken.speech_text  # 1 repeats, as outside the menu
 
 
+def test_a_menu_whose_documents_are_not_indexed_is_left_out_and_the_phone_still_answers(answerer, caplog):
+    absent = {"topic": "l'état civil", "documents": ["absent.md"]}
+    voice = dialog(answerer, voice={**answerer.town["voice"], "menu": [absent]})
+    assert voice.menu is None and "absent.md" in caplog.text
+    voice.handle("call-1", "euh", 0.2)
+    assert "Tapez 1 pour répéter" in voice.handle("call-1", "", None).speech_text  # only a person, by 0
+
+
 @pytest.mark.parametrize(
     "menu, problem",
     [
@@ -217,7 +225,6 @@ def test_a_caller_who_speaks_in_the_keypad_menu_is_answered(answerer):
         ([{"questions": ["q ?"]}], "topic 1: 'topic' must be"),
         ([{"topic": "l'état civil", "questions": "q ?"}], "topic 1 (l'état civil): 'questions' must be a list"),
         ([{"topic": "l'état civil", "documents": ["etat-civil.md", ""]}], "'documents' must be a list of texts"),
-        ([{"topic": "l'état civil", "documents": ["absent.md"]}], "none of its documents in the index"),
     ],
 )
 def test_a_badly_written_keypad_menu_stops_the_start_with_where_and_what(answerer, menu, problem):
