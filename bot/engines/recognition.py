@@ -78,7 +78,7 @@ class Upsampler:
             self.state = lfilter_zi(self.taps, 1.0) * 0.0
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        if self.factor == 1:
+        if self.factor == 1 or not len(samples):  # an empty frame is nothing to filter (and scipy refuses it)
             return samples
         from scipy.signal import lfilter
 

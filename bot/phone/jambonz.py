@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 
 from bot.errors import ConfigError
@@ -18,6 +19,7 @@ from bot.phone.dialog import VoiceReply
 GATHER_HOOK = "/voice/jambonz/gather"
 SIGNATURE_TOLERANCE_S = 300
 LANGUAGE = "fr-FR"
+DIGITS = re.compile(r"[0-9*#]{1,16}")  # what a keypad can send
 # Seconds of a slow answer after which the gateway says the wait text: about a second, so that a caller never hears
 # much more silence than recognition takes (then again every as long, twice at most).
 FILLER_AFTER_S = 1
@@ -55,17 +57,32 @@ def verify(body: bytes, header: str | None, secrets: list[str], now: float | Non
 
 
 def heard(payload: dict) -> tuple[str, float | None, str]:
-    """(transcript, confidence, digits) from a gather action-hook payload, in either shape jambonz sends."""
-    speech = payload.get("speech") or {}
-    alternatives = speech.get("alternatives") or next(
-        (t.get("alternatives") for t in speech.get("transcripts", []) if t.get("alternatives")), []
-    )
-    best = alternatives[0] if alternatives else {}
-    confidence = best.get("confidence")
+    """(transcript, confidence, digits) from a gather action-hook payload, in either shape jambonz sends; whatever
+    does not have the expected type reads as nothing heard (a confidence outside 0–1 as unknown).
+
+    >>> heard({"speech": {"alternatives": [{"transcript": "oui", "confidence": 0.9}]}, "digits": None})
+    ('oui', 0.9, '')
+    >>> heard({"speech": "oui", "digits": {"1": 2}})
+    ('', None, '')
+    """
+    speech = payload.get("speech")
+    speech = speech if isinstance(speech, dict) else {}
+    alternatives = speech.get("alternatives")
+    if not isinstance(alternatives, list) or not alternatives:
+        transcripts = speech.get("transcripts")
+        alternatives = next(
+            (t["alternatives"] for t in transcripts if isinstance(t, dict) and isinstance(t.get("alternatives"), list)
+             and t["alternatives"]),
+            [],
+        ) if isinstance(transcripts, list) else []  # fmt: skip
+    best = alternatives[0] if isinstance(alternatives[0] if alternatives else None, dict) else {}
+    transcript, confidence = best.get("transcript"), best.get("confidence")
+    digits = payload.get("digits")
+    known = isinstance(confidence, int | float) and not isinstance(confidence, bool) and 0 <= confidence <= 1
     return (
-        str(best.get("transcript", "")),
-        float(confidence) if confidence is not None else None,
-        str(payload.get("digits") or ""),
+        transcript if isinstance(transcript, str) else "",
+        float(confidence) if known else None,
+        digits if isinstance(digits, str) and DIGITS.fullmatch(digits) else "",
     )
 
 

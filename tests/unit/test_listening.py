@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.websockets import WebSocketDisconnect
 
 from bot.engines.recognition import EndOfSpeech, Transcript
@@ -179,6 +181,15 @@ def test_audio_before_start_is_an_error(client):
     assert "avant" in _error_after(client, frames(0.1)[0])
 
 
+def test_an_empty_frame_is_nothing_heard_not_a_crash(client):
+    """Found by the fuzzer below: an empty binary frame broke the stream (the resampling filter refused it)."""
+    with _connect(client) as ws:
+        ws.send_text(json.dumps(START))
+        ws.send_bytes(b"")
+        _speak(ws, 1.0)
+        assert ws.receive_json()["is_final"] is True
+
+
 def test_a_frame_of_odd_length_is_an_error(client):
     assert "LINEAR16" in _error_after(client, json.dumps(START), b"\x00\x01\x02")
 
@@ -292,3 +303,37 @@ def test_without_the_speech_model_recognition_says_how_to_fetch_it(fake_demo_ind
         with _connect(client) as ws:
             reply = ws.receive_json()
     assert "guichet models fetch --speech" in reply["error"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    messages=st.lists(
+        st.one_of(
+            st.binary(max_size=400),
+            st.text(max_size=60),
+            st.sampled_from(
+                [json.dumps(START), json.dumps({"type": "stop"}), json.dumps(START | {"sampleRateHz": 16000})]
+            ),
+        ),
+        max_size=8,
+    ),
+    drop=st.booleans(),
+)
+def test_any_sequence_of_frames_gets_transcripts_or_a_clear_error_never_a_crash(client, messages, drop):
+    """Malformed frames, wrong sample rates, text where audio is due, a socket dropped mid-sentence: the server
+    answers with transcripts or one French error and a close, and the next caller is heard."""
+    with _connect(client) as ws:
+        ws.send_text(json.dumps(START))
+        for message in messages:
+            ws.send_bytes(message) if isinstance(message, bytes) else ws.send_text(message)
+        if not drop:
+            ws.send_text(json.dumps({"type": "stop"}))
+            try:
+                while True:
+                    reply = ws.receive_json()
+                    assert reply["type"] in ("transcription", "error"), reply
+                    if reply["type"] == "error":
+                        assert isinstance(reply["error"], str) and reply["error"]
+            except WebSocketDisconnect:
+                pass
+    assert client.app.state.service.listeners.in_flight == 0 or drop

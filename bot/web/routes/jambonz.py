@@ -27,9 +27,12 @@ async def signed_payload(request: Request) -> dict:
     if not verify(body, request.headers.get("Jambonz-Signature"), secrets):
         raise HTTPException(401, "Invalid or missing Jambonz-Signature.")
     try:
-        return json.loads(body or b"{}")
-    except json.JSONDecodeError:
+        payload = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise HTTPException(400, "Body must be JSON.") from None
+    if not isinstance(payload, dict):
+        raise HTTPException(400, "Body must be a JSON object.")
+    return payload
 
 
 def wait_text(service: Service) -> str | None:
