@@ -1,11 +1,13 @@
 """Soak run: the service at its capacity limit for a long time, with web, phone and staff traffic mixed.
 
 Starts ``guichet serve`` on the index, then keeps ``--capacity`` clients busy for ``--minutes``: residents on the
-web (JSON and streamed turns, a vote now and then), callers on the phone channel (``/api/v1/voice/turn``), staff
-(question-set turns on the eval channel, ``/metrics`` and ``/readyz``). Every 5 s it samples the server's resident
-memory and open file descriptors. What it reports, not asserts: memory at the end against memory after warm-up,
-descriptor growth, and the count of each status (5xx other than 503 are errors). Figures go to
-``var/soak/soak.json`` and ``.md``.
+web (JSON and streamed turns, a vote now and then), callers on the phone channel (the generic ``/api/v1/voice/turn``
+and, every other call, jambonz's signed webhooks: a call opened, questions, a keypad press, the call ended), a
+gateway streaming audio to ``/speech/stt`` (speech-like noise, silence, a frame of odd length now and then, a socket
+dropped mid-sentence), staff (question-set turns on the eval channel, ``/metrics`` and ``/readyz``). Every 5 s it
+samples the server's resident memory and open file descriptors. What it reports, not asserts: memory at the end
+against memory after warm-up, descriptor growth, and the count of each status (5xx other than 503 are errors).
+Figures go to ``var/soak/soak.json`` and ``.md``.
 
     python -m tools.soak --index var/index/demo --minutes 30
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from bot.phone import jambonz
 from tools.loadcheck import ROOT, percentile, served, write_report
 
 SECRET = "soak-voice-secret"
@@ -51,11 +54,81 @@ async def web_resident(client: httpx.AsyncClient, n: int, questions: list[str], 
         await _polite_wait(response)
 
 
+async def jambonz_call(client: httpx.AsyncClient, rng: random.Random, sid: str, questions: list[str], seen: list):
+    """One call through jambonz's webhooks, signed as the gateway signs them."""
+    call = {"call_sid": sid, "from": "anonymous", "to": "+33199001234", "direction": "inbound"}
+    steps = [("/voice/jambonz/call", {"call_status": "ringing"})]
+    for _ in range(rng.randint(1, 3)):
+        alternative = {"transcript": rng.choice(questions), "confidence": rng.choice([0.9, 0.3])}
+        steps.append(("/voice/jambonz/gather", {"reason": "speechDetected", "speech": {"alternatives": [alternative]}}))
+    steps += [("/voice/jambonz/gather", {"reason": "dtmfDetected", "digits": rng.choice("0129")})]
+    steps += [("/voice/jambonz/status", {"call_status": "completed"})]
+    for path, fields in steps:
+        body = json.dumps(call | fields).encode()
+        headers = {"Content-Type": "application/json", "Jambonz-Signature": jambonz.sign(body, SECRET)}
+        started = time.monotonic()
+        try:
+            response = await client.post(path, content=body, headers=headers)
+            seen.append(("jambonz", response.status_code, time.monotonic() - started))
+        except httpx.HTTPError as exc:
+            seen.append(("jambonz", type(exc).__name__, time.monotonic() - started))
+        await asyncio.sleep(0.1)
+
+
+async def gateway_audio(client: httpx.AsyncClient, url: str, until: float, seen: list) -> None:
+    """The gateway's speech-to-text streams: a question the server's own synthesizer says (8 kHz LINEAR16), then
+    silence, at real-time pace; every third stream ends with a frame of odd length (a protocol error), every fifth
+    is dropped mid-sentence. Each stream is counted once: transcript, no speech, error (said to the gateway) or
+    what broke."""
+    import io
+    import wave
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    said = await client.post(
+        "/speech/tts",
+        json={"language": "fr-FR", "type": "text", "text": "Quels sont les horaires de la mairie le samedi ?"},
+        headers={"Authorization": f"Bearer {SECRET}", "Accept": "audio/wav"},
+    )
+    with wave.open(io.BytesIO(said.content)) as audio:
+        speech = audio.readframes(audio.getnframes()) + bytes(2 * 8000)
+    start = {"type": "start", "language": "fr-FR", "format": "raw", "encoding": "LINEAR16", "sampleRateHz": 8000}
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        frames = [speech[i : i + 320] for i in range(0, len(speech), 320)]
+        dropped, odd = n % 5 == 0, n % 3 == 0
+        outcome, started = "dropped", time.monotonic()
+        try:
+            async with connect(url, additional_headers={"Authorization": f"Bearer {SECRET}"}) as ws:
+                await ws.send(json.dumps(start))
+                for frame in frames[: len(frames) // 3] if dropped else frames:
+                    await ws.send(frame)
+                    await asyncio.sleep(0.02)
+                if not dropped:
+                    await ws.send(b"\x00\x01\x02" if odd else json.dumps({"type": "stop"}))
+                    outcome = "no speech"
+                    try:
+                        async for message in ws:
+                            outcome = "error" if json.loads(message)["type"] == "error" else "transcript"
+                    except ConnectionClosedError:  # closed with an error code after saying why
+                        if outcome != "error":
+                            raise
+        except Exception as exc:  # noqa: BLE001 - a refused or broken stream is counted, not fatal
+            outcome = type(exc).__name__
+        seen.append(("stt", outcome, time.monotonic() - started))
+        await asyncio.sleep(0.5)
+
+
 async def caller(client: httpx.AsyncClient, n: int, questions: list[str], until: float, seen: list) -> None:
     rng, call = random.Random(100 + n), 0
     headers = {"Authorization": f"Bearer {SECRET}", "X-Forwarded-For": "10.2.0.1"}
     while time.monotonic() < until:
         call += 1
+        if call % 2 == 0:  # every other call through jambonz's webhooks
+            await jambonz_call(client, rng, f"soak-j-{n}-{call}", questions, seen)
+            continue
         for _ in range(rng.randint(1, 4)):  # a few questions per call
             body = {"session_id": f"soak-{n}-{call}", "transcript": rng.choice(questions), "confidence": 0.9}
             started = time.monotonic()
@@ -107,6 +180,7 @@ async def soak(url: str, capacity: int, seconds: float, warm_up: float, question
             staff(c, questions, until, seen),
             *(web_resident(c, n, questions, until, seen) for n in range(web_clients)),
             *(caller(c, n, questions, until, seen) for n in range(callers)),
+            gateway_audio(c, url.replace("http", "ws") + "/speech/stt", until, seen),
         )
     after_warm_up = next((s for s in samples if s[0] >= warm_up), samples[0])
     end = samples[-1]
@@ -114,7 +188,7 @@ async def soak(url: str, capacity: int, seconds: float, warm_up: float, question
     answered = [s for kind, status, s in seen if status == 200 and kind in ("web", "phone", "staff") and s]
     return {
         "minutes": round(seconds / 60, 1),
-        "clients": {"web": web_clients, "phone": callers, "staff": 1},
+        "clients": {"web": web_clients, "phone": callers, "speech streams": 1, "staff": 1},
         "requests": len(seen),
         "status": dict(sorted(statuses.items())),
         "server_errors": sum(n for key, n in statuses.items() if key.split()[1].startswith("5") and "503" not in key),
@@ -169,6 +243,7 @@ def main() -> None:
     cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in cases]
     env = {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_FEEDBACK_DIR": str(args.out / "feedback")}
+    env["GUICHET_SPEECH_API_KEY"] = SECRET  # the gateway's speech streams too
     with served(args.index, args.port, args.capacity, env) as server:
         url = f"http://127.0.0.1:{args.port}"
         result = asyncio.run(
