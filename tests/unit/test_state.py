@@ -163,3 +163,18 @@ def test_workers_starting_together_on_a_new_postgresql_database_migrate_it_once(
     assert errors == [] and {w.revision() for w in workers} == {"0001"}
     for w in workers:
         w.engine.dispose()
+
+
+def test_a_damaged_file_of_the_old_deployment_is_named_and_nothing_is_imported(tmp_path):
+    staff = tmp_path / "staff"
+    shutil.copytree(FILES, staff)
+    with (staff / "audit.jsonl").open("a", encoding="utf-8") as log:
+        log.write('{"at": "2026-12-07", "who": "paul"\n')  # a line cut short
+    store = AccountStore(staff)
+    with pytest.raises(AccountError, match=r"audit\.jsonl est illisible .* rien n'a été importé"):
+        store.import_files()
+    assert store.load() == {} and store.audit_entries() == []
+    assert sorted(p.name for p in staff.iterdir() if p.suffix in (".json", ".jsonl")) == [
+        "accounts.json",
+        "audit.jsonl",
+    ]
