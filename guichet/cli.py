@@ -266,7 +266,7 @@ def index_rollback(
 
 
 def _accounts():
-    """The staff accounts in the service's database; a deployment from before the database is told to migrate."""
+    """The staff accounts in the service's database."""
     from bot.web.staff.accounts import AccountStore
 
     settings = _settings()
@@ -275,7 +275,9 @@ def _accounts():
 
 def _unmigrated_files() -> None:
     """Stop when the staff folder still holds the files of a deployment from before the database."""
-    pending = _accounts().legacy_files()
+    from bot.web.staff.accounts import legacy_files
+
+    pending = legacy_files(_settings().staff_dir)  # the database is not opened for this
     if pending:
         _fail(
             GuichetError(

@@ -16,6 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 TOO_LARGE = "Votre message est trop volumineux. Merci de poser votre question en quelques phrases."
 
 
+def take_token(tokens: float, elapsed: float, per_minute: float, burst: int) -> tuple[float, float]:
+    """One step of a token bucket holding ``tokens`` ``elapsed`` seconds ago, refilled at ``per_minute`` up to
+    ``burst``: (the tokens left, 0 if one was taken, else the seconds until one can be).
+
+    >>> take_token(1.0, 0.0, 60, 1), take_token(0.0, 0.5, 60, 1)
+    ((0.0, 0.0), (0.5, 0.5))
+    """
+    rate = per_minute / 60.0
+    tokens = min(float(burst), tokens + elapsed * rate)
+    return (tokens - 1, 0.0) if tokens >= 1 else (tokens, (1 - tokens) / rate)
+
+
 class RateLimiter:
     """A token bucket per client: ``burst`` turns at once, then one every ``60 / per_minute`` seconds.
 
@@ -25,16 +37,15 @@ class RateLimiter:
     """
 
     def __init__(self, per_minute: float, burst: int, max_clients: int = 10_000, clock=time.monotonic):
-        self.rate, self.burst, self.max_clients, self.clock = per_minute / 60.0, burst, max_clients, clock
+        self.per_minute, self.burst, self.max_clients, self.clock = per_minute, burst, max_clients, clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, updated at)
 
     def wait_seconds(self, key: str) -> float:
         """0 and one token taken if ``key`` may go now, else how long until it may."""
         now = self.clock()
         tokens, updated = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - updated) * self.rate)
-        wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-        self._buckets[key] = (tokens - 1 if wait == 0 else tokens, now)
+        tokens, wait = take_token(tokens, now - updated, self.per_minute, self.burst)
+        self._buckets[key] = (tokens, now)
         while len(self._buckets) > self.max_clients:  # forget the least recently seen clients
             self._buckets.popitem(last=False)
         return wait

@@ -29,6 +29,7 @@ from bot.errors import GuichetError
 from bot.state.database import Database, sqlite_url
 from bot.state.tables import accounts, audit, login_throttle, staff_sessions
 from bot.timestamps import now_iso
+from bot.web.limits import take_token
 
 ROLES = ("admin", "reviewer")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
@@ -61,6 +62,11 @@ def chained(previous: str, at: str, who: str, action: str, detail: str) -> str:
     return hashlib.sha256(row.encode()).hexdigest()
 
 
+def legacy_files(directory: Path) -> list[str]:
+    """Files of a file-based deployment still waiting for ``guichet staff migrate`` (no database opened)."""
+    return [name for name in LEGACY_FILES if (directory / name).exists()]
+
+
 def token_id(token: str) -> str:
     """What the sessions table keeps of a cookie's token: its hash."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -79,10 +85,6 @@ class AccountStore:
     def _dummy_hash(self) -> str:
         """Checked against for an unknown name, so it costs as much as a known one (made at the first login)."""
         return self._hasher.hash(secrets.token_hex(16))
-
-    def legacy_files(self) -> list[str]:
-        """Files of a file-based deployment still waiting for ``guichet staff migrate``."""
-        return [name for name in LEGACY_FILES if (self.directory / name).exists()]
 
     def load(self) -> dict[str, Account]:
         with self.db.transaction() as db:
@@ -131,10 +133,12 @@ class AccountStore:
 
     # Sessions
 
-    def open_session(self, name: str, now: float) -> str:
-        """A new session for ``name``: the token its cookie carries (the table keeps only its hash)."""
+    def open_session(self, name: str, now: float, idle_seconds: float) -> str:
+        """A new session for ``name``: the token its cookie carries (the table keeps only its hash). Sessions idle
+        longer than ``idle_seconds`` (never read again, so never removed by ``session``) are forgotten here."""
         token = secrets.token_urlsafe(32)
         with self.db.transaction() as db:
+            db.execute(delete(staff_sessions).where(staff_sessions.c.seen < now - idle_seconds))
             db.execute(insert(staff_sessions).values(id=token_id(token), account=name, created=now, seen=now))
         return token
 
@@ -158,29 +162,21 @@ class AccountStore:
         with self.db.transaction() as db:
             db.execute(delete(staff_sessions).where(staff_sessions.c.id == token_id(token)))
 
-    def forget_sessions_before(self, seen_before: float) -> int:
-        """Remove the sessions idle since ``seen_before``; how many."""
-        with self.db.transaction() as db:
-            return db.execute(delete(staff_sessions).where(staff_sessions.c.seen < seen_before)).rowcount
-
     # Login throttling, shared by every worker
 
     def throttle(self, key: str, per_minute: float, burst: int, now: float) -> float:
         """Take one attempt from ``key``'s bucket (``burst`` at once, then ``per_minute``): 0 if allowed, else the
         seconds until the next one is."""
         with self.db.transaction() as db:
+            # a bucket untouched long enough to be full again is the same as none: forgotten
+            db.execute(delete(login_throttle).where(login_throttle.c.updated < now - burst * 60 / per_minute))
             row = db.execute(select(login_throttle).where(login_throttle.c.key == key)).mappings().first()
-            tokens = burst if row is None else min(burst, row["tokens"] + (now - row["updated"]) * per_minute / 60)
-            if tokens >= 1:
-                tokens -= 1
-                wait = 0.0
-            else:
-                wait = (1 - tokens) * 60 / per_minute
-            values = {"tokens": tokens, "updated": now}
+            before, elapsed = (float(burst), 0.0) if row is None else (row["tokens"], now - row["updated"])
+            tokens, wait = take_token(before, elapsed, per_minute, burst)
             if row is None:
-                db.execute(insert(login_throttle).values(key=key, **values))
+                db.execute(insert(login_throttle).values(key=key, tokens=tokens, updated=now))
             else:
-                db.execute(update(login_throttle).where(login_throttle.c.key == key).values(**values))
+                db.execute(update(login_throttle).where(login_throttle.c.key == key).values(tokens=tokens, updated=now))
         return wait
 
     # The audit log
@@ -223,7 +219,7 @@ class AccountStore:
     def import_files(self, by: str = "cli") -> tuple[int, int]:
         """Move ``accounts.json`` and ``audit.jsonl`` (written by Guichet before the database) into the database:
         (accounts, audit rows). The files are renamed ``*.migrated``, kept for the record."""
-        found = self.legacy_files()
+        found = legacy_files(self.directory)
         if not found:
             raise AccountError(f"Rien à importer : ni accounts.json ni audit.jsonl dans {self.directory}.")
         if self.load():

@@ -79,7 +79,7 @@ class StaffAuth:
 
     def open(self, account: Account) -> StaffSession:
         """A new session for ``account``, at login."""
-        token = self.store.open_session(account.name, self.clock())
+        token = self.store.open_session(account.name, self.clock(), IDLE_SECONDS)
         return StaffSession(account, secrets.token_urlsafe(16), token)
 
     def cookie(self, session: StaffSession) -> str:
