@@ -22,7 +22,7 @@ from bot.answer.pipeline import Answerer
 from bot.answer.turn import Turn
 from bot.language.words import MASKED
 from bot.language.yes_no import spoken_yes_or_no
-from bot.phone.menu import Menu, MenuTopic, Sections
+from bot.phone.menu import Menu, MenuTopic, Sections, by_digit, with_digits
 from bot.phone.topics import Topics
 from bot.text import EMAIL, fold
 
@@ -249,8 +249,7 @@ class VoiceDialog:
         return VoiceReply(speech_text=text, display_text=text, action="repeat")
 
     def _menu_text(self) -> str:
-        topics = self.menu.topics if self.menu else ()
-        choices = " ".join(f"Pour {t.name}, tapez {n}." for n, t in enumerate(topics, 1))
+        choices = with_digits(t.name for t in (self.menu.topics if self.menu else ()))
         return self.messages.text("voice_menu", choices=choices)  # "Pour parler à quelqu'un, tapez 0." ends it
 
     def _topics(self, state: CallState, lead: str = "") -> VoiceReply:
@@ -261,8 +260,7 @@ class VoiceDialog:
     def _choices(self, state: CallState, lead: str = "") -> VoiceReply:
         """The chosen topic's choices on ``state.page``, each with its digit; 9 for more (or back), 0 a person."""
         assert state.topic is not None
-        page = state.topic.page(state.page)
-        choices = " ".join(f"Pour {c.said}, tapez {n}." for n, c in enumerate(page, 1))
+        choices = with_digits(c.said for c in state.topic.page(state.page))
         then = "voice_menu_more" if state.topic.has_page(state.page + 1) else "voice_menu_back"
         text = self.messages.text("voice_menu_choices", topic=state.topic.name, choices=choices)
         return self._prompt(lead, text, self.messages.text(then), self.messages.text("voice_menu_person"))
@@ -292,11 +290,11 @@ class VoiceDialog:
                 return self._topics(state)
             state.page += 1
             return self._choices(state)
-        page = state.topic.page(state.page)
-        if not digit.isdigit() or not 1 <= int(digit) <= len(page):
+        choice = by_digit(state.topic.page(state.page), digit)
+        if choice is None:
             return self._choices(state, unknown)
         state.menu = ""
-        return self._answer(state, page[int(digit) - 1].asked)
+        return self._answer(state, choice.asked)
 
     def _confirmed(self, state: CallState, heard: str, dtmf: str) -> str | None:
         """After "Vous appelez au sujet de … ?": yes (or 1) gives the question to answer, what was heard read with

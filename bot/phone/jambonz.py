@@ -67,15 +67,11 @@ def heard(payload: dict) -> tuple[str, float | None, str]:
     """
     speech = payload.get("speech")
     speech = speech if isinstance(speech, dict) else {}
-    alternatives = speech.get("alternatives")
-    if not isinstance(alternatives, list) or not alternatives:
-        transcripts = speech.get("transcripts")
-        alternatives = next(
-            (t["alternatives"] for t in transcripts if isinstance(t, dict) and isinstance(t.get("alternatives"), list)
-             and t["alternatives"]),
-            [],
-        ) if isinstance(transcripts, list) else []  # fmt: skip
-    best = alternatives[0] if isinstance(alternatives[0] if alternatives else None, dict) else {}
+    transcripts = speech.get("transcripts")
+    shapes = [speech, *(transcripts if isinstance(transcripts, list) else [])]  # flat, or one per transcript
+    lists = [s.get("alternatives") for s in shapes if isinstance(s, dict)]
+    alternatives = next((a for a in lists if isinstance(a, list) and a), [{}])
+    best = alternatives[0] if isinstance(alternatives[0], dict) else {}
     transcript, confidence = best.get("transcript"), best.get("confidence")
     digits = payload.get("digits")
     known = isinstance(confidence, int | float) and not isinstance(confidence, bool) and 0 <= confidence <= 1

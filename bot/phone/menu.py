@@ -13,17 +13,36 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.errors import ConfigError
 from bot.text import fold
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PER_PAGE = 8  # digits 1 to 8; 9 is "more" (or "back"), 0 "a person"
 WHERE = "config/town.yaml, voice.menu"
 PAGE_MARK = re.compile(r"^page \d+$", re.IGNORECASE)  # a PDF's page marker is not a section
+
+
+def by_digit(items: Sequence[T], digit: str) -> T | None:
+    """The item a keypad digit names (1 for the first), or None.
+
+    >>> by_digit(["a", "b"], "2"), by_digit(["a", "b"], "3"), by_digit(["a", "b"], "0")
+    ('b', None, None)
+    """
+    return items[int(digit) - 1] if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(items) else None
+
+
+def with_digits(names: Iterable[str]) -> str:
+    """What each digit chooses, as said.
+
+    >>> with_digits(["l'état civil", "le cimetière"])
+    "Pour l'état civil, tapez 1. Pour le cimetière, tapez 2."
+    """
+    return " ".join(f"Pour {name}, tapez {n}." for n, name in enumerate(names, 1))
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,4 @@ class Menu:
         >>> Menu((MenuTopic("l'état civil", (Choice("Demander un acte", "Demander un acte"),)),)).topic("1").name
         "l'état civil"
         """
-        if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(self.topics):
-            return self.topics[int(digit) - 1]
-        return None
+        return by_digit(self.topics, digit)

@@ -30,6 +30,8 @@ FRENCH = re.compile(
 )
 SECRET = "fuzz-secret"
 EXAMPLES = 40  # per operation and generation mode
+REPLY = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
+UNLIMITED = {"rate_limit_per_minute": 1e6, "rate_limit_burst": 1_000_000, "max_turns_in_progress": 100}
 
 
 class SteadyTone(ToneSynthesizer):
@@ -39,11 +41,9 @@ class SteadyTone(ToneSynthesizer):
 @pytest.fixture(scope="module")
 def api(fake_demo_index, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fuzz")
-    reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
-    answerer = fake_answerer(fake_demo_index, reply, workdir)
-    limits = {"rate_limit_per_minute": 1e6, "rate_limit_burst": 1_000_000, "max_turns_in_progress": 100}
+    answerer = fake_answerer(fake_demo_index, REPLY, workdir)
     secrets = {"voice_webhook_secret": SECRET, "speech_api_key": SECRET}
-    settings_ = Settings(feedback_dir=workdir / "feedback", **secrets, **limits)
+    settings_ = Settings(feedback_dir=workdir / "feedback", **secrets, **UNLIMITED)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service_module, "EspeakSynthesizer", SteadyTone)
         patch.setattr(service_module, "WhisperRecognizer", FakeRecognizer)  # engines are faked here, as above

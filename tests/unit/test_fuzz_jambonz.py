@@ -15,6 +15,7 @@ from bot.settings import Settings
 from bot.web.app import create_app
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
+from tests.unit.test_fuzz_api import REPLY, UNLIMITED
 
 SECRET = "fuzz-secret"
 VERBS = {"gather", "say", "dial", "hangup", "config"}
@@ -52,10 +53,8 @@ bodies = st.one_of(payloads, anything)  # the top level may not even be an objec
 @pytest.fixture(scope="module")
 def client(fake_demo_index, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("fuzz-jambonz")
-    reply = json.dumps({"source": "S1", "reponse": "Le passeport d'un majeur coûte 86 €."})
-    answerer = fake_answerer(fake_demo_index, reply, workdir)
-    limits = {"rate_limit_per_minute": 1e6, "rate_limit_burst": 1_000_000, "max_turns_in_progress": 100}
-    settings_ = Settings(voice_webhook_secret=SECRET, feedback_dir=workdir / "feedback", **limits)
+    answerer = fake_answerer(fake_demo_index, REPLY, workdir)
+    settings_ = Settings(voice_webhook_secret=SECRET, feedback_dir=workdir / "feedback", **UNLIMITED)
     with TestClient(create_app(lambda: answerer, settings_)) as client:
         settled(client)
         yield client

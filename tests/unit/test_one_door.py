@@ -139,30 +139,32 @@ def test_a_caller_over_the_rate_limit_is_told_and_listened_to_again(fake_demo_in
     assert 'guichet_turns_total{channel="voice",outcome="answered"} 2.0' in metrics
 
 
-def test_a_full_server_tells_the_caller_instead_of_hanging_up(fake_demo_index, tmp_path):
+def _gather_while_full(fake_demo_index, tmp_path, queue_seconds, freed_after=None):
+    """A caller's words posted while every place of the gate is taken (one freed after ``freed_after`` seconds):
+    the webhook's verbs and the metrics after it."""
+    import threading
+
     answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
-    settings = Settings(voice_webhook_secret=SECRET, voice_queue_seconds=0.3)
+    settings = Settings(voice_webhook_secret=SECRET, voice_queue_seconds=queue_seconds)
     with TestClient(create_app(lambda: answerer, settings)) as client:
         settled(client)
         service = client.app.state.service
         service.gate.in_flight = service.gate.capacity  # every place taken by turns in progress
-        busy = TURNS[("POST", "/voice/jambonz/gather")](client)
+        if freed_after is not None:
+            threading.Timer(freed_after, service.gate.leave).start()
+        reply = TURNS[("POST", "/voice/jambonz/gather")](client)
+        metrics = client.get("/metrics").text
         service.gate.in_flight = 0
-    assert busy.status_code == 200 and "très sollicité" in busy.json()[0]["say"]["text"]
+    assert reply.status_code == 200
+    return reply.json(), metrics
+
+
+def test_a_full_server_tells_the_caller_instead_of_hanging_up(fake_demo_index, tmp_path):
+    busy, _ = _gather_while_full(fake_demo_index, tmp_path, queue_seconds=0.3)
+    assert "très sollicité" in busy[0]["say"]["text"]
 
 
 def test_a_callers_words_heard_while_full_wait_for_a_place_instead_of_being_lost(fake_demo_index, tmp_path):
-    import threading
-
-    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
-    settings = Settings(voice_webhook_secret=SECRET, voice_queue_seconds=5)
-    with TestClient(create_app(lambda: answerer, settings)) as client:
-        settled(client)
-        service = client.app.state.service
-        service.gate.in_flight = service.gate.capacity
-        threading.Timer(0.5, service.gate.leave).start()  # a turn in progress ends half a second later
-        answered = TURNS[("POST", "/voice/jambonz/gather")](client).json()
-        metrics = client.get("/metrics").text
-        service.gate.in_flight = 0
+    answered, metrics = _gather_while_full(fake_demo_index, tmp_path, queue_seconds=5, freed_after=0.5)
     assert "86 euros" in answered[0]["say"]["text"]  # answered, not asked to repeat
     assert 'guichet_rejected_total{reason="over_capacity"}' not in metrics
