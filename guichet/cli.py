@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bot.errors import GuichetError
 from bot.settings import Settings
-from guichet import verifier_cli
+from guichet import commune_cli, verifier_cli
 from guichet.common import IndexOpt, err, out
 from guichet.common import answerer as _answerer
 from guichet.common import fail as _fail
@@ -26,6 +26,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Guichet : l'
 models_app = typer.Typer(no_args_is_help=True, help="Provision and inspect the offline models.")
 app.add_typer(models_app, name="models")
 verifier_cli.register(models_app)
+commune_cli.register(app)
 app.add_typer(eval_app, name="eval")
 index_app = typer.Typer(no_args_is_help=True, help="The index's generations: list them, go back to the previous one.")
 app.add_typer(index_app, name="index")
@@ -265,10 +266,21 @@ def index_rollback(
     out.print(f"Génération servie : {target}. Redémarrez « guichet serve » pour la charger.")
 
 
-def _accounts():
-    """The staff accounts in the service's database."""
+CommuneOpt = Annotated[
+    str | None,
+    typer.Option("--commune", help="La commune (guichet commune list), quand le déploiement en sert plusieurs."),
+]
+
+
+def _accounts(commune: str | None = None):
+    """The staff accounts in the service's database, or in a registered commune's own."""
     from bot.web.staff.accounts import AccountStore
 
+    if commune:
+        try:
+            return AccountStore(commune_cli.folder_of(commune) / "staff")
+        except GuichetError as exc:
+            _fail(exc)
     settings = _settings()
     return AccountStore(settings.staff_dir, settings.database_url)
 
@@ -291,6 +303,7 @@ def _unmigrated_files() -> None:
 def staff_add(
     name: Annotated[str, typer.Argument(help="Identifiant (minuscules, chiffres, . _ -).")],
     role: Annotated[str, typer.Option("--role", help="admin ou reviewer.")] = "reviewer",
+    commune: CommuneOpt = None,
 ):
     """Créer un compte ; le mot de passe est demandé (ou lu sur l'entrée standard)."""
     from bot.web.staff.accounts import AccountError
@@ -300,29 +313,29 @@ def staff_add(
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        account = _accounts().add(name, role, password)
+        account = _accounts(commune).add(name, role, password)
     except AccountError as exc:
         _fail(exc)
     out.print(f"Compte « {account.name} » créé ({account.role}). Console : /staff/connexion")
 
 
 @staff_app.command("list")
-def staff_list():
+def staff_list(commune: CommuneOpt = None):
     """Les comptes : identifiant, rôle, actif, création."""
 
     table = Table("identifiant", "rôle", "actif", "créé le")
-    for account in _accounts().load().values():
+    for account in _accounts(commune).load().values():
         table.add_row(account.name, account.role, "oui" if account.enabled else "non", account.created)
     out.print(table)
 
 
 @staff_app.command("disable")
-def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compte.")]):
+def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compte.")], commune: CommuneOpt = None):
     """Désactiver un compte ; ses sessions ouvertes prennent fin."""
     from bot.web.staff.accounts import AccountError
 
     try:
-        _accounts().disable(name)
+        _accounts(commune).disable(name)
     except AccountError as exc:
         _fail(exc)
     out.print(f"Compte « {name} » désactivé.")
@@ -346,9 +359,10 @@ def staff_audit(
         bool, typer.Option("--verify", help="Vérifier la chaîne des empreintes, sans rien afficher d'autre.")
     ] = False,
     last: Annotated[int, typer.Option(help="Nombre de lignes affichées (les plus récentes).")] = 20,
+    commune: CommuneOpt = None,
 ):
     """Le journal des actions du personnel ; avec --verify, la preuve qu'aucune ligne n'a été modifiée ou retirée."""
-    store = _accounts()
+    store = _accounts(commune)
     if verify:
         count, broken = store.verify_audit()
         if broken is not None:
@@ -416,6 +430,7 @@ def serve(
 
     from bot.answer.pipeline import Answerer
     from bot.web.app import create_app
+    from bot.web.communes import Communes
     from bot.web.workers import WorkerRoll
 
     settings = _settings(index_dir=index)
@@ -427,11 +442,16 @@ def serve(
     # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
     # between questions, so a reused connection is not closed under it.
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
+    communes = commune_cli.registry().enabled()
+    if communes:
+        err.print(f"Communes servies : {', '.join(c.slug for c in communes)} (guichet commune list).")
     if workers > 1:
         os.environ["GUICHET_INDEX_DIR"] = str(settings.index_dir)  # the workers read their settings from here
         with tempfile.TemporaryDirectory(prefix="guichet-workers-") as folder:
             os.environ.update(WorkerRoll(Path(folder), workers).environment())  # /readyz waits for all of them
             uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
+    elif communes:
+        uvicorn.run(create_app(None, settings, communes=Communes.build(communes, settings)), **options)
     else:
         uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -202,18 +203,47 @@ class Answerer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Answerer:
         """Load the real models and the index named by the settings (several seconds)."""
+        return SharedModels(settings).answerer(settings)
+
+
+class SharedModels:
+    """The models a deployment loads once, whatever the number of communes it serves: the embedder, the chat model
+    (or the serving engine's client), the route classifier and the verifier. ``answerer(settings)`` wires one
+    commune's answer path over them, with its own index, town file and validated answers."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()  # communes load at once, in threads: the models load once
+        self._models: tuple[Embedder, ChatModel, RouteClassifier, Verifier] | None = None
+        self._info: dict[str, str] = {}
+
+    def _load(self) -> tuple[Embedder, ChatModel, RouteClassifier, Verifier]:
+        with self._lock:
+            if self._models is None:
+                settings = self.settings
+                embedder_path = resolve_embedder_path(settings)
+                embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
+                llm_path = resolve_llm_path(settings) if settings.llm_backend != "openai" else None
+                sha = verify_llm_file(llm_path) if llm_path else f"served at {settings.llm_api_url}"
+                model = load_chat_model(settings, llm_path)
+                classifier = RouteClassifier.load(settings.route_examples_file, embedder, settings.cache_dir)
+                self._models = (embedder, model, classifier, load_verifier(settings, embedder))
+                self._info = {
+                    "llm_sha256": sha,
+                    "embedder_sha256": next(
+                        (m.inner_check[1] for m in CATALOGUE if m.inner_check and m.file == embedder_path.name),
+                        "not a catalogue model",
+                    ),
+                }
+            return self._models
+
+    def answerer(self, settings: Settings) -> Answerer:
+        """The answer path of the commune ``settings`` describe (its index is opened first: a missing index is
+        said before the models take seconds to load)."""
         index = Index.open(settings.index_dir)
-        embedder_path = resolve_embedder_path(settings)
-        embedder = SentenceTransformerEmbedder(embedder_path, settings.embedder_dtype)
-        llm_path = resolve_llm_path(settings) if settings.llm_backend != "openai" else None
-        sha = verify_llm_file(llm_path) if llm_path else f"served at {settings.llm_api_url}"
-        model = load_chat_model(settings, llm_path)
-        answerer = cls.build(settings, embedder, model, index)
-        answerer.info["llm_sha256"] = sha
-        answerer.info["embedder_sha256"] = next(
-            (m.inner_check[1] for m in CATALOGUE if m.inner_check and m.file == embedder_path.name),
-            "not a catalogue model",
-        )
+        embedder, model, classifier, verifier = self._load()
+        answerer = Answerer.build(settings, embedder, model, index, classifier, verifier)
+        answerer.info.update(self._info)
         return answerer
 
 

@@ -33,6 +33,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def state_url(database_url: str, staff_dir: Path) -> str:
+    """Where the service keeps its state: ``GUICHET_DATABASE_URL``, else the SQLite file of the staff folder."""
+    return database_url or sqlite_url(staff_dir / "guichet.db")
+
+
 class Database:
     """One engine per URL and process, its schema brought to the latest migration when opened."""
 
@@ -71,6 +76,16 @@ class Database:
                 command.upgrade(config, "head")
         except Exception as exc:  # noqa: BLE001 - unreachable server, wrong password: said to the IT person
             raise ConfigError(f"Database {_safe(self.url)}: cannot bring its schema up to date: {exc}") from None
+
+    @staticmethod
+    def head() -> str:
+        """The latest migration this code knows."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        return str(ScriptDirectory.from_config(config).get_current_head())
 
     def revision(self) -> str | None:
         """The migration this database is at."""

@@ -1,7 +1,7 @@
 """The service's state tables (SQLAlchemy Core): what the migrations in ``bot/state/migrations`` create.
 
 Staff accounts, their server-side sessions, login throttling shared by every worker, and the append-only audit log
-whose rows are chained by hash. No resident data is kept here.
+whose rows are chained by hash; the communes a deployment serves. No resident data is kept here.
 """
 
 from __future__ import annotations
@@ -47,4 +47,16 @@ audit = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("previous", String(64), nullable=False, unique=True),  # one row follows each: the chain cannot fork
     Column("hash", String(64), nullable=False),
+)
+
+communes = Table(
+    "communes",
+    metadata,
+    Column("slug", String(40), primary_key=True),  # the widget's data-commune, the console's name for it
+    Column("name", String(120), nullable=False),
+    Column("folder", Text, nullable=False),  # its town file, index, staff and feedback folders
+    Column("hosts", Text, nullable=False),  # JSON list of host names its residents and staff reach it by
+    Column("numbers", Text, nullable=False),  # JSON list of the phone numbers callers dial (E.164)
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("added", String(32), nullable=False),
 )

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.answer.pipeline import Answerer
 from bot.settings import Settings
+from bot.web.communes import Communes
 from bot.web.limits import BodySizeLimit
 from bot.web.routes import jambonz, operations, pages, speech, staff, staff_sets, turns, voice
 from bot.web.service import Refused, Service
@@ -41,32 +42,53 @@ TOO_LONG = "Votre message est trop long. Merci de poser votre question en quelqu
 
 
 def app_from_environment() -> FastAPI:
-    """The app of one worker process, configured from ``GUICHET_*`` (``guichet serve --workers N``)."""
+    """The app of one worker process, configured from ``GUICHET_*`` (``guichet serve --workers N``): the communes
+    registered in the deployment's database, else the one commune the settings name."""
     from bot.settings import load_settings
+    from bot.state.communes import CommuneRegistry
+    from bot.state.database import state_url
 
     settings = load_settings()
-    return create_app(lambda: Answerer.from_settings(settings), settings, WorkerRoll.from_environment())
+    peers = WorkerRoll.from_environment()
+    registered = CommuneRegistry(state_url(settings.database_url, settings.staff_dir)).enabled()
+    if registered:
+        return create_app(None, settings, peers, Communes.build(registered, settings, peers))
+    return create_app(lambda: Answerer.from_settings(settings), settings, peers)
 
 
 def create_app(
-    load_answerer: Callable[[], Answerer], settings: Settings | None = None, peers: WorkerRoll | None = None
+    load_answerer: Callable[[], Answerer] | None,
+    settings: Settings | None = None,
+    peers: WorkerRoll | None = None,
+    communes: Communes | None = None,
 ) -> FastAPI:
-    """Build the app; the models and index load in the background so /healthz answers at once. ``peers``: the
-    other workers of the same service, when there are several (/readyz waits for all of them)."""
+    """Build the app; the models and indexes load in the background so /healthz answers at once. ``peers``: the
+    other workers of the same service, when there are several (/readyz waits for all of them). ``communes``: the
+    communes it serves when there are several (``load_answerer`` is then unused: each commune has its own)."""
     settings = settings or Settings()
-    service = Service(load_answerer, settings, peers)
+    if communes is None:
+        assert load_answerer is not None, "one commune's app needs its answerer"
+        service = Service(load_answerer, settings, peers)
+        services = [service]
+    else:
+        services = communes.all()
+        service = services[0]  # the deployment's gate, limits and metrics are every commune's
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        service.feedback.purge()
-        service.gaps.purge()
-        loading = asyncio.get_running_loop().run_in_executor(None, service.load)
-        schedule = SyncSchedule(staff.reindexing_of(service), settings.sync_every_hours, service.live_manifest)
+        loop, loading, schedules = asyncio.get_running_loop(), [], []
+        for each in services:
+            each.feedback.purge()
+            each.gaps.purge()
+            loading.append(loop.run_in_executor(None, each.load))
+            schedules.append(SyncSchedule(staff.reindexing_of(each), settings.sync_every_hours, each.live_manifest))
         if settings.sync_every_hours:
-            schedule.start()
+            for schedule in schedules:
+                schedule.start()
         yield
-        schedule.stop()
-        await loading
+        for schedule in schedules:
+            schedule.stop()
+        await asyncio.gather(*loading)
 
     app = FastAPI(
         title="Guichet",
@@ -75,6 +97,7 @@ def create_app(
         description="Assistant automatique des démarches de la mairie (IA).",
     )
     app.state.service = service
+    app.state.communes = communes
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
@@ -86,7 +109,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-Guichet-Session"],
+            allow_headers=["Content-Type", "X-Guichet-Session", "X-Guichet-Commune"],
             expose_headers=["Retry-After"],
         )
     _french_errors(app)

@@ -57,11 +57,50 @@ STARTING = "Le service démarre, merci de réessayer dans quelques secondes."
 INDEX_CHECK_SECONDS = 2.0  # how often a worker looks for a newer index generation (one small file read)
 
 
-class Service:
-    """One worker's state: the answerer once loaded (or why it is not), sessions, feedback, limits, metrics."""
+@dataclass
+class Shared:
+    """What the communes of one deployment share: the server's capacity (one gate for every turn, one gate for the
+    speech streams), the per-client limits, the metrics, and the speech recognizer once loaded."""
 
-    def __init__(self, load_answerer: Callable[[], Answerer], settings: Settings, peers: WorkerRoll | None = None):
+    gate: TurnGate
+    limiter: RateLimiter
+    metrics: Metrics
+    listeners: TurnGate
+    recognizer: Recognizer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the recognizer loads once; the count below
+    loading: int = 1  # the communes of this worker still loading: it is ready for its peers when none is
+
+    def loaded_one(self) -> bool:
+        """One commune has loaded; True when it was the last."""
+        with self.lock:
+            self.loading -= 1
+            return self.loading <= 0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Shared:
+        return cls(
+            TurnGate(settings.max_turns_in_progress),
+            RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            Metrics(),
+            TurnGate(settings.stt_max_streams),
+        )
+
+
+class Service:
+    """One commune's state in one worker: the answerer once loaded (or why it is not), sessions, feedback; and the
+    deployment's gate, limits and metrics (``Shared``), the same objects for every commune it serves."""
+
+    def __init__(
+        self,
+        load_answerer: Callable[[], Answerer],
+        settings: Settings,
+        peers: WorkerRoll | None = None,
+        shared: Shared | None = None,
+        commune: str = "",
+    ):
         self.settings, self._load_answerer = settings, load_answerer
+        self.shared = shared or Shared.of(settings)
+        self.commune = commune  # its identifier when the deployment serves several communes
         self.answerer: Answerer | None = None
         self.dialog: VoiceDialog | None = None
         self.call_opening: list[dict] = []  # the jambonz verbs that open a call (the town's speech vendors)
@@ -69,7 +108,7 @@ class Service:
         self.recognizer: Recognizer | None = None  # speech-to-text for the gateway, same key
         self.recognizer_error = STARTING  # until the model has loaded, then why it did not
         self.vocabulary: list[str] = []  # what recognition is biased toward: the town's names and titles
-        self.listeners = TurnGate(settings.stt_max_streams)
+        self.listeners = self.shared.listeners
         self.listening_limits = ListeningLimits(
             settings.stt_max_utterance_seconds, settings.stt_max_session_seconds, settings.stt_idle_seconds
         )
@@ -80,9 +119,7 @@ class Service:
         self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
         self.gaps = GapStore(settings.feedback_dir, settings.feedback_retention_days)  # same life as the feedback
         self.question_vectors: QuestionVectors | None = None  # the staff's gap report, once asked for
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-        self.gate = TurnGate(settings.max_turns_in_progress)
-        self.metrics = Metrics()
+        self.limiter, self.gate, self.metrics = self.shared.limiter, self.shared.gate, self.shared.metrics
         self._index_checked, self._moving = 0.0, threading.Lock()
 
     def load(self) -> None:
@@ -106,8 +143,8 @@ class Service:
                 synthesizer = self._synthesizer()
                 self.speech = PhraseCache(synthesizer, self.dialog.fixed_phrases())
                 self._load_recognizer(answerer)
-            if self.peers:  # marked before it serves: /readyz never sees it serving yet counted as loading
-                self.peers.mark_ready()
+            if self.peers and self.shared.loaded_one():  # marked before it serves: /readyz never sees it serving
+                self.peers.mark_ready()  # yet counted as loading
             self.answerer = answerer
             lock = getattr(answerer.step(AnswerComposer).model, "_lock", None)  # the in-process model's queue
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
@@ -136,8 +173,13 @@ class Service:
         titles = (chunk.title for chunk in answerer.step(PassageRetriever).index.chunks)
         self.vocabulary = town_vocabulary(answerer.town, titles)
         try:
-            path = resolve_recognizer_path(self.settings)
-            self.recognizer = WhisperRecognizer(path, self.settings.stt_threads, self.settings.stt_beam_size)
+            with self.shared.lock:  # one Whisper for every commune of the deployment
+                if self.shared.recognizer is None:
+                    path = resolve_recognizer_path(self.settings)
+                    self.shared.recognizer = WhisperRecognizer(
+                        path, self.settings.stt_threads, self.settings.stt_beam_size
+                    )
+            self.recognizer = self.shared.recognizer
         except Exception as exc:  # noqa: BLE001 - a broken speech model must not stop the web and phone answers
             self.recognizer_error = f"La reconnaissance vocale n'est pas disponible : {explained(exc)}"
             log.warning("speech-to-text is off: %s", explained(exc))
@@ -274,8 +316,18 @@ class Admission:
         self.service.metrics.in_flight.set(self.service.gate.in_flight)
 
 
-def service_of(request: Request) -> Service:
-    return request.app.state.service
+def service_of(request: HTTPConnection, called: str | None = None) -> Service:
+    """The service of the commune this request is for: the only one, or the one its host name, its
+    ``X-Guichet-Commune`` header or the number a caller dialled (``called``) names (``bot.web.communes``)."""
+    communes = getattr(request.app.state, "communes", None)
+    return communes.of(request, called) if communes is not None else request.app.state.service
+
+
+def services_of(request: HTTPConnection) -> list[Service]:
+    """Every commune's service of this app (one when the deployment serves one): readiness, metrics, the speech
+    gateway's vendor endpoints."""
+    communes = getattr(request.app.state, "communes", None)
+    return communes.all() if communes is not None else [request.app.state.service]
 
 
 def admitted(request: Request) -> Admission:

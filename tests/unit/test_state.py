@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.settings import REPO_ROOT, Settings
-from bot.state.database import sqlite_url
+from bot.state.database import Database, sqlite_url
 from bot.web.app import create_app
 from bot.web.routes import staff as staff_routes
 from bot.web.staff.accounts import AccountError, AccountStore
@@ -39,14 +39,14 @@ def database_url(request, tmp_path):
     store = AccountStore(tmp_path, url)
     with store.db.transaction() as db:  # each test starts from empty tables (the schema stays)
         db.exec_driver_sql("ALTER TABLE audit DISABLE TRIGGER audit_append_only")
-        db.exec_driver_sql("TRUNCATE audit, login_throttle, staff_sessions, accounts")
+        db.exec_driver_sql("TRUNCATE audit, login_throttle, staff_sessions, accounts, communes")
         db.exec_driver_sql("ALTER TABLE audit ENABLE TRIGGER audit_append_only")
     return url
 
 
 def test_accounts_sessions_and_throttling_live_in_the_database(database_url, tmp_path):
     store = AccountStore(tmp_path, database_url)
-    assert store.db.revision() == "0001"  # the migrations ran when the database was opened
+    assert store.db.revision() == Database.head() == "0002"  # the migrations ran when the database was opened
     store.add("claire", "admin", PASSWORD)
     with pytest.raises(AccountError, match="existe déjà"):
         store.add("claire", "reviewer", PASSWORD)
@@ -160,7 +160,7 @@ def test_workers_starting_together_on_a_new_postgresql_database_migrate_it_once(
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and {w.revision() for w in workers} == {"0001"}
+    assert errors == [] and {w.revision() for w in workers} == {Database.head()}
     for w in workers:
         w.engine.dispose()
 
@@ -178,3 +178,26 @@ def test_a_damaged_file_of_the_old_deployment_is_named_and_nothing_is_imported(t
         "accounts.json",
         "audit.jsonl",
     ]
+
+
+def test_the_communes_of_a_deployment_live_in_its_database(database_url, tmp_path):
+    from bot.state.communes import CommuneError, CommuneRegistry
+
+    registry = CommuneRegistry(database_url)
+    registry.add("valbourg", "Valbourg-sur-Loire", tmp_path / "v", ["Assistant.Valbourg.fr:443"], ["+33 2 99 00 12 34"])
+    with pytest.raises(CommuneError, match="déjà à la commune « valbourg »"):
+        registry.add("montaigu", "Montaigu", tmp_path / "m", ["assistant.valbourg.fr"], [])
+    with pytest.raises(CommuneError, match="déjà à la commune « valbourg »"):
+        registry.add("montaigu", "Montaigu", tmp_path / "m", [], ["+33299001234"])
+    with pytest.raises(CommuneError, match="Nom d'hôte invalide"):
+        registry.add("montaigu", "Montaigu", tmp_path / "m", ["pas un hôte"], [])
+    registry.add("montaigu", "Montaigu", tmp_path / "m", ["assistant.montaigu.fr"], [])
+    registry.set_enabled("valbourg", False)
+    with pytest.raises(CommuneError, match="Aucune commune"):
+        registry.set_enabled("inconnue", False)
+    seen_by_another_worker = CommuneRegistry(database_url)
+    assert [(c.slug, c.hosts, c.numbers, c.enabled) for c in seen_by_another_worker.all()] == [
+        ("montaigu", ("assistant.montaigu.fr",), (), True),
+        ("valbourg", ("assistant.valbourg.fr",), ("+33299001234",), False),
+    ]
+    assert [c.slug for c in seen_by_another_worker.enabled()] == ["montaigu"]

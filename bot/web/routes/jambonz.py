@@ -13,14 +13,14 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from bot.phone.jambonz import gather, heard, verbs_for, verify
-from bot.web.service import STARTING, Refused, Service, service_of
+from bot.web.service import STARTING, Refused, Service, service_of, services_of
 
 router = APIRouter(prefix="/voice/jambonz", tags=["voice"])
 
 
 async def signed_payload(request: Request) -> dict:
     """The webhook's JSON body, once its ``Jambonz-Signature`` is checked (errors are for the IT person)."""
-    secrets = service_of(request).settings.voice_secrets
+    secrets = services_of(request)[0].settings.voice_secrets  # the gateway's secret: one for the deployment
     if not secrets:
         raise HTTPException(503, "Voice channel disabled: set GUICHET_VOICE_WEBHOOK_SECRET.")
     body = await request.body()
@@ -48,7 +48,7 @@ def told_and_listened_to_again(service: Service, refused: Refused) -> list[dict]
 @router.post("/call")
 async def call(request: Request) -> list[dict]:
     payload = await signed_payload(request)
-    service = service_of(request)
+    service = service_of(request, str(payload.get("to", "")))  # the commune whose number was dialled
     if service.dialog is None:
         return told_and_listened_to_again(service, Refused(503, STARTING, 10))
     reply = service.dialog.welcome(str(payload.get("call_sid", "")))
@@ -58,7 +58,7 @@ async def call(request: Request) -> list[dict]:
 @router.post("/gather")
 async def gathered(request: Request) -> list[dict]:
     payload = await signed_payload(request)
-    service = service_of(request)
+    service = service_of(request, str(payload.get("to", "")))  # the commune whose number was dialled
     call_id, dialog = str(payload.get("call_sid", "")), service.dialog
     try:
         if dialog is None:
@@ -78,7 +78,7 @@ async def gathered(request: Request) -> list[dict]:
 @router.post("/status")
 async def status(request: Request) -> dict:
     payload = await signed_payload(request)
-    dialog = service_of(request).dialog
+    dialog = service_of(request, str(payload.get("to", ""))).dialog
     if payload.get("call_status") in ("completed", "failed", "no-answer", "busy") and dialog:
         dialog.end(str(payload.get("call_sid", "")))
     return {}

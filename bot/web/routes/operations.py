@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from bot.web.service import service_of
+from bot.web.service import services_of
 
 router = APIRouter()
 metrics_router = APIRouter()  # included only when GUICHET_METRICS_ENABLED
@@ -18,16 +18,24 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 async def readyz(request: Request):
-    service = service_of(request)
-    if service.answerer is None:
-        reason = service.error or "loading models and index"
+    services = services_of(request)
+    for service in services:
+        if service.answerer is None:
+            content = {"status": "not ready", "reason": service.error or "loading models and index"}
+            return JSONResponse(
+                status_code=503, content=content | ({"commune": service.commune} if service.commune else {})
+            )
+    peers = services[0].peers
+    if peers and (loading := peers.loading()):
+        reason = f"{loading} of {peers.expected} worker processes still loading models and index"
         return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
-    if service.peers and (loading := service.peers.loading()):
-        reason = f"{loading} of {service.peers.expected} worker processes still loading models and index"
-        return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
-    return {"status": "ready", "index": service.answerer.info["index"].get("corpus_hash")}
+    if len(services) > 1:
+        hashes = {s.commune: s.answerer.info["index"].get("corpus_hash") for s in services if s.answerer}
+        return {"status": "ready", "communes": hashes}
+    return {"status": "ready", "index": services[0].answerer.info["index"].get("corpus_hash")}
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
 async def prometheus(request: Request) -> Response:
-    return Response(service_of(request).metrics.exposition(), media_type="text/plain; version=0.0.4")
+    # every commune's service holds the deployment's one set of metrics
+    return Response(services_of(request)[0].metrics.exposition(), media_type="text/plain; version=0.0.4")

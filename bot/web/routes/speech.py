@@ -25,7 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 from bot.engines.speech import CONTENT_TYPES, PHONE_RATE, Format, SynthesisError
 from bot.phone.listening import Due, Listening, ProtocolError, error, expect_stop, parse_start, transcription
 from bot.web.schemas import SynthesisRequest
-from bot.web.service import STARTING, Refused, Service, service_of
+from bot.web.service import STARTING, Refused, Service, services_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/speech", tags=["speech"])
@@ -47,7 +47,7 @@ def wanted_format(accept: str) -> Format:
 
 @router.post("/tts")
 async def synthesize(body: SynthesisRequest, request: Request) -> Response:
-    service = service_of(request)
+    service = services_of(request)[0]  # the gateway's voice: one for the deployment
     service.check_speech_client(request)
     if service.speech is None:
         raise Refused(503, STARTING, 10)

@@ -66,7 +66,9 @@ def _secure(request: Request, service: Service) -> bool:
 
 
 def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status)
+    answerer = service_of(request).answerer  # the commune the agent works on, named in every page's header
+    commune = str(answerer.town.get("town_name", "")) if answerer else ""
+    response = templates.TemplateResponse(request, name, {"commune": commune, **context}, status_code=status)
     response.headers["Cache-Control"] = "no-store"  # staff pages hold traces: never kept by a browser or proxy
     return response
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import GuichetError
-from bot.state.database import Database, sqlite_url
+from bot.state.database import Database, state_url
 from bot.state.tables import accounts, audit, login_throttle, staff_sessions
 from bot.timestamps import now_iso
 from bot.web.limits import take_token
@@ -78,7 +78,7 @@ class AccountStore:
 
     def __init__(self, directory: Path, database_url: str = ""):
         self.directory = directory
-        self.db = Database.open(database_url or sqlite_url(directory / "guichet.db"))
+        self.db = Database.open(state_url(database_url, directory))
         self._hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
     @cached_property

@@ -1,5 +1,6 @@
 /*
  * Guichet chat widget: paste <script src="https://assistant.example.fr/widget.js" defer></script> in a page.
+ * A server that answers for several communes is told which one by data-commune="<identifier>" on that tag.
  *
  * Adds a launcher button and a chat panel (in a shadow root, so the page's styles and the widget's don't mix).
  * Everything comes from the Guichet server that serves this file: no third-party asset, no cookie, nothing
@@ -13,6 +14,12 @@
 
   var script = document.currentScript;
   var base = new URL(".", script ? script.src : window.location.href).href;
+  var commune = script ? script.getAttribute("data-commune") : null;
+  // Every request names the commune when the page says which (X-Guichet-Commune), else the server's host does.
+  function withCommune(headers) {
+    if (commune) headers["X-Guichet-Commune"] = commune;
+    return headers;
+  }
   var config = null;
   var sessionId = null;
   var busy = false;
@@ -86,7 +93,7 @@
   }
 
   function loadConfig() {
-    return fetch(base + "api/v1/widget/config").then(function (r) { return r.json(); })
+    return fetch(base + "api/v1/widget/config", { headers: withCommune({}) }).then(function (r) { return r.json(); })
       .then(applyConfig).catch(function () { applyConfig({}); });
   }
 
@@ -160,7 +167,7 @@
     function submit(useful, reason) {
       group.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
       fetch(base + "api/v1/feedback", {
-        method: "POST", headers: { "Content-Type": "application/json" },
+        method: "POST", headers: withCommune({ "Content-Type": "application/json" }),
         body: JSON.stringify({ session_id: sessionId, turn_id: turnId, useful: useful, reason: reason }),
       }).then(function (r) { return r.json(); }).then(function (body) {
         thanks.textContent = body.message || body.error || "Merci pour votre avis.";
@@ -257,7 +264,7 @@
     if (sessionId) headers["X-Guichet-Session"] = sessionId;
     return fetch(base + "api/v1/turn/stream", {
       method: "POST",
-      headers: headers,
+      headers: withCommune(headers),
       body: JSON.stringify({ text: text, channel: "web", session_id: sessionId }),
     }).then(function (response) {
       if (!response.ok) {

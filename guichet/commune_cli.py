@@ -1,0 +1,99 @@
+"""``guichet commune add/list/disable/enable``: the communes one deployment serves (issue #34).
+
+A commune is a folder (its ``town.yaml``, its ``index/`` built by ``guichet ingest``, its ``staff/`` and
+``feedback/``) and the host names and phone numbers that lead to it. Once one is registered, ``guichet serve``
+answers for the registered communes only, each from its own folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.errors import GuichetError
+from bot.settings import load_settings
+from guichet.common import fail as _fail
+from guichet.common import out
+
+
+def registry():
+    """The communes in the deployment's database."""
+    from bot.state.communes import CommuneRegistry
+    from bot.state.database import state_url
+
+    settings = load_settings()
+    return CommuneRegistry(state_url(settings.database_url, settings.staff_dir))
+
+
+def folder_of(slug: str) -> Path:
+    """The folder of a registered commune, or a French error naming the registered ones."""
+    found = {c.slug: c for c in registry().all()}
+    if slug not in found:
+        known = ", ".join(found) or "aucune"
+        raise GuichetError(f"Aucune commune « {slug} » (communes enregistrées : {known}).")
+    return found[slug].folder
+
+
+def check_folder(folder: Path) -> None:
+    """What serving a commune needs in its folder: the town file, and an index built by ``guichet ingest``."""
+    from bot.engines.index import live_generation
+    from bot.state.communes import TOWN_FILE, CommuneError
+
+    if not (folder / TOWN_FILE).is_file():
+        raise CommuneError(f"Le dossier {folder} n'a pas de fichier {TOWN_FILE} (la fiche de la commune).")
+    if live_generation(folder / "index") is None:
+        raise CommuneError(
+            f"Le dossier {folder} n'a pas d'index : lancez « guichet ingest <documents> --index {folder / 'index'} »."
+        )
+
+
+def register(app: typer.Typer) -> None:
+    commune_app = typer.Typer(no_args_is_help=True, help="Les communes servies par ce déploiement.")
+    app.add_typer(commune_app, name="commune")
+
+    @commune_app.command("add")
+    def add(
+        slug: Annotated[str, typer.Argument(help="Identifiant (minuscules, chiffres, tirets), celui du widget.")],
+        folder: Annotated[Path, typer.Option(help="Son dossier : town.yaml et index/ (guichet ingest).")],
+        name: Annotated[str, typer.Option(help="Son nom, tel que le personnel le lit.")] = "",
+        host: Annotated[list[str], typer.Option("--host", help="Nom d'hôte qui mène à elle (répétable).")] = [],  # noqa: B006
+        number: Annotated[list[str], typer.Option("--number", help="Numéro appelé (répétable).")] = [],  # noqa: B006
+    ):
+        """Enregistrer une commune ; guichet serve la sert au prochain démarrage."""
+        try:
+            check_folder(folder.resolve())
+            commune = registry().add(slug, name, folder, host, number)
+        except GuichetError as exc:
+            _fail(exc)
+        out.print(f"Commune « {commune.slug} » enregistrée ({commune.folder}).")
+
+    @commune_app.command("list")
+    def list_():
+        """Les communes : identifiant, nom, dossier, hôtes, numéros, active."""
+        table = Table("identifiant", "nom", "dossier", "hôtes", "numéros", "active")
+        for c in registry().all():
+            table.add_row(
+                c.slug, c.name, str(c.folder), ", ".join(c.hosts), ", ".join(c.numbers), "oui" if c.enabled else "non"
+            )
+        out.print(table)
+
+    @commune_app.command("disable")
+    def disable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
+        """Ne plus servir une commune (au prochain démarrage) ; son dossier est gardé."""
+        try:
+            registry().set_enabled(slug, False)
+        except GuichetError as exc:
+            _fail(exc)
+        out.print(f"Commune « {slug} » désactivée : elle ne sera plus servie au prochain démarrage.")
+
+    @commune_app.command("enable")
+    def enable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
+        """Servir de nouveau une commune désactivée (au prochain démarrage)."""
+        try:
+            registry().set_enabled(slug, True)
+        except GuichetError as exc:
+            _fail(exc)
+        out.print(f"Commune « {slug} » réactivée.")
