@@ -127,6 +127,24 @@ def register(models_app: typer.Typer) -> None:
         (VERIFIER_DIR / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         typer.echo(json.dumps(card["report"], indent=2, ensure_ascii=False))
 
+    @models_app.command("calibrate-verifier")
+    def calibrate_verifier() -> None:
+        """Fit the embedder's *answers* calibration again on the tracked pairs, the cross-encoder unchanged: for a
+        change in how the embedder reads a sentence (``document_text``). ``train-verifier`` does the same at its
+        end."""
+        from bot.answer.pipeline import load_cross_encoder, resolve_embedder_path
+        from bot.engines.embedder import SentenceTransformerEmbedder
+        from bot.engines.verifier import CARD, VERIFIER_DIR
+        from training.pairs import Vectors, read_pairs
+
+        settings = load_settings()
+        card_path = VERIFIER_DIR / CARD
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        vectors = Vectors(SentenceTransformerEmbedder(resolve_embedder_path(settings), settings.embedder_dtype))
+        answers_by_the_embedder(card, read_pairs(PAIRS), vectors, load_cross_encoder(settings))
+        card_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        typer.echo(json.dumps({k: card[k] for k in ("answers_calibration", "answers_report")}, indent=1))
+
     @models_app.command("verifier-report")
     def verifier_report(
         dataset: Annotated[list[Path], typer.Option(help="Dev cases (.jsonl); never the test split.")],
