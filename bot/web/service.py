@@ -54,6 +54,7 @@ class Refused(Exception):
 
 
 STARTING = "Le service démarre, merci de réessayer dans quelques secondes."
+UNAVAILABLE = "L'assistant est momentanément indisponible. Merci de réessayer plus tard ou de contacter la mairie."
 INDEX_CHECK_SECONDS = 2.0  # how often a worker looks for a newer index generation (one small file read)
 
 
@@ -150,7 +151,10 @@ class Service:
             self.metrics.model_waiting.set_function(lambda: lock.waiting if lock else 0)
         except Exception as exc:  # noqa: BLE001 - whatever broke, /readyz says so instead of "loading" forever
             self.error = explained(exc)
-            log.error("Guichet is not ready: %s", self.error, exc_info=not isinstance(exc, GuichetError))
+            where = f" (commune {self.commune})" if self.commune else ""
+            log.error("Guichet is not ready%s: %s", where, self.error, exc_info=not isinstance(exc, GuichetError))
+            if self.peers and self.shared.loaded_one():  # done loading, if not serving: /readyz says which
+                self.peers.mark_ready()
 
     def _phone_topics(self, answerer: Answerer) -> Topics:
         """The town's topics a badly heard caller is asked to confirm (``phone`` in ``config/thresholds.yaml``)."""
@@ -225,8 +229,8 @@ class Service:
         """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503). With
         ``queue_seconds``, a turn that finds the service full waits that long for a place before it is refused
         (a caller whose words were heard, while the gateway plays the wait text)."""
-        if self.answerer is None:
-            raise Refused(503, STARTING, 10)
+        if self.answerer is None:  # still loading, or could not load (its reason is in /readyz for the IT person)
+            raise Refused(503, STARTING if self.error is None else UNAVAILABLE, 10 if self.error is None else 60)
         self.follow_index()
         wait = 0.0 if key in self.settings.rate_limit_exempt_addresses else self.limiter.wait_seconds(key)
         if wait:

@@ -198,3 +198,31 @@ def test_the_command_line_registers_lists_and_disables_communes(folders, tmp_pat
     assert "valbourg" in listed.output and "non" in listed.output  # (rich cuts long cells to the terminal)
     registry = CommuneRegistry(f"sqlite:///{tmp_path / 'deployment' / 'guichet.db'}")
     assert [(c.slug, c.enabled, c.hosts) for c in registry.all()] == [("valbourg", False, ("valbourg.example.fr",))]
+
+
+def test_a_commune_that_cannot_load_does_not_stop_the_others(folders, tmp_path):
+    from bot.errors import IndexError_
+
+    listed = [
+        Commune("valbourg", "Valbourg-sur-Loire", folders["valbourg"], ("valbourg.example.fr",), ()),
+        Commune("cassee", "Cassée", tmp_path / "cassee", ("cassee.example.fr",), ()),
+    ]
+
+    def load(own: Settings):
+        if own.index_dir.parent.name == "cassee":
+            raise IndexError_(f"No index at {own.index_dir} — run 'guichet ingest' first.")
+        return fake_answerer(Index.open(own.index_dir), REPLIES["valbourg"], tmp_path / "v", town_file=own.town_file)
+
+    settings = Settings(feedback_dir=tmp_path / "feedback")
+    with TestClient(
+        create_app(None, settings, communes=Communes.build(listed, settings, load_answerer=load))
+    ) as client:
+        ready = settled(client)
+        served = client.post(
+            "/api/v1/turn", json={"text": "prix du passeport majeur"}, headers={"host": "valbourg.example.fr"}
+        )
+        broken = client.post("/api/v1/turn", json={"text": "bonjour"}, headers={"host": "cassee.example.fr"})
+    assert ready.status_code == 200 and list(ready.json()["communes"]) == ["valbourg"]
+    assert "guichet ingest" in ready.json()["not_serving"]["cassee"]
+    assert served.status_code == 200 and served.json()["outcome"] == "answered"
+    assert broken.status_code == 503 and "momentanément indisponible" in broken.json()["error"]
