@@ -25,6 +25,7 @@ import psutil
 
 from bot.engines.llama_server import free_port
 from bot.state.communes import CommuneRegistry
+from bot.state.database import sqlite_url
 from tools.loadcheck import ROOT, write_report
 
 QUESTION = "Quels sont les horaires d'ouverture de la mairie ?"
@@ -33,7 +34,7 @@ QUESTION = "Quels sont les horaires d'ouverture de la mairie ?"
 def folders(root: Path, count: int, index: Path) -> list[str]:
     """``count`` commune folders under ``root``, registered in ``root/deployment``; their identifiers."""
     town = (ROOT / "config" / "town.yaml").read_text(encoding="utf-8")
-    registry = CommuneRegistry(f"sqlite:///{root / 'deployment' / 'guichet.db'}")
+    registry = CommuneRegistry(sqlite_url(root / "deployment" / "guichet.db"))
     slugs = []
     for n in range(1, count + 1):
         slug, folder = f"commune-{n:02d}", root / f"commune-{n:02d}"

@@ -10,6 +10,7 @@ import pytest
 from bot.answer.outcomes import ANSWERS
 from bot.settings import REPO_ROOT
 from bot.state.communes import CommuneRegistry
+from bot.state.database import sqlite_url
 from tests.conftest import write
 from tests.e2e.conftest import running_server
 from tests.unit.test_communes import MONTAIGU_PHONE, POOL_PAGE, VALBOURG_PHONE, montaigu_town
@@ -29,7 +30,7 @@ def test_two_communes_one_server_each_resident_their_own_documents(real_demo_ind
     write(montaigu / "town.yaml", montaigu_town())
     write(montaigu / "corpus" / "piscine.md", POOL_PAGE)
     build([montaigu / "corpus"], montaigu / "index", SentenceTransformerEmbedder(resolve_embedder_path(Settings())))
-    registry = CommuneRegistry(f"sqlite:///{deployment / 'guichet.db'}")
+    registry = CommuneRegistry(sqlite_url(deployment / "guichet.db"))
     registry.add("valbourg", "Valbourg-sur-Loire", valbourg, ["valbourg.localhost"], [])
     registry.add("montaigu", "Montaigu-les-Prés", montaigu, ["montaigu.localhost"], [])
 

@@ -65,7 +65,9 @@ def test_not_ready_when_the_index_is_missing(service):
         ready = settled(client)
         turn = client.post("/api/v1/turn", json={"text": "bonjour"})
     assert ready.status_code == 503 and "guichet ingest" in ready.json()["reason"]
-    assert turn.status_code == 503 and turn.headers["Retry-After"] == "10"
+    # not "starting" forever: the resident is told it is unavailable, the IT person reads why in /readyz
+    assert turn.status_code == 503 and turn.headers["Retry-After"] == "60"
+    assert "momentanément indisponible" in turn.json()["error"]
 
 
 def test_the_about_page_says_it_is_an_ai_and_what_is_kept(answerer, service):
