@@ -276,11 +276,14 @@ def _accounts(commune: str | None = None):
     """The staff accounts in the service's database, or in a registered commune's own."""
     from bot.web.staff.accounts import AccountStore
 
-    if commune:
-        try:
+    try:
+        if commune:
             return AccountStore(commune_cli.folder_of(commune) / "staff")
-        except GuichetError as exc:
-            _fail(exc)
+        served = [c.slug for c in commune_cli.registry().all()]
+        if served:  # the deployment's own accounts open no commune's console
+            raise GuichetError(f"Ce déploiement sert plusieurs communes : précisez --commune ({', '.join(served)}).")
+    except GuichetError as exc:
+        _fail(exc)
     settings = _settings()
     return AccountStore(settings.staff_dir, settings.database_url)
 

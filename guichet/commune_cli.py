@@ -80,20 +80,19 @@ def register(app: typer.Typer) -> None:
             )
         out.print(table)
 
+    def set_enabled(slug: str, enabled: bool, said: str) -> None:
+        try:
+            registry().set_enabled(slug, enabled)
+        except GuichetError as exc:
+            _fail(exc)
+        out.print(f"Commune « {slug} » {said}")
+
     @commune_app.command("disable")
     def disable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
         """Ne plus servir une commune (au prochain démarrage) ; son dossier est gardé."""
-        try:
-            registry().set_enabled(slug, False)
-        except GuichetError as exc:
-            _fail(exc)
-        out.print(f"Commune « {slug} » désactivée : elle ne sera plus servie au prochain démarrage.")
+        set_enabled(slug, False, "désactivée : elle ne sera plus servie au prochain démarrage.")
 
     @commune_app.command("enable")
     def enable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
         """Servir de nouveau une commune désactivée (au prochain démarrage)."""
-        try:
-            registry().set_enabled(slug, True)
-        except GuichetError as exc:
-            _fail(exc)
-        out.print(f"Commune « {slug} » réactivée.")
+        set_enabled(slug, True, "réactivée.")

@@ -12,10 +12,7 @@ last commune (a sanity check, its time reported). Reported, not asserted; ``var/
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +23,7 @@ import psutil
 from bot.engines.llama_server import free_port
 from bot.state.communes import CommuneRegistry
 from bot.state.database import sqlite_url
-from tools.loadcheck import ROOT, write_report
+from tools.loadcheck import ROOT, served, write_report
 
 QUESTION = "Quels sont les horaires d'ouverture de la mairie ?"
 
@@ -55,25 +52,12 @@ def measure(count: int, index: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="guichet-communes-") as folder:
         root = Path(folder)
         slugs = folders(root, count, index)
-        port = free_port()
-        env = os.environ | {"GUICHET_STAFF_DIR": str(root / "deployment"), "GUICHET_FEEDBACK_DIR": str(root / "fb")}
-        command = [sys.executable, "-m", "guichet.cli", "serve", "--port", str(port)]
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            while True:
-                if process.poll() is not None:
-                    raise SystemExit(f"guichet serve stopped with {count} communes")
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
+        env = {"GUICHET_STAFF_DIR": str(root / "deployment"), "GUICHET_FEEDBACK_DIR": str(root / "fb")}
+        port, started = free_port(), time.monotonic()
+        with served(index, port, capacity=4, extra_env=env) as process:
             ready_s = round(time.monotonic() - started, 1)
             rss_ready = rss_mb(psutil.Process(process.pid))
-            answers = {}
+            base, answers = f"http://127.0.0.1:{port}", {}
             for slug in dict.fromkeys([slugs[0], slugs[-1]]):
                 asked = time.monotonic()
                 reply = httpx.post(
@@ -87,9 +71,6 @@ def measure(count: int, index: Path) -> dict:
                 "rss_after_answers_mb": rss_mb(psutil.Process(process.pid)),
                 "answers": answers,
             }
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
 
 
 def markdown(results: list[dict], index: Path) -> str:

@@ -239,7 +239,7 @@ def document_text(reading: str) -> str:
     >>> document_text("Passeport | Le passeport coûte 86 €.")
     'title: Passeport | text: Le passeport coûte 86 €.'
     """
-    where, bar, sentence = reading.partition(" | ")
+    where, bar, sentence = reading.rpartition(" | ")  # a web page's title may hold " | " itself
     if not bar:
         return f"title: none | text: {reading}"
     title, _, headings = where.partition(" > ")

@@ -7,8 +7,8 @@ and every machine reads the same list.
 
 >>> Commune.check_slug("valbourg")
 'valbourg'
->>> normal_number("+33 2 99 00 12 34"), normal_host("Mairie.Valbourg.fr:8443")
-('+33299001234', 'mairie.valbourg.fr')
+>>> normal_host("Mairie.Valbourg.fr:8443")
+'mairie.valbourg.fr'
 """
 
 from __future__ import annotations
@@ -41,8 +41,20 @@ def normal_host(host: str) -> str:
 
 
 def normal_number(number: str) -> str:
-    """A phone number with its spaces, dots and dashes taken out."""
-    return re.sub(r"[\s.\-()]", "", number)
+    """A phone number in international form, as gateways pass the number dialled: spaces, dots, dashes taken
+    out, a French national number (0…, 0033…, 33…) written +33….
+
+    >>> [normal_number(n) for n in ("02 99 00 12 34", "0033299001234", "33299001234", "+33 2 99 00 12 34")]
+    ['+33299001234', '+33299001234', '+33299001234', '+33299001234']
+    """
+    digits = re.sub(r"[\s.\-()]", "", number)
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if re.fullmatch(r"0[1-9][0-9]{8}", digits):
+        return "+33" + digits[1:]
+    if re.fullmatch(r"33[1-9][0-9]{8}", digits):
+        return "+" + digits
+    return digits
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,8 @@ class CommuneRegistry:
             for row in existing:
                 if row["slug"] == commune.slug:
                     raise CommuneError(f"La commune « {slug} » existe déjà.")
+                if Path(row["folder"]) == commune.folder:  # its staff, feedback and answers would be both's
+                    raise CommuneError(f"Le dossier {commune.folder} est déjà celui de la commune « {row['slug']} ».")
                 taken = (set(json.loads(row["hosts"])) & set(commune.hosts)) | (
                     set(json.loads(row["numbers"])) & set(commune.numbers)
                 )

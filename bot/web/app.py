@@ -77,11 +77,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         loop, loading, schedules = asyncio.get_running_loop(), [], []
-        for each in services:
+        for n, each in enumerate(services):
             each.feedback.purge()
             each.gaps.purge()
             loading.append(loop.run_in_executor(None, each.load))
-            schedules.append(SyncSchedule(staff.reindexing_of(each), settings.sync_every_hours, each.live_manifest))
+            offset = settings.sync_every_hours * n / len(services)  # one commune's sync at a time, spread out
+            schedule = SyncSchedule(staff.reindexing_of(each), settings.sync_every_hours, each.live_manifest, offset)
+            schedules.append(schedule)
         if settings.sync_every_hours:
             for schedule in schedules:
                 schedule.start()

@@ -153,7 +153,9 @@ class Service:
             self.error = explained(exc)
             where = f" (commune {self.commune})" if self.commune else ""
             log.error("Guichet is not ready%s: %s", where, self.error, exc_info=not isinstance(exc, GuichetError))
-            if self.peers and self.shared.loaded_one():  # done loading, if not serving: /readyz says which
+            # With several communes, one that cannot load does not hold its worker back (/readyz names it); a single
+            # commune's worker stays not ready.
+            if self.commune and self.peers and self.shared.loaded_one():
                 self.peers.mark_ready()
 
     def _phone_topics(self, answerer: Answerer) -> Topics:
@@ -225,12 +227,16 @@ class Service:
         """The served index generation's manifest (None until loaded)."""
         return self.answerer.step(PassageRetriever).index.manifest if self.answerer else None
 
+    def not_serving(self) -> Refused:
+        """Why a turn is refused before this commune serves: still starting, or unavailable (it could not load)."""
+        return Refused(503, STARTING, 10) if self.error is None else Refused(503, UNAVAILABLE, 60)
+
     def admit(self, key: str, queue_seconds: float = 0.0) -> Admission:
         """Let one turn in, or raise ``Refused``: not ready (503), too fast (429), full (503). With
         ``queue_seconds``, a turn that finds the service full waits that long for a place before it is refused
         (a caller whose words were heard, while the gateway plays the wait text)."""
         if self.answerer is None:  # still loading, or could not load (its reason is in /readyz for the IT person)
-            raise Refused(503, STARTING if self.error is None else UNAVAILABLE, 10 if self.error is None else 60)
+            raise self.not_serving()
         self.follow_index()
         wait = 0.0 if key in self.settings.rate_limit_exempt_addresses else self.limiter.wait_seconds(key)
         if wait:
@@ -327,9 +333,15 @@ def service_of(request: HTTPConnection, called: str | None = None) -> Service:
     return communes.of(request, called) if communes is not None else request.app.state.service
 
 
+def gateway_service(connection: HTTPConnection) -> Service:
+    """The service behind the voice gateway's speech endpoints (one per deployment, the models shared): the first
+    commune that loaded, so that one that could not load does not take every commune's speech with it."""
+    services = services_of(connection)
+    return next((s for s in services if s.answerer is not None), services[0])
+
+
 def services_of(request: HTTPConnection) -> list[Service]:
-    """Every commune's service of this app (one when the deployment serves one): readiness, metrics, the speech
-    gateway's vendor endpoints."""
+    """Every commune's service of this app (one when the deployment serves one): readiness, metrics."""
     communes = getattr(request.app.state, "communes", None)
     return communes.all() if communes is not None else [request.app.state.service]
 

@@ -117,10 +117,13 @@ def test_the_widgets_commune_is_its_header_and_a_request_for_no_commune_is_refus
         config = client.get("/api/v1/widget/config", headers={"X-Guichet-Commune": "valbourg"})
         unknown_host = client.post("/api/v1/turn", json={"text": "bonjour"}, headers={"host": "ailleurs.example.fr"})
         disabled = client.post("/api/v1/turn", json={"text": "piscine"}, headers={"host": "montaigu.example.fr"})
-        disabled_by_header = client.post("/api/v1/turn", json={"text": "piscine"}, headers={"X-Guichet-Commune": "x"})
+        disabled_by_header = client.post(
+            "/api/v1/turn", json={"text": "piscine"}, headers={"X-Guichet-Commune": "montaigu"}
+        )
+        unknown_by_header = client.post("/api/v1/turn", json={"text": "piscine"}, headers={"X-Guichet-Commune": "x"})
     assert by_header.status_code == 200 and by_header.json()["outcome"] == "answered"
     assert config.status_code == 200 and "Valbourg" in json.dumps(config.json(), ensure_ascii=False)
-    for refused in (unknown_host, disabled, disabled_by_header):
+    for refused in (unknown_host, disabled, disabled_by_header, unknown_by_header):
         assert refused.status_code == 404
         assert refused.json()["error"] == "Cette adresse ne correspond à aucune commune servie par cet assistant."
 
@@ -153,7 +156,6 @@ def test_an_agent_works_on_their_commune_only(folders, tmp_path):
         assert refused.status_code == 303 and refused.headers["location"] == "/staff/connexion"
     assert claire_in_montaigu == 401
     assert own.status_code == 200 and "Montaigu-les-Prés" in own.text and "Valbourg" not in own.text
-    assert not (folders["montaigu"] / "validated-answers.jsonl").exists()
 
 
 def test_a_caller_reaches_the_commune_whose_number_they_dialled(folders, tmp_path):
@@ -161,13 +163,13 @@ def test_a_caller_reaches_the_commune_whose_number_they_dialled(folders, tmp_pat
     with TestClient(app) as client:
         settled(client)
         replies = {}
-        for number in ("+33 2 99 00 12 34", "+33288005566"):
+        for number in ("02 99 00 12 34", "33288005566"):  # as gateways pass them: national, or without the +
             body = json.dumps({"call_sid": f"call-{number}", "to": number}).encode()
             headers = {"Jambonz-Signature": sign(body, SECRET), "Content-Type": "application/json"}
             replies[number] = client.post("/voice/jambonz/call", content=body, headers=headers)
     said = {number: json.dumps(r.json(), ensure_ascii=False) for number, r in replies.items()}
-    assert "Valbourg" in said["+33 2 99 00 12 34"] and "Montaigu" not in said["+33 2 99 00 12 34"]
-    assert "Montaigu" in said["+33288005566"] and "Valbourg" not in said["+33288005566"]
+    assert "Valbourg" in said["02 99 00 12 34"] and "Montaigu" not in said["02 99 00 12 34"]
+    assert "Montaigu" in said["33288005566"] and "Valbourg" not in said["33288005566"]
     # One server: the communes share its gate, limits and metrics.
     first, second = communes.all()
     assert first.gate is second.gate and first.metrics is second.metrics and first.limiter is second.limiter
@@ -187,6 +189,9 @@ def test_the_command_line_registers_lists_and_disables_communes(folders, tmp_pat
     )
     no_index = runner.invoke(app, ["commune", "add", "vide", "--folder", str(tmp_path)])
     bad_slug = runner.invoke(app, ["commune", "add", "Pas Bien", "--folder", str(folders["montaigu"])])
+    same_folder = runner.invoke(app, ["commune", "add", "autre", "--folder", str(folders["valbourg"])])
+    deployment_account = runner.invoke(app, ["staff", "add", "claire"], input=PASSWORD + "\n")
+    commune_account = runner.invoke(app, ["staff", "add", "julie", "--commune", "valbourg"], input=PASSWORD + "\n")
     disabled = runner.invoke(app, ["commune", "disable", "valbourg"])
     unknown = runner.invoke(app, ["commune", "disable", "inconnue"])
     listed = runner.invoke(app, ["commune", "list"])
@@ -194,6 +199,10 @@ def test_the_command_line_registers_lists_and_disables_communes(folders, tmp_pat
     assert twice.exit_code != 0 and "déjà à la commune « valbourg »" in twice.output
     assert no_index.exit_code != 0 and "town.yaml" in no_index.output
     assert bad_slug.exit_code != 0 and "Identifiant de commune invalide" in bad_slug.output
+    assert same_folder.exit_code != 0 and "déjà celui de la commune « valbourg »" in same_folder.output
+    assert deployment_account.exit_code != 0 and "précisez --commune (valbourg)" in deployment_account.output
+    assert commune_account.exit_code == 0, commune_account.output
+    assert "julie" in AccountStore(folders["valbourg"] / "staff").load()
     assert disabled.exit_code == 0 and unknown.exit_code != 0 and "Aucune commune" in unknown.output
     assert "valbourg" in listed.output and "non" in listed.output  # (rich cuts long cells to the terminal)
     registry = CommuneRegistry(f"sqlite:///{tmp_path / 'deployment' / 'guichet.db'}")

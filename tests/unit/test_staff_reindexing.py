@@ -23,10 +23,11 @@ from tests.unit.test_staff import PASSPORT, PASSWORD, csrf_of, log_in
 
 # Stands for `python -m guichet`: reports two steps of progress, waits for a file, then succeeds or fails.
 STAND_IN = """
-import json, pathlib, sys, time
+import json, os, pathlib, sys, time
 args = sys.argv[1:]
 status = pathlib.Path(args[args.index("--status-file") + 1])
 (pathlib.Path(args[args.index("--index") + 1]) / "argv.json").write_text(json.dumps(args))
+(pathlib.Path(args[args.index("--index") + 1]) / "sources_dir").write_text(os.environ.get("GUICHET_SOURCES_DIR", ""))
 for done in (1, 2):
     status.write_text(json.dumps({"stage": "Calcul des vecteurs", "done": done, "total": 2}))
     time.sleep(0.2)
@@ -56,7 +57,7 @@ def reindexing(tmp_path):
     script = write(tmp_path / "stand_in.py", STAND_IN)
     index_dir = tmp_path / "index"
     index_dir.mkdir()
-    return Reindexing(tmp_path / "staff", index_dir, program=(sys.executable, str(script)))
+    return Reindexing(tmp_path / "staff", index_dir, (sys.executable, str(script)), sources_dir=tmp_path / "own")
 
 
 def test_a_reindexing_reports_its_progress_and_ends_finished(reindexing, tmp_path):
@@ -88,6 +89,8 @@ def test_an_index_built_from_sources_is_updated_by_syncing_them_again(reindexing
     wait_until(lambda: reindexing.status()["state"] != "running")
     args = json.loads((reindexing.index_dir / "argv.json").read_text())
     assert args[:3] == ["sync", "--sources", str(sources)]
+    # the sources' copies go to this index's commune's folder, not the deployment's (several communes)
+    assert (reindexing.index_dir / "sources_dir").read_text() == str(tmp_path / "own")
     status = reindexing.status()
     assert status["state"] == "partial" and "dernier contenu est gardé" in status["state_fr"]
     assert "robots.txt" in status["error"]

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from bot.phone.jambonz import gather, heard, verbs_for, verify
-from bot.web.service import STARTING, Refused, Service, service_of, services_of
+from bot.web.service import Refused, Service, service_of, services_of
 
 router = APIRouter(prefix="/voice/jambonz", tags=["voice"])
 
@@ -50,7 +50,7 @@ async def call(request: Request) -> list[dict]:
     payload = await signed_payload(request)
     service = service_of(request, str(payload.get("to", "")))  # the commune whose number was dialled
     if service.dialog is None:
-        return told_and_listened_to_again(service, Refused(503, STARTING, 10))
+        return told_and_listened_to_again(service, service.not_serving())
     reply = service.dialog.welcome(str(payload.get("call_sid", "")))
     return [*service.call_opening, *verbs_for(reply, wait_text(service))]
 
@@ -62,7 +62,7 @@ async def gathered(request: Request) -> list[dict]:
     call_id, dialog = str(payload.get("call_sid", "")), service.dialog
     try:
         if dialog is None:
-            raise Refused(503, STARTING, 10)
+            raise service.not_serving()
         # the same key as the generic voice turn's; words heard while the service is full wait for a place
         admission = await run_in_threadpool(service.admit, "call:" + call_id, service.settings.voice_queue_seconds)
     except Refused as refused:

@@ -25,7 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 from bot.engines.speech import CONTENT_TYPES, PHONE_RATE, Format, SynthesisError
 from bot.phone.listening import Due, Listening, ProtocolError, error, expect_stop, parse_start, transcription
 from bot.web.schemas import SynthesisRequest
-from bot.web.service import STARTING, Refused, Service, services_of
+from bot.web.service import Refused, Service, gateway_service
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/speech", tags=["speech"])
@@ -47,10 +47,10 @@ def wanted_format(accept: str) -> Format:
 
 @router.post("/tts")
 async def synthesize(body: SynthesisRequest, request: Request) -> Response:
-    service = services_of(request)[0]  # the gateway's voice: one for the deployment
+    service = gateway_service(request)
     service.check_speech_client(request)
     if service.speech is None:
-        raise Refused(503, STARTING, 10)
+        raise service.not_serving()
     fmt = wanted_format(request.headers.get("accept", ""))
     try:
         audio, cached = await run_in_threadpool(service.speech.speak, body.text, body.voice, body.type == "ssml", fmt)
@@ -66,7 +66,7 @@ POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013  # WebSocket close codes
 
 @router.websocket("/stt")
 async def recognize(websocket: WebSocket) -> None:
-    service: Service = websocket.app.state.service
+    service = gateway_service(websocket)
     try:
         service.check_speech_client(websocket)
     except Refused:

@@ -292,13 +292,13 @@ PROBLEMS_FR = {
 
 
 @cache
-def _reindexing(staff_dir: Path, index_dir: Path) -> Reindexing:
-    return Reindexing(staff_dir, index_dir)
+def _reindexing(staff_dir: Path, index_dir: Path, sources_dir: Path) -> Reindexing:
+    return Reindexing(staff_dir, index_dir, sources_dir=sources_dir)
 
 
 def reindexing_of(service: Service) -> Reindexing:
     """One per worker and folder, so its lock keeps two clicks of this worker from starting two builds."""
-    return _reindexing(service.settings.staff_dir, service.settings.index_dir)
+    return _reindexing(service.settings.staff_dir, service.settings.index_dir, service.settings.sources_dir)
 
 
 @router.get("/documents")

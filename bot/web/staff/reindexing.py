@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -38,8 +39,15 @@ class ReindexBusy(Exception):
 
 
 class Reindexing:
-    def __init__(self, staff_dir: Path, index_dir: Path, program: tuple[str, ...] = (sys.executable, "-m", "guichet")):
+    def __init__(
+        self,
+        staff_dir: Path,
+        index_dir: Path,
+        program: tuple[str, ...] = (sys.executable, "-m", "guichet"),
+        sources_dir: Path | None = None,
+    ):
         self.directory, self.index_dir, self.program = staff_dir / "reindex", index_dir, program
+        self.sources_dir = sources_dir  # where the child keeps the sources' copies (a commune's own, when several)
         self.status_path, self.progress_path = self.directory / "status.json", self.directory / "progress.json"
         self.log_path = self.directory / "ingest.log"
         self._lock = threading.Lock()
@@ -65,7 +73,10 @@ class Reindexing:
             self.directory.mkdir(parents=True, exist_ok=True)
             self.progress_path.unlink(missing_ok=True)
             with open(self.log_path, "w", encoding="utf-8") as log:
-                child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                env = os.environ | ({"GUICHET_SOURCES_DIR": str(self.sources_dir)} if self.sources_dir else {})
+                child = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                )
             status = {
                 "state": "running",
                 "by": who,
@@ -117,8 +128,11 @@ class SyncSchedule:
     worker of the service: the one holding ``<staff dir>/reindex/schedule.lock``. An index not built from a
     sources file is left alone (its folders are updated by hand)."""
 
-    def __init__(self, reindexing: Reindexing, hours: float, manifest: Callable[[], dict | None]):
+    def __init__(
+        self, reindexing: Reindexing, hours: float, manifest: Callable[[], dict | None], offset_hours: float = 0.0
+    ):
         self.reindexing, self.hours, self.manifest = reindexing, hours, manifest
+        self.offset_hours = offset_hours  # several communes' syncs spread over the period, not all at once
         self._stop = threading.Event()
         self._lock_file: IO[bytes] | None = None
 
@@ -142,6 +156,8 @@ class SyncSchedule:
             self._lock_file = None
 
     def _run(self) -> None:
+        if self._stop.wait(self.offset_hours * 3600):
+            return
         while not self._stop.wait(self.hours * 3600):
             self.due()
 
