@@ -278,7 +278,7 @@ def _accounts(commune: str | None = None):
 
     try:
         if commune:
-            return AccountStore(commune_cli.folder_of(commune) / "staff")
+            return AccountStore(commune_cli.settings_of(commune_cli.folder_of(commune)).staff_dir)
         served = [c.slug for c in commune_cli.registry().all()]
         if served:  # the deployment's own accounts open no commune's console
             raise GuichetError(f"Ce déploiement sert plusieurs communes : précisez --commune ({', '.join(served)}).")

@@ -37,16 +37,25 @@ def folder_of(slug: str) -> Path:
     return found[slug].folder
 
 
+def settings_of(folder: Path):
+    """The settings a commune in ``folder`` is served with (``bot.web.communes.commune_settings``: where its town
+    file, index and staff are)."""
+    from bot.web.communes import commune_settings
+
+    return commune_settings(load_settings(), folder)
+
+
 def check_folder(folder: Path) -> None:
     """What serving a commune needs in its folder: the town file, and an index built by ``guichet ingest``."""
     from bot.engines.index import live_generation
-    from bot.state.communes import TOWN_FILE, CommuneError
+    from bot.state.communes import CommuneError
 
-    if not (folder / TOWN_FILE).is_file():
-        raise CommuneError(f"Le dossier {folder} n'a pas de fichier {TOWN_FILE} (la fiche de la commune).")
-    if live_generation(folder / "index") is None:
+    own = settings_of(folder)
+    if not own.town_file.is_file():
+        raise CommuneError(f"Le dossier {folder} n'a pas de fichier {own.town_file.name} (la fiche de la commune).")
+    if live_generation(own.index_dir) is None:
         raise CommuneError(
-            f"Le dossier {folder} n'a pas d'index : lancez « guichet ingest <documents> --index {folder / 'index'} »."
+            f"Le dossier {folder} n'a pas d'index : lancez « guichet ingest <documents> --index {own.index_dir} »."
         )
 
 

@@ -23,7 +23,7 @@ import psutil
 from bot.engines.llama_server import free_port
 from bot.state.communes import CommuneRegistry
 from bot.state.database import sqlite_url
-from tools.loadcheck import ROOT, served, write_report
+from tools.loadcheck import ROOT, rss_with_children, served, write_report
 
 QUESTION = "Quels sont les horaires d'ouverture de la mairie ?"
 
@@ -43,9 +43,8 @@ def folders(root: Path, count: int, index: Path) -> list[str]:
     return slugs
 
 
-def rss_mb(process: psutil.Process) -> float:
-    children = process.children(recursive=True)
-    return round(sum(p.memory_info().rss for p in [process, *children]) / 2**20)
+def rss_mb(pid: int) -> int:
+    return round(rss_with_children(psutil.Process(pid)) / 2**20)
 
 
 def measure(count: int, index: Path) -> dict:
@@ -56,7 +55,7 @@ def measure(count: int, index: Path) -> dict:
         port, started = free_port(), time.monotonic()
         with served(index, port, capacity=4, extra_env=env) as process:
             ready_s = round(time.monotonic() - started, 1)
-            rss_ready = rss_mb(psutil.Process(process.pid))
+            rss_ready = rss_mb(process.pid)
             base, answers = f"http://127.0.0.1:{port}", {}
             for slug in dict.fromkeys([slugs[0], slugs[-1]]):
                 asked = time.monotonic()
@@ -68,7 +67,7 @@ def measure(count: int, index: Path) -> dict:
                 "communes": count,
                 "ready_s": ready_s,
                 "rss_ready_mb": rss_ready,
-                "rss_after_answers_mb": rss_mb(psutil.Process(process.pid)),
+                "rss_after_answers_mb": rss_mb(process.pid),
                 "answers": answers,
             }
 

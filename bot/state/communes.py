@@ -28,7 +28,6 @@ from bot.state.tables import communes
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 NUMBER = re.compile(r"\+?[0-9]{4,15}")
-TOWN_FILE = "town.yaml"  # in a commune's folder, beside its index/, staff/ and feedback/
 
 
 class CommuneError(GuichetError):

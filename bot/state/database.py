@@ -64,10 +64,8 @@ class Database:
     def upgrade(self) -> None:
         """Apply the migrations this database lacks."""
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = _migrations()
         try:
             with self.engine.begin() as connection:
                 if connection.dialect.name == "postgresql":  # workers starting together migrate one at a time
@@ -80,12 +78,9 @@ class Database:
     @staticmethod
     def head() -> str:
         """The latest migration this code knows."""
-        from alembic.config import Config
         from alembic.script import ScriptDirectory
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        return str(ScriptDirectory.from_config(config).get_current_head())
+        return str(ScriptDirectory.from_config(_migrations()).get_current_head())
 
     def revision(self) -> str | None:
         """The migration this database is at."""
@@ -99,6 +94,15 @@ class Database:
         """A connection inside one transaction: committed at the end of the block, rolled back on an error."""
         with self.engine.begin() as connection:
             yield connection
+
+
+def _migrations() -> Any:
+    """Alembic's configuration: the migrations of ``bot/state/migrations``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
 def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:

@@ -32,7 +32,7 @@ def commune_settings(settings: Settings, folder: Path) -> Settings:
     messages = folder / "messages.fr.yaml"
     return settings.model_copy(
         update={
-            "town_file": folder / "town.yaml",
+            "town_file": folder / "town.yaml",  # the layout of a commune's folder: here only
             "index_dir": folder / "index",
             "staff_dir": folder / "staff",
             "feedback_dir": folder / "feedback",
@@ -50,7 +50,6 @@ class Communes:
 
     def __init__(self, served: list[tuple[Commune, Service]]):
         self.services = {commune.slug: service for commune, service in served}
-        self.names = {commune.slug: commune.name for commune, _ in served}
         self.by_host = {host: commune.slug for commune, _ in served for host in commune.hosts}
         self.by_number = {number: commune.slug for commune, _ in served for number in commune.numbers}
 
@@ -81,12 +80,8 @@ class Communes:
     def of(self, request: HTTPConnection, called: str | None = None) -> Service:
         """The commune's service, or ``Refused`` (404) when the request names no commune served here."""
         named = request.headers.get(HEADER, "").strip().lower()
-        if named:
-            slug: str | None = named
-        elif called and normal_number(called) in self.by_number:
-            slug = self.by_number[normal_number(called)]
-        else:
-            slug = self.by_host.get(normal_host(request.headers.get("host", "")))
+        number = self.by_number.get(normal_number(called)) if called else None
+        slug = named or number or self.by_host.get(normal_host(request.headers.get("host", "")))
         if slug is None or slug not in self.services:
             raise Refused(404, UNKNOWN)
         return self.services[slug]

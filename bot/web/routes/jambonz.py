@@ -35,6 +35,11 @@ async def signed_payload(request: Request) -> dict:
     return payload
 
 
+def commune_called(request: Request, payload: dict) -> Service:
+    """The service of the commune whose number the caller dialled (jambonz's ``to``)."""
+    return service_of(request, str(payload.get("to", "")))
+
+
 def wait_text(service: Service) -> str | None:
     """What the gateway says while an answer is slow (None while the service starts: nothing to say it with)."""
     return service.dialog.messages.text("voice_wait") if service.dialog else None
@@ -48,7 +53,7 @@ def told_and_listened_to_again(service: Service, refused: Refused) -> list[dict]
 @router.post("/call")
 async def call(request: Request) -> list[dict]:
     payload = await signed_payload(request)
-    service = service_of(request, str(payload.get("to", "")))  # the commune whose number was dialled
+    service = commune_called(request, payload)
     if service.dialog is None:
         return told_and_listened_to_again(service, service.not_serving())
     reply = service.dialog.welcome(str(payload.get("call_sid", "")))
@@ -58,7 +63,7 @@ async def call(request: Request) -> list[dict]:
 @router.post("/gather")
 async def gathered(request: Request) -> list[dict]:
     payload = await signed_payload(request)
-    service = service_of(request, str(payload.get("to", "")))  # the commune whose number was dialled
+    service = commune_called(request, payload)
     call_id, dialog = str(payload.get("call_sid", "")), service.dialog
     try:
         if dialog is None:
@@ -78,7 +83,7 @@ async def gathered(request: Request) -> list[dict]:
 @router.post("/status")
 async def status(request: Request) -> dict:
     payload = await signed_payload(request)
-    dialog = service_of(request, str(payload.get("to", ""))).dialog
+    dialog = commune_called(request, payload).dialog
     if payload.get("call_status") in ("completed", "failed", "no-answer", "busy") and dialog:
         dialog.end(str(payload.get("call_sid", "")))
     return {}
