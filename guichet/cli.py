@@ -270,18 +270,34 @@ CommuneOpt = Annotated[
     str | None,
     typer.Option("--commune", help="La commune (guichet commune list), quand le déploiement en sert plusieurs."),
 ]
+SyndicateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--syndicate", help="Les comptes de l'administration du syndicat (/syndicat), pas ceux d'une commune."
+    ),
+]
 
 
-def _accounts(commune: str | None = None):
-    """The staff accounts in the service's database, or in a registered commune's own."""
+def _accounts(commune: str | None = None, syndicate: bool = False):
+    """The staff accounts in the service's database, or in a registered commune's own; or the syndicate's, in the
+    deployment's database."""
     from bot.web.staff.accounts import AccountStore
+    from bot.web.staff.syndicate import syndicate_accounts
 
     try:
+        if syndicate and commune:
+            raise GuichetError("--syndicate ou --commune : un compte du syndicat n'est celui d'aucune commune.")
+        if syndicate:
+            settings = _settings()
+            return syndicate_accounts(settings.staff_dir, settings.database_url)
         if commune:
             return AccountStore(commune_cli.settings_of(commune_cli.folder_of(commune)).staff_dir)
         served = [c.slug for c in commune_cli.registry().all()]
         if served:  # the deployment's own accounts open no commune's console
-            raise GuichetError(f"Ce déploiement sert plusieurs communes : précisez --commune ({', '.join(served)}).")
+            raise GuichetError(
+                f"Ce déploiement sert plusieurs communes : précisez --commune ({', '.join(served)}), "
+                "ou --syndicate pour un compte de l'administration du syndicat."
+            )
     except GuichetError as exc:
         _fail(exc)
     settings = _settings()
@@ -305,40 +321,49 @@ def _unmigrated_files() -> None:
 @staff_app.command("add")
 def staff_add(
     name: Annotated[str, typer.Argument(help="Identifiant (minuscules, chiffres, . _ -).")],
-    role: Annotated[str, typer.Option("--role", help="admin ou reviewer.")] = "reviewer",
+    role: Annotated[str | None, typer.Option("--role", help="admin ou reviewer (par défaut).")] = None,
     commune: CommuneOpt = None,
+    syndicate: SyndicateOpt = False,
 ):
     """Créer un compte ; le mot de passe est demandé (ou lu sur l'entrée standard)."""
-    from bot.web.staff.accounts import AccountError
+    from bot.web.staff.accounts import SYNDICATE_ROLES, AccountError
 
+    if syndicate and role:
+        _fail(GuichetError("--role ne s'applique pas à un compte du syndicat (--syndicate) : il gère les communes."))
+    store = _accounts(commune, syndicate)
     if sys.stdin.isatty():
         password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
     else:
         password = sys.stdin.readline().rstrip("\n")
     try:
-        account = _accounts(commune).add(name, role, password)
+        account = store.add(name, SYNDICATE_ROLES[0] if syndicate else role or "reviewer", password)
     except AccountError as exc:
         _fail(exc)
-    out.print(f"Compte « {account.name} » créé ({account.role}). Console : /staff/connexion")
+    where = "Pages du syndicat : /syndicat/connexion" if syndicate else "Console : /staff/connexion"
+    out.print(f"Compte « {account.name} » créé ({account.role}). {where}")
 
 
 @staff_app.command("list")
-def staff_list(commune: CommuneOpt = None):
+def staff_list(commune: CommuneOpt = None, syndicate: SyndicateOpt = False):
     """Les comptes : identifiant, rôle, actif, création."""
 
     table = Table("identifiant", "rôle", "actif", "créé le")
-    for account in _accounts(commune).load().values():
+    for account in _accounts(commune, syndicate).load().values():
         table.add_row(account.name, account.role, "oui" if account.enabled else "non", account.created)
     out.print(table)
 
 
 @staff_app.command("disable")
-def staff_disable(name: Annotated[str, typer.Argument(help="Identifiant du compte.")], commune: CommuneOpt = None):
+def staff_disable(
+    name: Annotated[str, typer.Argument(help="Identifiant du compte.")],
+    commune: CommuneOpt = None,
+    syndicate: SyndicateOpt = False,
+):
     """Désactiver un compte ; ses sessions ouvertes prennent fin."""
     from bot.web.staff.accounts import AccountError
 
     try:
-        _accounts(commune).disable(name)
+        _accounts(commune, syndicate).disable(name)
     except AccountError as exc:
         _fail(exc)
     out.print(f"Compte « {name} » désactivé.")
@@ -363,9 +388,11 @@ def staff_audit(
     ] = False,
     last: Annotated[int, typer.Option(help="Nombre de lignes affichées (les plus récentes).")] = 20,
     commune: CommuneOpt = None,
+    syndicate: SyndicateOpt = False,
 ):
-    """Le journal des actions du personnel ; avec --verify, la preuve qu'aucune ligne n'a été modifiée ou retirée."""
-    store = _accounts(commune)
+    """Le journal des actions du personnel ; avec --verify, la preuve qu'aucune ligne n'a été modifiée ou retirée.
+    Avec --syndicate, celui du déploiement : les connexions au syndicat et les changements de communes."""
+    store = _accounts(commune, syndicate)
     if verify:
         count, broken = store.verify_audit()
         if broken is not None:
@@ -445,7 +472,8 @@ def serve(
     # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
     # between questions, so a reused connection is not closed under it.
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
-    communes = commune_cli.registry().enabled()
+    registry = commune_cli.registry()
+    communes = registry.enabled()
     if communes:
         err.print(f"Communes servies : {', '.join(c.slug for c in communes)} (guichet commune list).")
     if workers > 1:
@@ -454,7 +482,8 @@ def serve(
             os.environ.update(WorkerRoll(Path(folder), workers).environment())  # /readyz waits for all of them
             uvicorn.run("bot.web.app:app_from_environment", factory=True, workers=workers, **options)
     elif communes:
-        uvicorn.run(create_app(None, settings, communes=Communes.build(communes, settings)), **options)
+        served = Communes.build(communes, settings, registry=registry)
+        uvicorn.run(create_app(None, settings, communes=served), **options)
     else:
         uvicorn.run(create_app(lambda: Answerer.from_settings(settings), settings), **options)
 

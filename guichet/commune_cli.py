@@ -2,7 +2,8 @@
 
 A commune is a folder (its ``town.yaml``, its ``index/`` built by ``guichet ingest``, its ``staff/`` and
 ``feedback/``) and the host names and phone numbers that lead to it. Once one is registered, ``guichet serve``
-answers for the registered communes only, each from its own folder.
+answers for the registered communes only, each from its own folder. Every change is checked and audited as the
+syndicate's pages do it (``bot.web.staff.syndicate.CommuneAdministration``).
 """
 
 from __future__ import annotations
@@ -45,18 +46,11 @@ def settings_of(folder: Path):
     return commune_settings(load_settings(), folder)
 
 
-def check_folder(folder: Path) -> None:
-    """What serving a commune needs in its folder: the town file, and an index built by ``guichet ingest``."""
-    from bot.engines.index import live_generation
-    from bot.state.communes import CommuneError
+def administration():
+    """The deployment's communes, changed as the syndicate's pages change them (checked, then audited)."""
+    from bot.web.staff.syndicate import CommuneAdministration
 
-    own = settings_of(folder)
-    if not own.town_file.is_file():
-        raise CommuneError(f"Le dossier {folder} n'a pas de fichier {own.town_file.name} (la fiche de la commune).")
-    if live_generation(own.index_dir) is None:
-        raise CommuneError(
-            f"Le dossier {folder} n'a pas d'index : lancez « guichet ingest <documents> --index {own.index_dir} »."
-        )
+    return CommuneAdministration(load_settings())
 
 
 def register(app: typer.Typer) -> None:
@@ -73,11 +67,10 @@ def register(app: typer.Typer) -> None:
     ):
         """Enregistrer une commune ; guichet serve la sert au prochain démarrage."""
         try:
-            check_folder(folder.resolve())
-            commune = registry().add(slug, name, folder, host, number)
+            commune = administration().add(slug, name, folder, host, number, by="cli")
         except GuichetError as exc:
             _fail(exc)
-        out.print(f"Commune « {commune.slug} » enregistrée ({commune.folder}).")
+        out.print(f"Commune « {commune.slug} » enregistrée ({commune.folder}) : servie au prochain démarrage.")
 
     @commune_app.command("list")
     def list_():
@@ -91,17 +84,22 @@ def register(app: typer.Typer) -> None:
 
     def set_enabled(slug: str, enabled: bool, said: str) -> None:
         try:
-            registry().set_enabled(slug, enabled)
+            administration().set_enabled(slug, enabled, by="cli")
         except GuichetError as exc:
             _fail(exc)
         out.print(f"Commune « {slug} » {said}")
 
     @commune_app.command("disable")
     def disable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
-        """Ne plus servir une commune (au prochain démarrage) ; son dossier est gardé."""
-        set_enabled(slug, False, "désactivée : elle ne sera plus servie au prochain démarrage.")
+        """Ne plus servir une commune (sous quelques secondes, serveurs en marche compris) ; son dossier est gardé."""
+        set_enabled(slug, False, "désactivée : les serveurs en marche cessent de la servir sous quelques secondes.")
 
     @commune_app.command("enable")
     def enable(slug: Annotated[str, typer.Argument(help="Identifiant de la commune.")]):
-        """Servir de nouveau une commune désactivée (au prochain démarrage)."""
-        set_enabled(slug, True, "réactivée.")
+        """Servir de nouveau une commune désactivée."""
+        set_enabled(
+            slug,
+            True,
+            "réactivée : servie de nouveau sous quelques secondes par les serveurs qui l'ont chargée à leur démarrage, "
+            "sinon au prochain démarrage de guichet serve.",
+        )

@@ -20,7 +20,7 @@ from bot.answer.pipeline import Answerer
 from bot.settings import Settings
 from bot.web.communes import Communes
 from bot.web.limits import BodySizeLimit
-from bot.web.routes import jambonz, operations, pages, speech, staff, staff_sets, turns, voice
+from bot.web.routes import jambonz, operations, pages, speech, staff, staff_sets, syndicate, turns, voice
 from bot.web.service import Refused, Service
 from bot.web.staff.reindexing import SyncSchedule
 from bot.web.workers import WorkerRoll
@@ -50,9 +50,10 @@ def app_from_environment() -> FastAPI:
 
     settings = load_settings()
     peers = WorkerRoll.from_environment()
-    registered = CommuneRegistry(state_url(settings.database_url, settings.staff_dir)).enabled()
+    registry = CommuneRegistry(state_url(settings.database_url, settings.staff_dir))
+    registered = registry.enabled()
     if registered:
-        return create_app(None, settings, peers, Communes.build(registered, settings, peers))
+        return create_app(None, settings, peers, Communes.build(registered, settings, peers, registry=registry))
     return create_app(lambda: Answerer.from_settings(settings), settings, peers)
 
 
@@ -100,6 +101,7 @@ def create_app(
     )
     app.state.service = service
     app.state.communes = communes
+    app.state.settings = settings  # the deployment's (a commune's own are its service's)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
@@ -124,6 +126,7 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(staff.router)
     app.include_router(staff_sets.router)
+    app.include_router(syndicate.router)
     app.include_router(jambonz.router)
     return app
 

@@ -194,8 +194,7 @@ class Service:
         return EndOfSpeech(self.speech_timing)
 
     def client_key(self, request: Request) -> str:
-        forwarded = request.headers.get("x-forwarded-for") if self.settings.trust_proxy_headers else None
-        return (forwarded or "").split(",")[0].strip() or (request.client.host if request.client else "?")
+        return client_address(request, self.settings)
 
     def follow_index(self) -> None:
         """Serve the index's live generation once a re-indexing has switched it (from the staff console, another
@@ -294,6 +293,12 @@ class Service:
             self.gaps.add(channel, turn)
         except OSError as exc:  # a full disk must not cost the resident the answer
             log.warning("question left unanswered not recorded: %s", exc)
+
+
+def client_address(request: HTTPConnection, settings: Settings) -> str:
+    """The client's address: the proxy's ``X-Forwarded-For`` when the settings trust it, else the connection's."""
+    forwarded = request.headers.get("x-forwarded-for") if settings.trust_proxy_headers else None
+    return (forwarded or "").split(",")[0].strip() or (request.client.host if request.client else "?")
 
 
 def bearer_matches(request: HTTPConnection, secrets: list[str]) -> bool:

@@ -39,10 +39,8 @@ def montaigu_town() -> str:
     return re.sub(r"01 99 00 \d\d \d\d", MONTAIGU_PHONE, text)
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory) -> dict[str, Path]:
+def commune_folders(root: Path) -> dict[str, Path]:
     """Two communes' folders: Valbourg with the demo corpus, Montaigu with its swimming pool's page only."""
-    root = tmp_path_factory.mktemp("communes")
     valbourg, montaigu = root / "valbourg", root / "montaigu"
     write(valbourg / "town.yaml", (REPO_ROOT / "config" / "town.yaml").read_text(encoding="utf-8"))
     build([DEMO], valbourg / "index", FakeEmbedder())
@@ -50,6 +48,11 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     write(montaigu / "corpus" / "piscine.md", POOL_PAGE)
     build([montaigu / "corpus"], montaigu / "index", FakeEmbedder())
     return {"valbourg": valbourg, "montaigu": montaigu}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    return commune_folders(tmp_path_factory.mktemp("communes"))
 
 
 REPLIES = {
@@ -65,15 +68,20 @@ def communes_app(folders: dict[str, Path], tmp_path: Path, disabled: tuple[str, 
         Commune("montaigu", "Montaigu-les-Prés", folders["montaigu"], ("montaigu.example.fr",), ("+33288005566",)),
     ]
     listed = [Commune(**{**c.__dict__, "enabled": c.slug not in disabled}) for c in listed]
+    settings = Settings(feedback_dir=tmp_path / "feedback", voice_webhook_secret=SECRET)
+    communes = Communes.build(listed, settings, load_answerer=fake_models(tmp_path))
+    return create_app(None, settings, communes=communes), communes
+
+
+def fake_models(tmp_path: Path):
+    """How each commune's answerer is loaded in these tests: the fake models over its own index and town file."""
 
     def load(own: Settings):
         slug = own.index_dir.parent.name
         overrides = {"town_file": own.town_file, "staff_dir": own.staff_dir, "voice_webhook_secret": SECRET}
         return fake_answerer(Index.open(own.index_dir), REPLIES[slug], tmp_path / slug, **overrides)
 
-    settings = Settings(feedback_dir=tmp_path / "feedback", voice_webhook_secret=SECRET)
-    communes = Communes.build(listed, settings, load_answerer=load)
-    return create_app(None, settings, communes=communes), communes
+    return load
 
 
 def ask(client: TestClient, host: str, text: str, **headers: str) -> dict:

@@ -56,6 +56,9 @@ NOT_TURNS = {
     *(("POST", p) for p in ("/staff/connexion", "/staff/deconnexion", "/staff/approuver", "/staff/revoquer")),
     *(("POST", p) for p in ("/staff/documents/reindexer", "/staff/jeux", "/staff/essais/{run_id}/arreter")),
     ("POST", "/staff/avis/ajouter"),
+    *(("GET", p) for p in ("/syndicat/connexion", "/syndicat/")),  # the syndicate's pages: communes, no turn
+    *(("POST", p) for p in ("/syndicat/connexion", "/syndicat/deconnexion", "/syndicat/communes")),
+    *(("POST", p) for p in ("/syndicat/communes/{slug}/desactiver", "/syndicat/communes/{slug}/activer")),
 }
 
 

@@ -7,8 +7,6 @@ Server-rendered pages (Jinja2, French), no third-party asset. Off (404) until a 
 from __future__ import annotations
 
 import json
-import math
-import secrets
 from collections import Counter
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -17,10 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
 from bot.answer.outcomes import ANSWERS
 from bot.answer.steps.passage_retriever import PassageRetriever
@@ -30,16 +27,14 @@ from bot.timestamps import age_in_days, week_starts
 from bot.web.feedback import REASONS_FR
 from bot.web.service import STARTING, Refused, Service, service_of
 from bot.web.staff.accounts import AccountStore
-from bot.web.staff.auth import IDLE_SECONDS, LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
+from bot.web.staff.auth import LOGIN_COOKIE, SESSION_COOKIE, StaffAuth, StaffSession, signing_key
+from bot.web.staff.consoles import EXPIRED_FORM, Console, page_context
 from bot.web.staff.gap_report import QuestionVectors, gap_overview
 from bot.web.staff.question_sets import QuestionSets
 from bot.web.staff.reindexing import ReindexBusy, Reindexing
 
 HERE = Path(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/staff", include_in_schema=False)
-BAD_LOGIN = "Identifiant ou mot de passe incorrect."
-EXPIRED_FORM = "Le formulaire a expiré : rechargez la page et recommencez."
 
 
 @cache
@@ -52,48 +47,16 @@ def staff_auth(service: Service) -> StaffAuth:
     return _auth(service.settings.staff_dir, service.settings.database_url)
 
 
-def auth_of(service: Service) -> StaffAuth:
-    """The console's accounts and sessions; a 404 while no account exists (the console is off)."""
-    auth = staff_auth(service)
-    if not auth.store.any_enabled():
-        raise HTTPException(404)
-    return auth
-
-
-def _secure(request: Request, service: Service) -> bool:
-    forwarded = request.headers.get("x-forwarded-proto") if service.settings.trust_proxy_headers else None
-    return (forwarded or request.url.scheme) == "https"
-
-
-def _page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def _commune(request: Request) -> dict[str, Any]:
     answerer = service_of(request).answerer  # the commune the agent works on, named in every page's header
-    commune = str(answerer.town.get("town_name", "")) if answerer else ""
-    response = templates.TemplateResponse(request, name, {"commune": commune, **context}, status_code=status)
-    response.headers["Cache-Control"] = "no-store"  # staff pages hold traces: never kept by a browser or proxy
-    return response
+    return {"commune": str(answerer.town.get("town_name", "")) if answerer else ""}
 
 
-def _signed_in(request: Request) -> tuple[StaffAuth, StaffSession | None]:
-    """The console and the agent's session if any; a valid session proves the console is on, so the accounts
-    file is read once on that path."""
-    auth = staff_auth(service_of(request))
-    session = auth.read(request.cookies.get(SESSION_COOKIE))
-    if session is None and not auth.store.any_enabled():
-        raise HTTPException(404)
-    return auth, session
-
-
-def _base(auth: StaffAuth, session: StaffSession) -> dict[str, Any]:
-    """What every signed-in page shows: the agent, and the CSRF token its forms carry."""
-    return {"account": session.account, "csrf": auth.csrf_token(session.nonce)}
-
-
-def signed_in(request: Request) -> tuple[StaffAuth, StaffSession]:
-    """The console and the agent's session; without one, the browser is sent to the login page."""
-    auth, session = _signed_in(request)
-    if session is None:
-        raise HTTPException(303, headers={"Location": "/staff/connexion"})
-    return auth, session
+STAFF = Console(
+    "/staff", "console des agents", SESSION_COOKIE, LOGIN_COOKIE, lambda r: staff_auth(service_of(r)), _commune
+)
+# The console's pages, sessions and cookie, as every signed-in area's (``bot.web.staff.consoles``)
+_page, signed_in, _keep_alive, _base = STAFF.page, STAFF.signed_in, STAFF.keep_alive, page_context
 
 
 def forbidden(request: Request, auth: StaffAuth, session: StaffSession) -> HTMLResponse:
@@ -109,21 +72,6 @@ def is_admin(session: StaffSession) -> bool:
     return session.account.role == "admin"
 
 
-def _keep_alive(response: Response, request: Request, auth: StaffAuth, session: StaffSession) -> Response:
-    """The session's cookie, its browser lifetime the idle one again (the server restarted its idle clock)."""
-    secure = _secure(request, service_of(request))
-    response.set_cookie(
-        SESSION_COOKIE,
-        auth.cookie(session),
-        max_age=IDLE_SECONDS,
-        path="/staff",
-        httponly=True,
-        samesite="strict",
-        secure=secure,
-    )
-    return response
-
-
 @router.get("/console.css")
 async def stylesheet() -> FileResponse:
     return FileResponse(HERE / "static" / "staff.css", media_type="text/css")
@@ -136,45 +84,17 @@ async def script() -> FileResponse:
 
 @router.get("/connexion")
 async def login_form(request: Request) -> HTMLResponse:
-    auth = auth_of(service_of(request))
-    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
-    response = _page(request, "staff/login.html", {"csrf": auth.csrf_token(nonce)})
-    response.set_cookie(LOGIN_COOKIE, nonce, path="/staff", httponly=True, samesite="strict")
-    return response
+    return STAFF.login_form(request)
 
 
 @router.post("/connexion")
 async def login(request: Request, name: str = Form(""), password: str = Form(""), csrf: str = Form("")):
-    service = service_of(request)
-    auth = auth_of(service)
-    nonce = request.cookies.get(LOGIN_COOKIE)
-    if not auth.csrf_ok(nonce, csrf):
-        return _page(request, "staff/login.html", {"csrf": "", "error": EXPIRED_FORM}, 403)
-    context, wanted = {"csrf": csrf, "name": name}, name.strip().lower()
-    wait = auth.login_wait(wanted, service.client_key(request))
-    if wait:
-        minutes = max(1, math.ceil(wait / 60))
-        message = f"Trop de tentatives de connexion. Réessayez dans {minutes} minute{'s' if minutes > 1 else ''}."
-        return _page(request, "staff/login.html", context | {"error": message}, 429)
-    account = await run_in_threadpool(auth.store.verify, wanted, password)
-    if account is None:
-        auth.store.audit(wanted[:32] or "?", "connexion refusée")
-        return _page(request, "staff/login.html", context | {"error": BAD_LOGIN}, 401)
-    auth.store.audit(account.name, "connexion")
-    response = RedirectResponse("/staff/", status_code=303)
-    response.delete_cookie(LOGIN_COOKIE, path="/staff")
-    return _keep_alive(response, request, auth, auth.open(account))
+    return await STAFF.login(request, name, password, csrf)
 
 
 @router.post("/deconnexion")
 async def logout(request: Request, csrf: str = Form("")):
-    auth, session = _signed_in(request)
-    if session is not None and auth.csrf_ok(session.nonce, csrf):
-        auth.close(session)
-        auth.store.audit(session.account.name, "déconnexion")
-    response = RedirectResponse("/staff/connexion", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/staff")
-    return response
+    return STAFF.logout(request, csrf)
 
 
 @router.get("/")

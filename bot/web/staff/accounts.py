@@ -1,9 +1,12 @@
 """Staff accounts, their sessions and the audit log, in the service's database (``bot.state``), never in git.
 
-An account is a name, a role and an argon2id password hash. A session lives on the server: logging out or
-disabling the account ends it at once. The audit log is one row per change (who, when, what), with no resident
-data; each row carries the hash of the one before it, so ``verify_audit`` finds a row changed, removed or
-inserted behind the service's back. Messages are in French: staff read them.
+An account is a name, a role and an argon2id password hash. A commune's agents are administrators or reviewers of
+its console (in its own database); the syndicate's administrators manage the communes (in the deployment's). A store
+reads and writes one kind only, so an account of one kind never signs in, nor holds a session, where the other's
+pages are. A session lives on the server: logging out or disabling the account ends it at once. The audit log is
+one row per change (who, when, what), with no resident data; each row carries the hash of the one before it, so
+``verify_audit`` finds a row changed, removed or inserted behind the service's back. Messages are in French: staff
+read them.
 
 Deployments from before the database kept ``accounts.json`` and ``audit.jsonl`` in the staff folder;
 ``import_files`` (``guichet staff migrate``) moves them in, once.
@@ -22,7 +25,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.errors import GuichetError
@@ -31,7 +34,9 @@ from bot.state.tables import accounts, audit, login_throttle, staff_sessions
 from bot.timestamps import now_iso
 from bot.web.limits import take_token
 
-ROLES = ("admin", "reviewer")
+COMMUNE_ROLES = ("admin", "reviewer")  # a commune's console
+SYNDICATE_ROLES = ("syndicate",)  # the syndicate's pages: the deployment's communes (``bot.web.staff.syndicate``)
+ROLE_NAMES_FR = {"admin": "administrateur", "reviewer": "relecteur", "syndicate": "administrateur du syndicat"}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD_CHARS = 12
 FIRST = "0" * 64  # what the audit log's first row follows
@@ -74,10 +79,11 @@ def token_id(token: str) -> str:
 
 class AccountStore:
     """Accounts, sessions, login throttling and the audit log, in the database at ``database_url`` (a SQLite file
-    in ``directory`` when empty). Several workers and machines share it."""
+    in ``directory`` when empty). Several workers and machines share it. The store sees the accounts of ``roles``
+    only: a commune console's (the default) or the syndicate's; the audit log is the database's, whoever writes."""
 
-    def __init__(self, directory: Path, database_url: str = ""):
-        self.directory = directory
+    def __init__(self, directory: Path, database_url: str = "", roles: tuple[str, ...] = COMMUNE_ROLES):
+        self.directory, self.roles = directory, roles
         self.db = Database.open(state_url(database_url, directory))
         self._hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -86,23 +92,28 @@ class AccountStore:
         """Checked against for an unknown name, so it costs as much as a known one (made at the first login)."""
         return self._hasher.hash(secrets.token_hex(16))
 
+    @property
+    def _own(self) -> ColumnElement[bool]:
+        """The accounts this store sees: those of its roles."""
+        return accounts.c.role.in_(self.roles)
+
     def load(self) -> dict[str, Account]:
         with self.db.transaction() as db:
-            rows = db.execute(select(accounts).order_by(accounts.c.name)).mappings().all()
+            rows = db.execute(select(accounts).where(self._own).order_by(accounts.c.name)).mappings().all()
         return {row["name"]: Account(**row) for row in rows}
 
     def any_enabled(self) -> bool:
-        """The staff console is off until a first account exists."""
+        """The pages these accounts open are off until a first one exists."""
         with self.db.transaction() as db:
-            return bool(db.execute(select(func.count()).where(accounts.c.enabled)).scalar())
+            return bool(db.execute(select(func.count()).where(accounts.c.enabled, self._own)).scalar())
 
     def add(self, name: str, role: str, password: str, by: str = "cli") -> Account:
         if not NAME.match(name):
             raise AccountError(
                 "Nom de compte invalide : 2 à 32 caractères, minuscules, chiffres, point, tiret ou souligné."
             )
-        if role not in ROLES:
-            raise AccountError(f"Rôle inconnu « {role} » : choisissez {' ou '.join(ROLES)}.")
+        if role not in self.roles:
+            raise AccountError(f"Rôle inconnu « {role} » : choisissez {' ou '.join(self.roles)}.")
         if len(password) < MIN_PASSWORD_CHARS:
             raise AccountError(f"Mot de passe trop court : au moins {MIN_PASSWORD_CHARS} caractères.")
         account = Account(name, role, self._hasher.hash(password), created=now_iso())
@@ -117,7 +128,8 @@ class AccountStore:
     def disable(self, name: str, by: str = "cli") -> None:
         """Disable an account; its open sessions end at once."""
         with self.db.transaction() as db:
-            if not db.execute(update(accounts).where(accounts.c.name == name).values(enabled=False)).rowcount:
+            disabled = update(accounts).where(accounts.c.name == name, self._own).values(enabled=False)
+            if not db.execute(disabled).rowcount:
                 raise AccountError(f"Aucun compte « {name} ».")
             db.execute(delete(staff_sessions).where(staff_sessions.c.account == name))
             self._append(db, by, "compte désactivé", name)
@@ -148,7 +160,7 @@ class AccountStore:
         key = token_id(token)
         with self.db.transaction() as db:
             opened = (staff_sessions.c.created.label("opened"), staff_sessions.c.seen)
-            query = select(accounts, *opened).join(staff_sessions).where(staff_sessions.c.id == key)
+            query = select(accounts, *opened).join(staff_sessions).where(staff_sessions.c.id == key, self._own)
             row = db.execute(query).mappings().first()
             if row is None:
                 return None
