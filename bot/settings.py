@@ -102,11 +102,12 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 1800
     session_max_turns: int = 6
     max_sessions: int = 10_000
-    feedback_dir: Path = REPO_ROOT / "var" / "feedback"
-    # Staff console (/staff): question sets, runs and the cookie-signing key; off until `guichet staff add`.
+    feedback_dir: Path = REPO_ROOT / "var" / "feedback"  # the questions no document answered (lacunes-*.jsonl)
+    # Staff console (/staff): the cookie-signing key and re-indexing's files; off until `guichet staff add`.
     staff_dir: Path = REPO_ROOT / "var" / "staff"
-    # The service's state (staff accounts, sessions, login throttling, the audit log): SQLite in staff_dir when
-    # empty; postgresql+psycopg://user:password@host/guichet for several machines (bot/state/database.py).
+    # The service's state (staff accounts, sessions, login throttling, the audit log, residents' feedback, question
+    # sets and runs): SQLite in staff_dir when empty; postgresql+psycopg://user:password@host/guichet for several
+    # machines (bot/state/database.py).
     database_url: str = ""
     # A document dated before this is flagged as possibly stale for staff; an answer from such documents only
     # says their year to the resident.

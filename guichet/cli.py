@@ -304,16 +304,18 @@ def _accounts(commune: str | None = None, syndicate: bool = False):
     return AccountStore(settings.staff_dir, settings.database_url)
 
 
-def _unmigrated_files() -> None:
-    """Stop when the staff folder still holds the files of a deployment from before the database."""
-    from bot.web.staff.accounts import legacy_files
+def _unmigrated_files(settings: Settings, commune: str | None = None) -> None:
+    """Stop when a folder still holds the state of a deployment from before the database (its staff accounts and
+    audit log, feedback, question sets or runs)."""
+    from bot.web.staff.migration import waiting
 
-    pending = legacy_files(_settings().staff_dir)  # the database is not opened for this
+    pending = waiting(settings)  # the database is not opened for this
     if pending:
+        option = f" --commune {commune}" if commune else ""
         _fail(
             GuichetError(
-                f"Le dossier du personnel contient encore {', '.join(pending)} : lancez « guichet staff migrate » "
-                "pour les importer dans la base (une fois), puis recommencez."
+                f"Fichiers d'avant la base de données : {', '.join(pending)} : lancez « guichet staff "
+                f"migrate{option} » pour les importer dans la base (une fois), puis recommencez."
             )
         )
 
@@ -370,15 +372,21 @@ def staff_disable(
 
 
 @staff_app.command("migrate")
-def staff_migrate():
-    """Importer dans la base les comptes et le journal d'un déploiement à fichiers (accounts.json, audit.jsonl)."""
-    from bot.web.staff.accounts import AccountError
+def staff_migrate(commune: CommuneOpt = None):
+    """Importer dans la base ce qu'un déploiement à fichiers gardait : comptes et journal (accounts.json,
+    audit.jsonl), avis des habitants (feedback-*.jsonl), jeux de questions (sets/) et essais (runs/)."""
+    from bot.web.staff.migration import migrate
 
     try:
-        imported, entries = _accounts().import_files()
-    except AccountError as exc:
+        settings = commune_cli.settings_of(commune_cli.folder_of(commune)) if commune else _settings()
+        moved = migrate(settings)
+    except GuichetError as exc:
         _fail(exc)
-    out.print(f"{imported} compte(s) et {entries} ligne(s) du journal importés ; fichiers renommés en *.migrated.")
+    out.print(
+        f"{moved.accounts} compte(s) et {moved.audit} ligne(s) du journal, {moved.feedback} avis, {moved.sets} jeu(x) "
+        f"de questions et {moved.runs} essai(s) importés ; fichiers et dossiers importés renommés en *.migrated, "
+        "sauf les fichiers d'avis, supprimés (la base applique leur durée de conservation)."
+    )
 
 
 @staff_app.command("audit")
@@ -464,7 +472,11 @@ def serve(
     from bot.web.workers import WorkerRoll
 
     settings = _settings(index_dir=index)
-    _unmigrated_files()
+    _unmigrated_files(settings)
+    registry = commune_cli.registry()
+    communes = registry.enabled()
+    for commune in communes:
+        _unmigrated_files(commune_cli.settings_of(commune.folder), commune.slug)
     if settings.llm_backend == "llama_server" and not settings.llm_api_url:
         # one model server for every worker: started here, before them, and stopped when serving stops
         settings = settings.model_copy(update={"llm_api_url": _start_llama_server(settings).url})
@@ -472,8 +484,6 @@ def serve(
     # No access log: it would store every client's IP address in clear. Keep-alive longer than a client's pause
     # between questions, so a reused connection is not closed under it.
     options = {"host": host, "port": port, "access_log": False, "timeout_keep_alive": 30}
-    registry = commune_cli.registry()
-    communes = registry.enabled()
     if communes:
         err.print(f"Communes servies : {', '.join(c.slug for c in communes)} (guichet commune list).")
     if workers > 1:

@@ -14,6 +14,18 @@ DEMO = REPO_ROOT / "corpora" / "demo"
 SHARED = REPO_ROOT.parent / "shared" / "corpora"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _state_outside_the_repository(tmp_path_factory):
+    """A service a test builds without naming its staff or feedback folder keeps its database (accounts, feedback,
+    sets, runs) and its questions left unanswered in temporary ones: a test never leaves state in the repository's
+    ``var/``, nor in a database server the shell names."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GUICHET_STAFF_DIR", str(tmp_path_factory.mktemp("default-staff")))
+        patch.setenv("GUICHET_FEEDBACK_DIR", str(tmp_path_factory.mktemp("default-feedback")))
+        patch.delenv("GUICHET_DATABASE_URL", raising=False)
+        yield
+
+
 @pytest.fixture
 def demo_corpus() -> Path:
     return DEMO

@@ -243,6 +243,7 @@ def main() -> None:
     cases = (ROOT / "eval/datasets/dev/demo.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in cases]
     env = {"GUICHET_VOICE_WEBHOOK_SECRET": SECRET, "GUICHET_FEEDBACK_DIR": str(args.out / "feedback")}
+    env["GUICHET_STAFF_DIR"] = str(args.out / "staff")  # its database keeps the votes
     env["GUICHET_SPEECH_API_KEY"] = SECRET  # the gateway's speech streams too
     with served(args.index, args.port, args.capacity, env) as server:
         url = f"http://127.0.0.1:{args.port}"

@@ -1,7 +1,8 @@
 """The service's state tables (SQLAlchemy Core): what the migrations in ``bot/state/migrations`` create.
 
 Staff accounts, their server-side sessions, login throttling shared by every worker, and the append-only audit log
-whose rows are chained by hash; the communes a deployment serves. No resident data is kept here.
+whose rows are chained by hash; the communes a deployment serves; residents' feedback (no personal data: a day, never
+a time, and no session), the console's question sets and its runs with their scored results.
 """
 
 from __future__ import annotations
@@ -59,4 +60,58 @@ communes = Table(
     Column("numbers", Text, nullable=False),  # JSON list of the phone numbers callers dial (E.164)
     Column("enabled", Boolean, nullable=False, default=True),
     Column("added", String(32), nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("day", String(10), nullable=False, index=True),  # ISO date, never a time of day; the retention reads it
+    Column("useful", Boolean, nullable=False),
+    Column("reason", String(32)),
+    Column("outcome", String(64)),  # none when the resident's session had expired
+    Column("sources", Text, nullable=False),  # JSON list of the documents the answer cited
+    Column("prompt_version", String(64), nullable=False),
+    Column("question", Text),  # only for an answer said wrong or incomplete, personal data already masked
+)
+
+question_sets = Table(
+    "question_sets",
+    metadata,
+    Column("name", String(48), primary_key=True),
+    Column("content", Text, nullable=False),  # JSON Lines in the runner's format (eval.dataset)
+    Column("cases", Integer, nullable=False),
+    Column("changed", String(32), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(20), primary_key=True),  # its start time and a random suffix: newest last in order
+    Column("set_name", String(48), nullable=False),
+    Column("started_by", String(64), nullable=False),
+    Column("started", String(32), nullable=False),
+    Column("finished", String(32), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("done", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("corpus_hash", String(128), nullable=False),  # what an answer approved from this run is tied to
+    Column("error", Text, nullable=False),
+    Column("gate", Text),  # JSON: the release gate's checks, once finished
+    Column("summary", Text),  # JSON: the runner's summary, once finished
+    Column("process", String(64), nullable=False),  # the worker process that runs it (bot.web.staff.jobs)
+    Column("machine", String(255), nullable=False),  # ... and its machine's host name
+    Column("seen", Float, nullable=False),  # epoch seconds: that worker's last sign of life
+    Column("stop_asked", Boolean, nullable=False, default=False),  # an agent asked, through any worker, that it stop
+)
+
+run_results = Table(
+    "run_results",
+    metadata,
+    Column("run_id", String(20), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),  # the case's rank in the run
+    Column("case_id", Text, nullable=False),
+    Column("result", Text, nullable=False),  # JSON: the scored case as the runner writes it (eval.runner)
+    Column("trace", Text, nullable=False),  # JSON: how its answer was made, for the case's page
 )

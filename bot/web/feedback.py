@@ -1,19 +1,28 @@
-"""Residents' feedback on answers, stored without personal data.
+"""Residents' feedback on answers, stored without personal data, in the commune's database (``bot.state``).
 
 A record holds the day, the turn's outcome, the cited sources, the prompt version, useful or not and a reason
 from a fixed list. When the reason is "wrong" or "incomplete", the question is kept too, as the answer path saw
 it (personal data already masked), so staff can turn the complaint into a test case. No session id, no address,
-no time of day: nothing that points back to a person.
-Files are monthly JSON Lines (``feedback-2026-11.jsonl``); months older than the retention period are deleted.
+no time of day: nothing that points back to a person. Records older than the retention period are deleted
+(``purge``, at every start), whichever worker or machine wrote them.
+
+Deployments from before the database kept monthly files (``feedback-2026-11.jsonl``) in the feedback folder;
+``import_files`` (``guichet staff migrate``) reads them once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
+from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+from sqlalchemy import delete, insert, select
+
+from bot.state.database import Database
+from bot.state.tables import feedback
+from bot.web.monthly_records import MonthlyRecords
 
 Reason = Literal["no_visit_needed", "clear", "not_clear", "wrong", "incomplete", "not_answered", "other"]
 REASONS_FR = {
@@ -27,65 +36,28 @@ REASONS_FR = {
 }
 
 KEEPS_QUESTION = ("wrong", "incomplete")  # a complaint staff can turn into a test case
+FILE_PREFIX = "feedback"  # the monthly files of a deployment from before the database
 
 
-class MonthlyRecords:
-    """Records appended to monthly JSON Lines files (``<prefix>-2026-11.jsonl``) in ``folder``; the months older
-    than ``retention_days`` are deleted by ``purge``. Each record carries its ``day``, never a time of day."""
-
-    def __init__(self, folder: Path, prefix: str, retention_days: int, today=dt.date.today):
-        self.folder, self.prefix, self.retention_days, self.today = Path(folder), prefix, retention_days, today
-        self._lock = threading.Lock()
-
-    def append(self, record: dict) -> dict:
-        """Write ``record`` with today's ``day``; returns it."""
-        day = self.today()
-        record = {"day": day.isoformat(), **record}
-        with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with open(self.folder / f"{self.prefix}-{day:%Y-%m}.jsonl", "a", encoding="utf-8") as out:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return record
-
-    def records(self, since: dt.date) -> list[dict]:
-        """The records of ``since`` or later, oldest first (a damaged line is skipped, not fatal)."""
-        found = []
-        for path in sorted(self.folder.glob(f"{self.prefix}-*.jsonl")):
-            if path.stem.removeprefix(f"{self.prefix}-") < f"{since:%Y-%m}":
-                continue
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and str(record.get("day", "")) >= since.isoformat():
-                    found.append(record)
-        return sorted(found, key=lambda r: r["day"])
-
-    def purge(self) -> list[Path]:
-        """Delete the monthly files whose whole month is older than the retention period.
-
-        Every worker purges at start-up, possibly at the same moment: a file another one deleted first is fine.
-        """
-        limit = self.today() - dt.timedelta(days=self.retention_days)
-        removed = []
-        for path in sorted(self.folder.glob(f"{self.prefix}-*.jsonl")):
-            try:
-                year, month = map(int, path.stem.removeprefix(f"{self.prefix}-").split("-"))
-            except ValueError:
-                continue
-            month_end = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
-            if month_end < limit:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-        return removed
+def legacy_files(folder: Path) -> list[Path]:
+    """Feedback files of a file-based deployment still waiting for ``guichet staff migrate``."""
+    return MonthlyRecords(folder, FILE_PREFIX, 0).files()
 
 
-class FeedbackStore(MonthlyRecords):
-    """Appends feedback records to ``folder``; ``retention_days`` bounds how long they are kept."""
+class FeedbackStore:
+    """Residents' votes in the database at ``database_url`` (opened at first use); ``retention_days`` bounds how
+    long they are kept.
 
-    def __init__(self, folder: Path, retention_days: int, today=dt.date.today):
-        super().__init__(folder, "feedback", retention_days, today)
+    >>> store = FeedbackStore("sqlite:///var/staff/guichet.db", 365)  # doctest: +SKIP
+    >>> store.add(False, "wrong", "answered", ["marche.md"], "answer-fr-v2", "le marché du dimanche")  # doctest: +SKIP
+    """
+
+    def __init__(self, database_url: str, retention_days: int, today=dt.date.today):
+        self.database_url, self.retention_days, self.today = database_url, retention_days, today
+
+    @cached_property
+    def db(self) -> Database:
+        return Database.open(self.database_url)
 
     def add(
         self,
@@ -95,9 +67,11 @@ class FeedbackStore(MonthlyRecords):
         sources: list[str],
         prompt: str,
         question: str = "",
-    ) -> dict:
-        """Record one vote; ``question`` (already masked) is kept only for an answer said wrong or incomplete."""
-        record = {
+    ) -> dict[str, Any]:
+        """Record one vote with today's day; ``question`` (already masked) is kept only for an answer said wrong
+        or incomplete. Returns the record."""
+        record: dict[str, Any] = {
+            "day": self.today().isoformat(),
             "useful": useful,
             "reason": reason,
             "outcome": outcome,  # None when the session had expired: the vote is still counted
@@ -106,4 +80,51 @@ class FeedbackStore(MonthlyRecords):
         }
         if reason in KEEPS_QUESTION and question:
             record["question"] = question
-        return self.append(record)
+        with self.db.transaction() as db:
+            db.execute(insert(feedback).values(_row(record)))
+        return record
+
+    def records(self, since: dt.date) -> list[dict[str, Any]]:
+        """The records of ``since`` or later, oldest first."""
+        query = select(feedback).where(feedback.c.day >= since.isoformat()).order_by(feedback.c.day, feedback.c.id)
+        with self.db.transaction() as db:
+            rows = db.execute(query).mappings().all()
+        return [_record(row) for row in rows]
+
+    def purge(self) -> int:
+        """Delete the records older than the retention period; how many. Every worker purges at start-up."""
+        limit = self.today() - dt.timedelta(days=self.retention_days)
+        with self.db.transaction() as db:
+            return int(db.execute(delete(feedback).where(feedback.c.day < limit.isoformat())).rowcount)
+
+    def import_files(self, folder: Path) -> int:
+        """Copy the monthly files of ``folder`` (written by Guichet before the database) in, then apply the
+        retention: how many records were read. The files are left to the caller (``bot.web.staff.migration``)."""
+        found = MonthlyRecords(folder, FILE_PREFIX, self.retention_days).records(dt.date.min)
+        if found:
+            with self.db.transaction() as db:
+                db.execute(insert(feedback), [_row(record) for record in found])
+        self.purge()
+        return len(found)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as the table keeps it (its sources as JSON)."""
+    return {
+        "day": str(record["day"]),
+        "useful": bool(record.get("useful")),
+        "reason": record.get("reason"),
+        "outcome": record.get("outcome"),
+        "sources": json.dumps(list(record.get("sources") or []), ensure_ascii=False),
+        "prompt_version": str(record.get("prompt_version", "")),
+        "question": record.get("question") or None,
+    }
+
+
+def _record(row: Any) -> dict[str, Any]:
+    """A row as the console reads it: the same keys as the vote that made it."""
+    record = {k: row[k] for k in ("day", "useful", "reason", "outcome")}
+    record |= {"sources": json.loads(row["sources"]), "prompt_version": row["prompt_version"]}
+    if row["question"]:
+        record["question"] = row["question"]
+    return record

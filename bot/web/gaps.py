@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.answer.outcomes import Outcome
 from bot.answer.turn import Turn
-from bot.web.feedback import MonthlyRecords
+from bot.web.monthly_records import MonthlyRecords
 
 GAP_OUTCOMES = (Outcome.UNANSWERABLE_NO_SOURCES, Outcome.ANSWERED_FROM_QUOTE)
 CLOSEST_DOCUMENTS = 3

@@ -33,6 +33,7 @@ from bot.phone.listening import ListeningLimits, town_vocabulary
 from bot.phone.menu import sections_by_document
 from bot.phone.topics import Topics
 from bot.settings import Settings
+from bot.state.database import state_url
 from bot.web.feedback import FeedbackStore
 from bot.web.gaps import GapStore
 from bot.web.limits import RateLimiter, TurnGate
@@ -117,7 +118,8 @@ class Service:
         self.error: str | None = None
         self.peers = peers  # the other worker processes of this service, when there are several
         self.sessions = SessionStore(settings.session_ttl_seconds, settings.session_max_turns, settings.max_sessions)
-        self.feedback = FeedbackStore(settings.feedback_dir, settings.feedback_retention_days)
+        self.state_url = state_url(settings.database_url, settings.staff_dir)  # its staff, feedback, sets and runs
+        self.feedback = FeedbackStore(self.state_url, settings.feedback_retention_days)
         self.gaps = GapStore(settings.feedback_dir, settings.feedback_retention_days)  # same life as the feedback
         self.question_vectors: QuestionVectors | None = None  # the staff's gap report, once asked for
         self.limiter, self.gate, self.metrics = self.shared.limiter, self.shared.gate, self.shared.metrics

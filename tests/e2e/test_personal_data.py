@@ -10,11 +10,14 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 
 import httpx
 import pytest
 
 from bot.settings import REPO_ROOT
+from bot.state.database import state_url
+from bot.web.feedback import FeedbackStore
 from tests.conftest import write
 from tests.e2e.conftest import running_server
 
@@ -47,6 +50,7 @@ def test_nothing_personal_is_printed_or_stored(real_demo_index, tmp_path):
     data = tmp_path / "data"
     env = {
         "GUICHET_FEEDBACK_DIR": str(data / "feedback"),
+        "GUICHET_STAFF_DIR": str(data / "staff"),  # its database holds the feedback: scanned with the rest
         "GUICHET_VALIDATED_ANSWERS_FILE": str(data / "validated-answers.jsonl"),
         "GUICHET_VOICE_WEBHOOK_SECRET": SECRET,
         "GUICHET_RATE_LIMIT_EXEMPT": "127.0.0.1",
@@ -90,7 +94,9 @@ def test_nothing_personal_is_printed_or_stored(real_demo_index, tmp_path):
     )
     assert (run_dir / "results.jsonl").exists(), ran.stderr[-2000:]
     stored = sorted(p for p in data.rglob("*") if p.is_file())
-    assert any(p.name.startswith("feedback-") for p in stored) and (run_dir / "results.jsonl") in stored
+    assert (data / "staff" / "guichet.db") in stored and (run_dir / "results.jsonl") in stored
+    [vote_kept] = FeedbackStore(state_url("", data / "staff"), 365).records(date.min)
+    assert vote_kept["reason"] == "wrong" and vote_kept["question"]  # kept, masked: the scan below reads it
     leaks = {
         "server log": _raw_data_in(printed()),
         "replies": _raw_data_in(replies),

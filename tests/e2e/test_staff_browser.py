@@ -10,6 +10,7 @@ import json
 import pytest
 
 from bot.settings import REPO_ROOT
+from bot.state.database import state_url
 from bot.web.feedback import FeedbackStore
 from bot.web.staff.accounts import AccountStore
 from tests.e2e.conftest import running_server
@@ -24,8 +25,9 @@ PASSWORD = "une phrase de passe assez longue"
 def server(real_demo_index, tmp_path_factory):
     staff_dir, feedback_dir = tmp_path_factory.mktemp("staff"), tmp_path_factory.mktemp("feedback")
     AccountStore(staff_dir).add("accueil", "admin", PASSWORD)
-    FeedbackStore(feedback_dir, 365).add(False, "wrong", "answered", ["marche.md"], "answer-fr-v2")
-    FeedbackStore(feedback_dir, 365).add(True, "clear", "answered", ["etat-civil.md"], "answer-fr-v2")
+    votes = FeedbackStore(state_url("", staff_dir), 365)  # the console's database: the staff folder's
+    votes.add(False, "wrong", "answered", ["marche.md"], "answer-fr-v2")
+    votes.add(True, "clear", "answered", ["etat-civil.md"], "answer-fr-v2")
     env = {"GUICHET_STAFF_DIR": str(staff_dir), "GUICHET_FEEDBACK_DIR": str(feedback_dir)}
     with running_server(real_demo_index, env) as (base, _):
         yield base, staff_dir

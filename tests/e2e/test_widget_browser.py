@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 
 import httpx
 import pytest
 
 from bot.answer.outcomes import ANSWERS
 from bot.settings import REPO_ROOT
+from bot.state.database import state_url
+from bot.web.feedback import FeedbackStore
 from tests.e2e.conftest import running_server
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +39,10 @@ GAP_FIELDS = {"day", "channel", "outcome", "question", "documents"}  # nothing t
 
 @pytest.fixture(scope="module")
 def server(real_demo_index, tmp_path_factory):
-    feedback = tmp_path_factory.mktemp("feedback")
-    with running_server(real_demo_index, {"GUICHET_FEEDBACK_DIR": str(feedback)}) as (base, _):
-        yield base, feedback
+    state = tmp_path_factory.mktemp("state")  # the feedback in its staff database, the gaps in its feedback folder
+    env = {"GUICHET_FEEDBACK_DIR": str(state / "feedback"), "GUICHET_STAFF_DIR": str(state / "staff")}
+    with running_server(real_demo_index, env) as (base, _):
+        yield base, state
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,7 @@ def ask(page, text: str):
 
 
 def test_a_resident_asks_with_the_keyboard_only_and_sees_sources(server, browser):
-    base, feedback_dir = server
+    base, state = server
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{base}/demo")
     launcher = page.get_by_role("button", name="Une question ? Assistant de la mairie de Valbourg (IA)")
@@ -159,12 +163,11 @@ def test_a_resident_asks_with_the_keyboard_only_and_sees_sources(server, browser
     page.keyboard.press("Escape")
     assert dialog.is_hidden() and "Une question ?" in focused(page)
 
-    stored = [
-        json.loads(line) for path in feedback_dir.glob("feedback-*.jsonl") for line in path.read_text().splitlines()
-    ]
+    stored = FeedbackStore(state_url("", state / "staff"), 365).records(date.min)
     assert stored and stored[0]["useful"] is True and stored[0]["reason"] == "no_visit_needed"
     assert "adulte" not in json.dumps(stored) and "session" not in json.dumps(stored)  # no question, no session
-    gaps = [json.loads(line) for path in feedback_dir.glob("lacunes-*.jsonl") for line in path.read_text().splitlines()]
+    folder = state / "feedback"
+    gaps = [json.loads(line) for path in folder.glob("lacunes-*.jsonl") for line in path.read_text().splitlines()]
     assert "club de pétanque" in json.dumps(gaps, ensure_ascii=False)  # what no document answered, for staff
     assert "session" not in json.dumps(gaps) and all(set(g) == GAP_FIELDS for g in gaps)
     page.close()

@@ -243,3 +243,35 @@ def test_a_commune_that_cannot_load_does_not_stop_the_others(folders, tmp_path):
     assert "guichet ingest" in ready.json()["not_serving"]["cassee"]
     assert served.status_code == 200 and served.json()["outcome"] == "answered"
     assert broken.status_code == 503 and "momentanément indisponible" in broken.json()["error"]
+
+
+def test_a_communes_files_from_before_the_database_stop_serve_until_migrated_into_its_own(tmp_path, monkeypatch):
+    import datetime as dt
+    import shutil
+
+    from bot.state.database import state_url
+    from bot.web.feedback import FeedbackStore
+    from guichet.cli import app
+    from tests.unit.test_state import FEEDBACK_FILES
+
+    monkeypatch.setenv("GUICHET_STAFF_DIR", str(tmp_path / "deployment"))
+    monkeypatch.setenv("GUICHET_FEEDBACK_RETENTION_DAYS", "36500")  # the fixture's votes are kept whatever the date
+    monkeypatch.delenv("GUICHET_DATABASE_URL", raising=False)
+    folder = tmp_path / "montaigu"
+    write(folder / "town.yaml", montaigu_town())
+    write(folder / "corpus" / "piscine.md", POOL_PAGE)
+    build([folder / "corpus"], folder / "index", FakeEmbedder())
+    runner = CliRunner()
+    assert runner.invoke(app, ["commune", "add", "montaigu", "--folder", str(folder)]).exit_code == 0
+    shutil.copytree(FEEDBACK_FILES, folder / "feedback")
+    refused = runner.invoke(app, ["serve", "--port", "1"])
+    assert refused.exit_code == 2 and "guichet staff migrate --commune montaigu" in refused.output
+    assert str(folder / "feedback") in refused.output
+    migrated = runner.invoke(app, ["staff", "migrate", "--commune", "montaigu"])
+    assert migrated.exit_code == 0 and "5 avis" in migrated.output, migrated.output
+    assert list((folder / "feedback").iterdir()) == []
+    kept = FeedbackStore(state_url("", folder / "staff"), 36500).records(dt.date.min)  # the commune's database
+    assert len(kept) == 5 and kept[2]["question"] == "horaires du marché le dimanche"
+    assert FeedbackStore(state_url("", tmp_path / "deployment"), 36500).records(dt.date.min) == []
+    unknown = runner.invoke(app, ["staff", "migrate", "--commune", "inconnue"])
+    assert unknown.exit_code == 2 and "Aucune commune « inconnue »" in unknown.output

@@ -1,5 +1,6 @@
 """The service around the answer path: sessions, streaming, feedback, limits, CORS, metrics, widget files."""
 
+import datetime as dt
 import json
 import re
 import threading
@@ -11,7 +12,9 @@ from fastapi.testclient import TestClient
 from bot.answer.steps.answer_composer import AnswerComposer
 from bot.engines.llm import Completion
 from bot.settings import Settings
+from bot.state.database import state_url
 from bot.web.app import create_app
+from bot.web.feedback import FeedbackStore
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
 
@@ -24,7 +27,7 @@ def answerer(fake_demo_index, tmp_path):
 
 
 def service(tmp_path, **overrides) -> Settings:
-    return Settings(feedback_dir=tmp_path / "feedback", **overrides)
+    return Settings(feedback_dir=tmp_path / "feedback", staff_dir=tmp_path / "staff", **overrides)
 
 
 def sse_events(body: str) -> list[tuple[str, dict]]:
@@ -112,8 +115,7 @@ def test_feedback_is_stored_without_personal_data(answerer, tmp_path):
         metrics = client.get("/metrics").text
     assert useful.status_code == 201 and useful.json()["message"] == "Merci pour votre avis."
     assert expired.status_code == 201 and bad.status_code == 422
-    stored = (tmp_path / "feedback").glob("feedback-*.jsonl")
-    records = [json.loads(line) for path in stored for line in path.read_text().splitlines()]
+    records = FeedbackStore(state_url("", tmp_path / "staff"), 365).records(dt.date.min)
     assert records[0]["useful"] is True and records[0]["reason"] == "no_visit_needed"
     assert records[0]["outcome"] == "answered" and records[0]["sources"] == ["carte-identite-passeport.html"]
     assert records[1]["outcome"] is None
@@ -122,16 +124,14 @@ def test_feedback_is_stored_without_personal_data(answerer, tmp_path):
     assert 'guichet_feedback_total{useful="true"} 1.0' in metrics
 
 
-def test_feedback_files_older_than_the_retention_are_deleted(tmp_path):
-    import datetime as dt
-
-    from bot.web.feedback import FeedbackStore
-
-    store = FeedbackStore(tmp_path, retention_days=60, today=lambda: dt.date(2026, 11, 22))
-    for month in ("2026-07", "2026-08", "2026-09", "2026-11"):
-        (tmp_path / f"feedback-{month}.jsonl").write_text("{}\n")
-    removed = store.purge()
-    assert [p.name for p in removed] == ["feedback-2026-07.jsonl", "feedback-2026-08.jsonl"]
+def test_feedback_older_than_the_retention_is_deleted_for_every_worker(tmp_path):
+    url = state_url("", tmp_path / "staff")
+    for day in ("2026-07-31", "2026-09-22", "2026-09-23", "2026-11-22"):
+        FeedbackStore(url, 60, today=lambda day=day: dt.date.fromisoformat(day)).add(True, "clear", "answered", [], "v")
+    another_worker = FeedbackStore(url, retention_days=60, today=lambda: dt.date(2026, 11, 22))
+    assert another_worker.purge() == 2  # more than 60 days old: 2026-09-22 and before
+    assert [r["day"] for r in another_worker.records(dt.date.min)] == ["2026-09-23", "2026-11-22"]
+    assert another_worker.purge() == 0
 
 
 def test_a_client_asking_too_fast_gets_429_with_retry_after(answerer, tmp_path):
@@ -215,13 +215,12 @@ def test_the_widget_and_its_demo_page_are_served_from_the_service(answerer, tmp_
         assert "https://" not in text.replace("https://assistant.example.fr", "")
 
 
-def test_workers_starting_together_purge_feedback_without_crashing(tmp_path, monkeypatch):
-    import datetime as dt
+def test_workers_starting_together_purge_unanswered_questions_without_crashing(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from bot.web.feedback import FeedbackStore
+    from bot.web.gaps import GapStore
 
-    old = tmp_path / "feedback-2020-01.jsonl"
+    old = tmp_path / "lacunes-2020-01.jsonl"
     old.write_text("{}\n")
     listed = Path.glob
 
@@ -231,4 +230,4 @@ def test_workers_starting_together_purge_feedback_without_crashing(tmp_path, mon
         return found
 
     monkeypatch.setattr(Path, "glob", another_worker_was_faster)
-    assert FeedbackStore(tmp_path, 60, today=lambda: dt.date(2026, 11, 22)).purge() == [old]
+    assert GapStore(tmp_path, 60, today=lambda: dt.date(2026, 11, 22)).purge() == [old]

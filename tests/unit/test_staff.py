@@ -297,10 +297,11 @@ def test_old_or_undated_documents_are_flagged_and_problems_are_named_in_french(t
 def test_feedback_is_counted_by_week_reason_outcome_and_document(tmp_path):
     from datetime import date
 
+    from bot.state.database import sqlite_url
     from bot.web.feedback import FeedbackStore
 
     days = iter([date(2026, 11, 2), date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 30)])
-    store = FeedbackStore(tmp_path, 365, today=lambda: next(days))
+    store = FeedbackStore(sqlite_url(tmp_path / "state.db"), 365, today=lambda: next(days))
     store.add(True, "clear", "answered", ["etat-civil.md"], "v2")
     store.add(False, "wrong", "answered", ["marche.md"], "v2")
     store.add(False, "incomplete", None, ["marche.md", "cimetiere.md"], "v2")

@@ -1,6 +1,6 @@
 """The staff console's question sets and runs with the fake model: upload, line-by-line errors, a background run
-with its progress, gate verdict, filters and traces, one run at a time, residents first, roles, comparing runs,
-and a resident's complaint turned into a test case."""
+with its progress, gate verdict, filters and traces, one run at a time (across workers and machines), residents
+first, roles, comparing runs, and a resident's complaint turned into a test case."""
 
 import json
 import threading
@@ -8,15 +8,21 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from bot.settings import Settings
+from bot.state.database import state_url
+from bot.state.tables import run_results, runs
 from bot.web.app import create_app
 from bot.web.feedback import FeedbackStore
 from bot.web.routes import staff as staff_routes
 from bot.web.routes import staff_sets
+from bot.web.staff import run_records
+from bot.web.staff import runs as runs_module
 from bot.web.staff.accounts import AccountStore
 from bot.web.staff.jobs import process_token
 from bot.web.staff.question_sets import QuestionSets, SetError
+from bot.web.staff.run_records import RunRecords
 from bot.web.staff.runs import RunBusy, Runs
 from tests.conftest import fake_answerer
 from tests.unit.test_api import settled
@@ -37,6 +43,11 @@ def staff_dir(tmp_path):
     staff_routes._auth.cache_clear()
     staff_sets._runs.cache_clear()
     return tmp_path / "staff"
+
+
+def state(staff_dir) -> str:
+    """The database of the console's sets and runs: the SQLite file of its staff folder."""
+    return state_url("", staff_dir)
 
 
 @pytest.fixture
@@ -84,11 +95,11 @@ def test_a_bad_set_is_refused_line_by_line_and_the_saved_one_is_kept(client, sta
     assert "ligne 5 : ligne JSON invalide" in refused.text
     assert "identifiant(s) en double : q1" in refused.text
     assert str(staff_dir) not in refused.text  # staff never see the server's paths
-    assert [c.id for c in QuestionSets(staff_dir).read("hebdo")] == ["q1", "q2", "q3"]
+    assert [c.id for c in QuestionSets(state(staff_dir)).read("hebdo")] == ["q1", "q2", "q3"]
     assert upload(client, "../etc", SET).status_code == 422
     csv_set = 'id,question,kind,must_include\nc1,prix du passeport,answer,"[""86 €""]"\n'
     assert upload(client, "en-csv", csv_set, "jeu.csv").status_code == 303
-    assert QuestionSets(staff_dir).read("en-csv")[0].must_include == ["86 €"]
+    assert QuestionSets(state(staff_dir)).read("en-csv")[0].must_include == ["86 €"]
     actions = [e["action"] for e in AccountStore(staff_dir).audit_entries()]
     assert actions.count("jeu de questions enregistré") == 2
 
@@ -122,14 +133,14 @@ def test_a_run_does_not_serve_validated_answers(client, staff_dir):
     client.post("/staff/approuver", data={"approval": approval, "csrf": csrf})
     upload(client, "hebdo", SET)
     run_id = run_set(client, "hebdo")
-    results = Runs(staff_dir, Settings().gate_file).results(run_id)
+    results = Runs(state(staff_dir), Settings().gate_file).results(run_id)
     assert not any(r["served_validated"] for r in results)
 
 
 def test_two_runs_at_once_are_refused_politely(tmp_path, fake_demo_index):
-    runs = Runs(tmp_path / "staff", Settings().gate_file)
+    runs = Runs(state(tmp_path / "staff"), Settings().gate_file)
     answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
-    sets = QuestionSets(tmp_path / "staff")
+    sets = QuestionSets(state(tmp_path / "staff"))
     sets.save("hebdo", SET)
     cases = sets.read("hebdo")
     release = threading.Event()
@@ -160,17 +171,58 @@ def test_two_runs_at_once_are_refused_politely(tmp_path, fake_demo_index):
 
 
 def test_a_run_whose_server_stopped_is_shown_interrupted_and_frees_the_slot(tmp_path):
-    runs = Runs(tmp_path / "staff", Settings().gate_file)
-    folder = runs.directory / "20261201-101010-abcd"
-    folder.mkdir(parents=True)
-    dead = {"id": folder.name, "set": "hebdo", "by": "claire", "started": "2026-12-01T10:10:10+00:00"}
-    dead |= {"finished": "", "state": "running", "done": 2, "total": 9, "passed": 1, "error": ""}
+    runs = Runs(state(tmp_path / "staff"), Settings().gate_file)
+    dead = {"id": "20261201-101010-abcd", "set": "hebdo", "by": "claire", "started": "2026-12-01T10:10:10+00:00"}
+    dead |= {"finished": "", "state": "running", "done": 2, "total": 9, "passed": 1, "error": "", "corpus_hash": "h"}
     dead["process"] = f"{1}:{0}"  # pid 1 exists, but it did not start at that time
-    (folder / "status.json").write_text(json.dumps(dead))
-    (runs.directory / "ACTIVE").write_text(folder.name)
-    assert runs.status(folder.name)["state_fr"].startswith("interrompu")
+    assert runs.records.claim(dead) is None
+    assert runs.status(dead["id"])["state_fr"].startswith("interrompu")
     assert runs.active() is None
     assert process_token(99_999_999) == ""
+
+
+def test_a_run_on_another_machine_holds_the_slot_while_its_worker_is_heard_of(tmp_path, fake_demo_index):
+    url = state(tmp_path / "staff")
+    elsewhere = {"id": "20261201-101010-abcd", "set": "hebdo", "by": "claire", "started": "2026-12-01T10:10:10+00:00"}
+    elsewhere |= {"finished": "", "state": "running", "done": 0, "total": 3, "passed": 0, "error": ""}
+    elsewhere |= {"corpus_hash": "h", "process": "4242:1"}  # a process of the other machine
+    records = RunRecords(url)
+    assert records.claim(elsewhere) is None
+    with records.db.transaction() as db:
+        db.execute(update(runs).where(runs.c.id == elsewhere["id"]).values(machine="autre-serveur"))
+    here = Runs(url, Settings().gate_file)
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+    with pytest.raises(RunBusy) as busy:
+        here.start(answerer, "hebdo", [], "paul", lambda stop: None)
+    assert busy.value.run_id == elsewhere["id"] and here.status(elsewhere["id"])["state"] == "running"
+    assert here.stop(elsewhere["id"])  # asked through the database: its worker reads it at its next beat
+    assert records.beat(elsewhere["id"]) is True
+    silent = time.time() - run_records.SILENT_SECONDS - 1
+    with records.db.transaction() as db:  # its machine stopped: no sign of life since
+        db.execute(update(runs).where(runs.c.id == elsewhere["id"]).values(seen=silent))
+    assert here.status(elsewhere["id"])["state"] == "interrupted" and here.active() is None
+
+
+def test_a_run_stops_when_asked_through_another_worker(tmp_path, fake_demo_index, monkeypatch):
+    monkeypatch.setattr(runs_module, "BEAT_SECONDS", 0.05)
+    url = state(tmp_path / "staff")
+    sets = QuestionSets(url)
+    sets.save("hebdo", SET)
+    running_it, another = Runs(url, Settings().gate_file), Runs(url, Settings().gate_file)
+    answerer = fake_answerer(fake_demo_index, PASSPORT, tmp_path)
+
+    def enter(stop):  # waits, as while residents are answered, until the run is stopped
+        stop.wait(10)
+
+    run_id = running_it.start(answerer, "hebdo", sets.read("hebdo"), "claire", enter)
+    assert another.status(run_id)["state"] == "running" and another.active() == run_id
+    assert another.stop(run_id)
+    for _ in range(100):
+        if another.status(run_id)["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert another.status(run_id)["state_fr"] == "arrêté" and another.active() is None
+    assert not another.stop(run_id)  # nothing left to stop
 
 
 def test_a_run_waits_while_residents_are_answered(client):
@@ -220,18 +272,21 @@ def test_two_runs_compare_by_regressions_and_fixes(client, staff_dir):
     log_in(client)
     upload(client, "hebdo", SET)
     first = run_set(client, "hebdo")
-    results = staff_dir / "runs" / first / "results.jsonl"
-    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    records = RunRecords(state(staff_dir))
+    rows = records.results(first)
     rows[0]["passed"], rows[1]["passed"] = False, True  # as if q1 was fixed and q2 broke between the runs
-    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with records.db.transaction() as db:
+        for position, row in enumerate(rows[:2], 1):
+            changed = update(run_results).where(run_results.c.run_id == first, run_results.c.position == position)
+            db.execute(changed.values(result=json.dumps(row)))
     second = run_set(client, "hebdo")
     page = client.get("/staff/comparer", params={"avant": first, "apres": second}).text
     assert "Régressions (1)" in page and "Corrections (1)" in page
     assert client.get("/staff/comparer", params={"avant": first, "apres": "nope"}).status_code == 422
 
 
-def test_a_complaint_becomes_a_test_case_without_resident_text_in_the_audit(client, staff_dir, tmp_path):
-    store = FeedbackStore(tmp_path / "feedback", 365)
+def test_a_complaint_becomes_a_test_case_without_resident_text_in_the_audit(client, staff_dir):
+    store = FeedbackStore(state(staff_dir), 365)
     store.add(False, "wrong", "answered", ["etat-civil.md"], "v", question="horaires de l'état civil le samedi")
     store.add(False, "not_clear", "answered", [], "v", question="ceci n'est pas gardé")
     assert "question" not in store.records(store.today())[1]
@@ -243,18 +298,18 @@ def test_a_complaint_becomes_a_test_case_without_resident_text_in_the_audit(clie
     form["csrf"] = csrf
     added = client.post("/staff/avis/ajouter", data=form)
     assert added.headers["location"] == "/staff/avis?ajoutee=avis"
-    [case] = QuestionSets(staff_dir).read("avis")
+    [case] = QuestionSets(state(staff_dir)).read("avis")
     assert case.must_include == ["9 h", "samedi"] and case.kind == "answer"
     client.post("/staff/avis/ajouter", data=form)
-    assert [c.id for c in QuestionSets(staff_dir).read("avis")] == ["avis-001", "avis-002"]
+    assert [c.id for c in QuestionSets(state(staff_dir)).read("avis")] == ["avis-001", "avis-002"]
     audit = json.dumps(AccountStore(staff_dir).audit_entries(), ensure_ascii=False)
     assert "question ajoutée à un jeu" in audit and "samedi" not in audit
     assert client.post("/staff/avis/ajouter", data=form | {"expected": " "}).status_code == 422
 
 
-def test_a_set_file_is_never_written_outside_its_folder(tmp_path):
+def test_a_set_name_is_never_a_path(tmp_path):
     with pytest.raises(SetError, match="Nom de jeu invalide"):
-        QuestionSets(tmp_path).save("../../x", SET)
+        QuestionSets(state(tmp_path)).save("../../x", SET)
 
 
 def test_every_new_form_without_its_csrf_token_changes_nothing(client, staff_dir):
@@ -267,8 +322,9 @@ def test_every_new_form_without_its_csrf_token_changes_nothing(client, staff_dir
     assert client.post("/staff/documents/reindexer", data={}).status_code == 403
     client.post("/staff/avis/ajouter", data={"question": "q", "expected": "x", "set_name": "hebdo"})
     client.post("/staff/essais/20261201-101010-abcd/arreter", data={})
-    assert [s["name"] for s in QuestionSets(staff_dir).names()] == ["hebdo"]
-    assert len(QuestionSets(staff_dir).read("hebdo")) == 3 and Runs(staff_dir, Settings().gate_file).list() == []
+    assert [s["name"] for s in QuestionSets(state(staff_dir)).names()] == ["hebdo"]
+    assert len(QuestionSets(state(staff_dir)).read("hebdo")) == 3
+    assert Runs(state(staff_dir), Settings().gate_file).list() == []
     assert AccountStore(staff_dir).audit_entries() == before
 
 
@@ -281,9 +337,7 @@ def test_questions_no_document_answers_are_grouped_by_meaning_for_staff(client, 
     ]
     for question in asked:
         client.post("/api/v1/turn", json={"text": question})
-    FeedbackStore(tmp_path / "feedback", 365).add(
-        False, "wrong", "answered", ["etat-civil.md"], "v", "mariage le lundi"
-    )
+    FeedbackStore(state(staff_dir), 365).add(False, "wrong", "answered", ["etat-civil.md"], "v", "mariage le lundi")
     [*_, last] = (tmp_path / "feedback").glob("lacunes-*.jsonl")
     kept = [json.loads(line) for line in last.read_text().splitlines()]
     assert [r["question"] for r in kept] == asked[:3] and {"day", "channel", "documents"} <= set(kept[0])

@@ -331,7 +331,7 @@ async def feedback(request: Request):
     service = service_of(request)
     context = _base(auth, session)
     context |= feedback_overview(service.feedback.records(date.today() - timedelta(weeks=WEEKS_SHOWN)))
-    context["sets"] = QuestionSets(service.settings.staff_dir).names()
+    context["sets"] = QuestionSets(service.state_url).names()
     context["notice"] = _added_notice(request)
     return _keep_alive(_page(request, "staff/feedback.html", context), request, auth, session)
 
@@ -395,7 +395,7 @@ async def gaps(request: Request):
     max_distance = float(service.settings.thresholds.get("gaps", {}).get("max_distance", 0.45))
     found = await run_in_threadpool(gap_overview, records, service.question_vectors, max_distance, WEEKS_SHOWN)
     context |= {"gaps": found, "total": len(records), "weeks_shown": WEEKS_SHOWN}
-    context["sets"] = QuestionSets(service.settings.staff_dir).names()
+    context["sets"] = QuestionSets(service.state_url).names()
     context["week_labels"] = [f"{start:%d/%m}" for start in week_starts(date.today(), WEEKS_SHOWN)]
     context["notice"] = _added_notice(request)
     return _keep_alive(_page(request, "staff/gaps.html", context), request, auth, session)

@@ -7,6 +7,7 @@ at a time, whichever worker is asked (``bot.web.staff.runs``).
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,18 +45,18 @@ BUSY = "Une série est déjà en cours : attendez qu'elle se termine (ou arrête
 
 
 @cache
-def _runs(staff_dir: Path, gate_file: Path) -> Runs:
-    return Runs(staff_dir, gate_file)
+def _runs(database_url: str, gate_file: Path) -> Runs:
+    return Runs(database_url, gate_file)
 
 
 def runs_of(request: Request) -> Runs:
-    """One per worker and staff folder: it holds the stop switches of the runs this worker started."""
-    settings = service_of(request).settings
-    return _runs(settings.staff_dir, settings.gate_file)
+    """One per worker and commune: it holds the stop switches of the runs this worker started."""
+    service = service_of(request)
+    return _runs(service.state_url, service.settings.gate_file)
 
 
 def sets_of(request: Request) -> QuestionSets:
-    return QuestionSets(service_of(request).settings.staff_dir)
+    return QuestionSets(service_of(request).state_url)
 
 
 # -- sets
@@ -250,7 +251,8 @@ async def compare(request: Request, avant: str = "", apres: str = ""):
     if not old or not new or old["state"] != "finished" or new["state"] != "finished":
         context |= {"heading": "Comparaison impossible", "message": "Choisissez deux essais terminés."}
         return _page(request, "staff/message.html", context | {"back": "/staff/jeux"}, 422)
-    changes = diff(runs.directory / avant, runs.directory / apres)
+    with tempfile.TemporaryDirectory(prefix="guichet-comparer-") as scratch:  # the diff reads the runner's folders
+        changes = diff(runs.export(avant, Path(scratch) / "avant"), runs.export(apres, Path(scratch) / "apres"))
     context |= {
         "old": old,
         "new": new,
@@ -292,7 +294,7 @@ async def add_to_set(
         context["message"] = "Indiquez la question et au moins un mot ou chiffre que la bonne réponse doit contenir."
         return _page(request, "staff/message.html", context, 422)
     try:
-        taken = {c.id for c in sets.read(set_name)} if sets.path(set_name).exists() else set()
+        taken = {c.id for c in sets.read(set_name)} if sets.exists(set_name) else set()
         case_id = next(f"avis-{n:03d}" for n in range(1, len(taken) + 2) if f"avis-{n:03d}" not in taken)
         case = Case(id=case_id, question=question, kind="answer", category="avis des habitants", must_include=words)
         sets.append(set_name, case)
