@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # a build with nothing serving beside it is faster with GUICHET_INGEST_THREADS=0 (make shared-index does so).
     ingest_nice: int = Field(default=19, ge=0, le=19)
     ingest_threads: int = Field(default=1, ge=0)
+    # Other indexes (comma-separated folders) whose vectors every build copies for the passages they hold, e.g. the
+    # syndicate's index of the national fiches: a commune's ingest, sync and console re-indexing embed only the rest.
+    reuse_vectors_from: str = ""
 
     max_question_chars: int = 600
     # Answers staff validated (guichet eval validate), served while the corpus is unchanged.
@@ -143,6 +146,10 @@ class Settings(BaseSettings):
     def last_sync_file(self) -> Path:
         """What the last ``guichet sync`` did, per source (written by the command, shown by the staff console)."""
         return self.sources_dir / "last-sync.json"
+
+    @property
+    def reuse_vectors_dirs(self) -> list[Path]:
+        return [Path(folder) for folder in comma_list(self.reuse_vectors_from)]
 
     @property
     def voice_secrets(self) -> list[str]:

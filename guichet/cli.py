@@ -103,9 +103,17 @@ def ingest(
     status_file: Annotated[
         Path | None, typer.Option(help="Also write the progress there as JSON (the staff console reads it).")
     ] = None,
+    reuse_vectors_from: Annotated[
+        list[Path],
+        typer.Option(
+            "--reuse-vectors-from",
+            help="Another index built with the same embedder (e.g. the syndicate's national fiches): the passages "
+            "it holds are copied, not embedded again (repeatable; also GUICHET_REUSE_VECTORS_FROM).",
+        ),
+    ] = [],  # noqa: B006
 ):
     """Build or update the index from a corpus (incremental, atomic)."""
-    _build_index(paths, _settings(index_dir=index), exclude, status_file)
+    _build_index(paths, _settings(index_dir=index), exclude, status_file, reuse_from=reuse_vectors_from)
 
 
 def _build_index(
@@ -114,8 +122,13 @@ def _build_index(
     exclude: list[str],
     status_file: Path | None,
     sources_file: Path | None = None,
+    reuse_from: list[Path] = [],  # noqa: B006 - never mutated
 ) -> None:
-    """The index built from ``paths``, with a progress bar, then its report (``ingest`` and ``sync``)."""
+    """The index built from ``paths``, with a progress bar, then its report (``ingest`` and ``sync``). Vectors are
+    also copied from ``reuse_from`` and from the indexes of ``GUICHET_REUSE_VECTORS_FROM`` (so the console's
+    re-indexing and the scheduled syncs, which run these commands, reuse them too)."""
+    from rich.markup import escape
+
     from bot.answer.pipeline import resolve_embedder_path
     from bot.engines.embedder import SentenceTransformerEmbedder
     from bot.web.staff.jobs import write_json
@@ -160,6 +173,8 @@ def _build_index(
                 ),
                 keep=settings.index_keep_generations,
                 sources_file=sources_file,
+                reuse_from=[*reuse_from, *settings.reuse_vectors_dirs],
+                warn=lambda message: err.print(f"[yellow]Attention :[/] {escape(message)}"),
             )
     except GuichetError as exc:
         _fail(exc)
@@ -167,6 +182,10 @@ def _build_index(
         f"{report.documents} documents, {report.chunks} passages ({report.embedded} vectorisés, "
         f"{report.reused} réutilisés, {report.removed} retirés) en {report.seconds} s → {settings.index_dir}"
     )
+    own = str(settings.index_dir)
+    if set(report.reused_from) - {own}:  # other indexes were read: how many vectors each lent
+        lent = [f"{n} de {'cet index' if where == own else where}" for where, n in report.reused_from.items()]
+        out.print(f"Vecteurs réutilisés : {', '.join(lent)}", markup=False)
     if report.problems:
         table = Table("fichier", "problème", "détail", title=f"{len(report.problems)} fichier(s) non indexé(s)")
         for p in report.problems:

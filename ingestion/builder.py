@@ -1,9 +1,10 @@
 """Incremental, atomic index builds with an ingestion report.
 
 Only chunks whose content hash is new are embedded; vectors of unchanged chunks are copied from the live
-generation, read from its memory-mapped file as they are written (the previous index is never loaded whole);
-documents that disappeared simply are not carried over. The new generation becomes live in one atomic rename of
-the ``CURRENT`` pointer; the last ``keep`` generations stay on disk for ``guichet index rollback``.
+generation, or from other indexes built with the same embedder (``ingestion.reuse``), read from their memory-mapped
+files as they are written (no index is ever loaded whole); documents that disappeared simply are not carried over.
+The new generation becomes live in one atomic rename of the ``CURRENT`` pointer; the last ``keep`` generations stay
+on disk for ``guichet index rollback``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,12 +37,12 @@ from bot.engines.index import (
     REPORT,
     fsync,
     live_generation,
-    read_manifest,
     switch_to,
 )
-from bot.errors import IndexError_, IngestionError
+from bot.errors import IngestionError
 from ingestion.chunker import split_document
 from ingestion.loaders import DEFAULT_LIMITS, SUPPORTED, Limits, Unusable, load
+from ingestion.reuse import ReusableVectors
 
 EMBED_BATCH = 32
 WRITE_BATCH = 1024  # vectors copied into the new generation at a time
@@ -55,6 +57,8 @@ class Report:
     chunks: int = 0
     embedded: int = 0
     reused: int = 0
+    reused_from: dict[str, int] = field(default_factory=dict)  # index folder -> passages whose vector came from it
+    reuse_skipped: list[dict] = field(default_factory=list)  # {"index", "reason"}: an index not read, and why
     removed: int = 0
     problems: list[dict] = field(default_factory=list)  # {"source", "problem", "detail"}: not indexed
     notes: list[dict] = field(default_factory=list)  # {"source", "detail"}: indexed, with a caveat
@@ -101,18 +105,25 @@ def build(
     limits: Limits = DEFAULT_LIMITS,
     keep: int = KEEP_GENERATIONS,
     sources_file: Path | None = None,
+    reuse_from: Iterable[Path] = (),
+    warn: Callable[[str], None] = lambda _: None,
 ) -> Report:
     """Ingest ``roots`` into ``index_dir``; returns the report. One bad file never stops the build. ``sources_file``:
-    the sources file the roots were synced from (``guichet sync``), recorded so the console updates them again."""
+    the sources file the roots were synced from (``guichet sync``), recorded so the console updates them again.
+    ``reuse_from``: other indexes whose vectors of the same passages are copied; one that cannot be read (missing,
+    damaged, another embedder) is skipped, and ``warn`` told why in French, before anything is embedded."""
     started = time.monotonic()
     report = Report()
     base, files = discover(roots, list(exclude))
     index_dir.mkdir(parents=True, exist_ok=True)
     with _build_lock(index_dir):
+        reusable = ReusableVectors.gather(index_dir, reuse_from, embedder)
+        report.reuse_skipped = reusable.skipped
+        for skipped in reusable.skipped:
+            warn(f"vecteurs de {skipped['index']} non réutilisés : {skipped['reason']}. La construction continue.")
         chunks = _load_and_split(files, base, report, progress, limits)
-        previous = Previous.of(index_dir, embedder)
-        fresh = _embed_new(chunks, previous, embedder, report, progress)
-        report.removed = len(set(previous.rows) - {c.hash for c in chunks})
+        fresh = _embed_new(chunks, reusable, embedder, report, progress)
+        report.removed = len(set(reusable.own.rows if reusable.own else ()) - {c.hash for c in chunks})
         report.chunks = len(chunks)
         report.seconds = round(time.monotonic() - started, 2)
         manifest = {
@@ -127,7 +138,7 @@ def build(
             **({"sources_file": str(sources_file.resolve())} if sources_file else {}),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        report.generation = _write_generation(index_dir, chunks, fresh, previous, manifest, report)
+        report.generation = _write_generation(index_dir, chunks, fresh, reusable, manifest, report)
         _keep_newest(index_dir, keep)
     return report
 
@@ -164,42 +175,15 @@ def _load_and_split(files: list[Path], base: Path, report: Report, progress, lim
     return chunks
 
 
-@dataclass
-class Previous:
-    """The live generation's vectors by chunk hash, read from its memory-mapped file when needed."""
-
-    rows: dict[str, int] = field(default_factory=dict)
-    dense: faiss.Index | None = None
-
-    @classmethod
-    def of(cls, index_dir: Path, embedder: Embedder) -> Previous:
-        """Nothing to reuse without a live generation built with the same embedder (or a damaged one)."""
-        generation = live_generation(index_dir)
-        if generation is None:
-            return cls()
-        try:
-            manifest = read_manifest(generation)
-            if (manifest.get("embedder"), manifest.get("dimension")) != (embedder.name, embedder.dimension):
-                return cls()
-            with open(generation / CHUNKS, encoding="utf-8") as lines:
-                rows = {json.loads(line)["hash"]: row for row, line in enumerate(lines)}
-            dense = faiss.read_index(str(generation / DENSE), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except (IndexError_, OSError, ValueError, KeyError, RuntimeError):
-            return cls()  # a damaged live generation: everything is embedded again
-        return cls(rows, dense) if dense.ntotal >= len(rows) else cls()
-
-    def vector(self, chunk_hash: str) -> np.ndarray:
-        return self.dense.reconstruct(self.rows[chunk_hash])
-
-
-def _embed_new(chunks: list[Chunk], previous: Previous, embedder: Embedder, report: Report, progress) -> dict:
-    """Vectors of the chunks the live generation does not have, by hash.
+def _embed_new(chunks: list[Chunk], reusable: ReusableVectors, embedder: Embedder, report: Report, progress) -> dict:
+    """Vectors of the chunks no reusable index has, by hash; the others are counted by the index they come from.
 
     Chunks go to the embedder by length, so each batch pads its texts to a similar length: in document order, a
     third of the tokens computed over the shared corpus were padding.
     """
+    origin = {c.hash: reusable.source_of(c.hash) for c in chunks}
     todo = sorted(
-        {c.hash: c for c in chunks if c.hash not in previous.rows}.values(),
+        {c.hash: c for c in chunks if origin[c.hash] is None}.values(),
         key=lambda c: (len(c.embedding_text()), c.id),
     )
     fresh: dict[str, np.ndarray] = {}
@@ -210,12 +194,14 @@ def _embed_new(chunks: list[Chunk], previous: Previous, embedder: Embedder, repo
             fresh[chunk.hash] = vector
     progress("Calcul des vecteurs", len(todo), len(todo))
     report.embedded = len(fresh)
-    report.reused = sum(1 for c in chunks if c.hash in previous.rows)
+    counts = Counter(str(source.index_dir) for c in chunks if (source := origin[c.hash]) is not None)
+    report.reused_from = {str(s.index_dir): counts[str(s.index_dir)] for s in reusable.sources}
+    report.reused = sum(counts.values())
     return fresh
 
 
 def _write_generation(
-    index_dir: Path, chunks: list[Chunk], fresh: dict, previous: Previous, manifest: dict, report: Report
+    index_dir: Path, chunks: list[Chunk], fresh: dict, reusable: ReusableVectors, manifest: dict, report: Report
 ) -> str:
     name = f"gen-{datetime.now().strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:4]}"  # sorts by build time
     tmp = index_dir / f".{name}.partial"
@@ -226,7 +212,7 @@ def _write_generation(
     dense = faiss.IndexFlatIP(manifest["dimension"])
     for start in range(0, len(chunks), WRITE_BATCH):
         batch = chunks[start : start + WRITE_BATCH]
-        vectors = [fresh[c.hash] if c.hash in fresh else previous.vector(c.hash) for c in batch]
+        vectors = [fresh[c.hash] if c.hash in fresh else reusable.vector(c.hash) for c in batch]
         dense.add(np.stack(vectors).astype(np.float32))
     faiss.write_index(dense, str(tmp / DENSE))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -124,3 +124,114 @@ def test_missing_index_says_how_to_build_it(tmp_path):
 
     with pytest.raises(IndexError_, match="run 'guichet ingest"):
         Index.open(tmp_path / "nothing")
+
+
+NATIONAL = ("carte-identite-passeport.html", "etat-civil.md", "urbanisme.md")  # stand-ins for the national fiches
+
+
+class OtherVectors(CountingEmbedder):
+    """Same name and dimension as the fake embedder, other vectors: a copied vector is told from a computed one."""
+
+    def embed_documents(self, texts):
+        return -super().embed_documents(texts)
+
+
+def stored_vectors(index_dir):
+    """The live generation's vector of each chunk hash."""
+    generation = live_generation(index_dir)
+    chunks = [json.loads(line) for line in (generation / "chunks.jsonl").read_text().splitlines()]
+    dense = faiss.read_index(str(generation / "dense.faiss"))
+    return {chunk["hash"]: dense.reconstruct(row) for row, chunk in enumerate(chunks)}
+
+
+def write_national_and_commune(folder, demo):
+    """The national fiches alone, and a commune's corpus holding them (under another folder) beside its own pages."""
+    national, commune = folder / "national", folder / "commune"
+    for name in NATIONAL:
+        write(national / name, (demo / name).read_bytes())
+        write(commune / "fiches" / name, (demo / name).read_bytes())
+    for name in ("marche.md", "cimetiere.md", "salle-des-fetes.md"):
+        write(commune / name, (demo / name).read_bytes())
+    return national, commune
+
+
+@pytest.fixture
+def national_and_commune(tmp_path, demo_corpus):
+    return write_national_and_commune(tmp_path, demo_corpus)
+
+
+def test_a_commune_index_embeds_only_the_passages_the_national_index_does_not_hold(
+    national_and_commune, tmp_path, fake_embedder
+):
+    national, commune = national_and_commune
+    builder.build([national], tmp_path / "national-index", fake_embedder)
+    shared = stored_vectors(tmp_path / "national-index")
+
+    embedder = OtherVectors(fake_embedder)
+    report = builder.build([commune], tmp_path / "index", embedder, reuse_from=[tmp_path / "national-index"])
+    vectors = stored_vectors(tmp_path / "index")
+    own = set(vectors) - set(shared)
+    assert own and set(shared) <= set(vectors)  # the fiches' passages hash the same under another folder
+    assert embedder.count == len(own) == report.embedded  # only the commune's own pages were embedded
+    assert report.reused == report.chunks - len(own) and report.reused_from == {
+        str(tmp_path / "national-index"): len(shared)
+    }
+    # Copied, not computed: this embedder's vectors are the opposite of the first one's.
+    assert all(np.array_equal(vectors[h], shared[h]) and vectors[h].any() for h in shared)
+
+    embedder.count = 0  # a rebuild finds everything in its own index first
+    again = builder.build([commune], tmp_path / "index", embedder, reuse_from=[tmp_path / "national-index"])
+    assert embedder.count == 0 and again.reused_from == {
+        str(tmp_path / "index"): again.chunks,
+        str(tmp_path / "national-index"): 0,
+    }
+
+
+def test_an_index_of_another_embedder_or_dimension_is_not_reused_and_the_build_says_so(
+    national_and_commune, tmp_path, fake_embedder
+):
+    from tests.conftest import FakeEmbedder
+
+    national, commune = national_and_commune
+    renamed = CountingEmbedder(fake_embedder)
+    renamed.name = "another-embedder"
+    builder.build([national], tmp_path / "renamed", renamed)
+    builder.build([national], tmp_path / "narrower", FakeEmbedder(dimension=32))
+
+    warnings = []
+    embedder = OtherVectors(fake_embedder)
+    report = builder.build(
+        [commune],
+        tmp_path / "index",
+        embedder,
+        reuse_from=[tmp_path / "renamed", tmp_path / "narrower"],
+        warn=warnings.append,
+    )
+    assert embedder.count == len(stored_vectors(tmp_path / "index")) and (report.reused, report.reused_from) == (0, {})
+    assert [s["index"] for s in report.reuse_skipped] == [str(tmp_path / "renamed"), str(tmp_path / "narrower")]
+    assert "another-embedder (dimension 64)" in warnings[0] and "fake-embedder (dimension 32)" in warnings[1]
+    assert len(warnings) == 2 and all("non réutilisés" in w for w in warnings)
+
+
+def test_a_missing_or_damaged_index_is_warned_and_the_build_still_reuses_the_good_one(
+    national_and_commune, tmp_path, fake_embedder
+):
+    national, commune = national_and_commune
+    builder.build([national], tmp_path / "syndicate" / "index", fake_embedder)
+    shutil.copytree(tmp_path / "syndicate" / "index", tmp_path / "damaged")
+    with open(live_generation(tmp_path / "damaged") / "chunks.jsonl", "a") as chunks:
+        chunks.write(json.dumps({"hash": "0" * 32}) + "\n")  # one passage more than vectors: rows would be wrong
+
+    warnings = []
+    reuse = [tmp_path / "absent", tmp_path / "damaged", tmp_path / "syndicate", tmp_path / "syndicate" / "index"]
+    report = builder.build([commune], tmp_path / "index", fake_embedder, reuse_from=reuse, warn=warnings.append)
+    assert len(warnings) == 3 and report.problems == []
+    assert "absent non réutilisés : ce dossier n'existe pas" in warnings[0]
+    assert "index endommagé" in warnings[1] and "vecteurs de dimension 64 pour" in warnings[1]
+    assert f"il y en a un dans {tmp_path / 'syndicate' / 'index'}" in warnings[2]  # a commune's folder, not its index
+    shared = len(stored_vectors(tmp_path / "syndicate" / "index"))
+    assert (
+        report.reused_from == {str(tmp_path / "syndicate" / "index"): shared}
+        and report.embedded == report.chunks - shared
+    )
+    assert Index.open(tmp_path / "index").chunks  # the build completed and is live
