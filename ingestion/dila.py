@@ -70,11 +70,39 @@ def modified(root) -> str:
     return re.sub(r"^(modified|created)\s+", "", _text(root.find(f"{DC}date")))
 
 
+# Elements that hold a paragraph or a list item of their own: inside a table cell or a note, their texts are
+# separate pieces ("Passeport", "Justificatif de domicile"), never glued into one word ("PasseportJustificatif").
+BLOCKS = frozenset({"Paragraphe", "Item", "Liste", "Titre", "Texte", "Cellule", "Rangée", "Tableau"})
+_END_OF_PIECE = (".", ",", ";", ":", "!", "?")
+
+
 def _text(el) -> str:
-    """All text inside an element (inline links, emphasis, exponents), whitespace collapsed."""
+    """All text inside an element (inline links, emphasis, exponents), whitespace collapsed; the paragraphs and list
+    items it holds are read as pieces, joined by a comma unless one ends with punctuation.
+
+    >>> _text(read_xml(b"<Cellule><Liste><Item><Paragraphe>Passeport</Paragraphe></Item><Item><Paragraphe>"
+    ...                b"Une photo <LienInterne>conforme</LienInterne></Paragraphe></Item></Liste></Cellule>"))
+    'Passeport, Une photo conforme'
+    """
     if el is None:
         return ""
-    return re.sub(r"\s+", " ", "".join(el.itertext())).strip()
+    pieces = [re.sub(r"\s+", " ", piece).strip() for piece in "".join(_pieces(el)).split("\x00")]
+    text = ""
+    for piece in (p for p in pieces if p):
+        text += piece if not text else (" " if text.endswith(_END_OF_PIECE) else ", ") + piece
+    return text
+
+
+def _pieces(el):
+    """The text of ``el`` and its descendants, in order, with a break (``\\x00``) around every block element."""
+    yield el.text or ""
+    for child in el:
+        block = isinstance(child.tag, str) and child.tag in BLOCKS
+        if isinstance(child.tag, str):
+            yield "\x00" if block else ""
+            yield from _pieces(child)
+            yield "\x00" if block else ""
+        yield child.tail or ""
 
 
 def _heading(el) -> str:

@@ -137,16 +137,18 @@ def as_answer(texts: list[str]) -> str:
     'Tarifs : Majeur : 86 €. Mineur : 42 €.'
     >>> as_answer(["Vous pouvez la faire :", "au commissariat", "ou à la gendarmerie"])
     'Vous pouvez la faire : au commissariat, ou à la gendarmerie.'
+    >>> as_answer(["Le repas comporte :", "un plat principal,", "une garniture,", "un dessert."])
+    'Le repas comporte : un plat principal, une garniture, un dessert.'
     """
     out, closed_by_us = "", False
     for text in (t.strip() for t in texts):
         if closed_by_us and text[:1].islower():
             out = out[:-1] + ","
         out += (" " if out else "") + text
-        closed_by_us = text[-1:] not in ".!?:"
+        closed_by_us = text[-1:] not in ".!?:,;"  # an item the document ends with a comma goes on as it is
         if closed_by_us:
             out += "."
-    return out
+    return out[:-1] + "." if out.endswith((",", ";")) else out
 
 
 _ROW_CELL = re.compile(r"^\s*[^;:]{1,60}?\s:\s(.+)$")

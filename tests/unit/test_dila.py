@@ -42,3 +42,15 @@ def test_every_shared_fiche_parses_with_a_title_and_url():
         fiche = parse_fiche(path.read_bytes())
         assert fiche["title"], path
         assert fiche["url"].startswith("https://www.service-public.fr/"), path
+
+
+def test_a_cells_list_items_stay_apart():
+    """A table cell holding a list reads as its items, not as one glued word ("PasseportJustificatif")."""
+    fiche = FICHE.replace(
+        b"<Cellule><Paragraphe>17 \xe2\x82\xac</Paragraphe></Cellule>",
+        b"<Cellule><Liste><Item><Paragraphe>Passeport</Paragraphe></Item><Item><Paragraphe>Justificatif de "
+        b"<LienInterne>domicile</LienInterne></Paragraphe></Item><Item><Paragraphe>17 \xe2\x82\xac</Paragraphe>"
+        b"</Item></Liste></Cellule>",
+    )
+    md = parse_fiche(fiche)["markdown"]
+    assert "- Âge : Mineur de moins de 15 ans ; Prix : Passeport, Justificatif de domicile, 17 €" in md
