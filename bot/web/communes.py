@@ -109,7 +109,7 @@ class Communes:
 
     def of(self, request: HTTPConnection, called: str | None = None) -> Service:
         """The commune's service, or ``Refused`` (404) when the request names no commune served here."""
-        self._follow_in_background()
+        self._follow_when_stale()
         named = request.headers.get(HEADER, "").strip().lower()
         number = self.by_number.get(normal_number(called)) if called else None
         slug = named or number or self.by_host.get(normal_host(request.headers.get("host", "")))
@@ -138,21 +138,19 @@ class Communes:
             return "serving"
         return "loading" if service.error is None else "failed"
 
-    def _follow_in_background(self) -> None:
-        """Read the registry again at most every ``REGISTRY_CHECK_SECONDS``, in a thread: a request never waits for
-        the database, and one that cannot be read leaves the communes as they were (logged)."""
-        now = time.monotonic()
-        if self.registry is None or now - self._checked < REGISTRY_CHECK_SECONDS:
+    def _follow_when_stale(self) -> None:
+        """Read the registry again, before answering, when it was last read more than ``REGISTRY_CHECK_SECONDS``
+        ago (a few milliseconds, at most that often): a worker idle since a commune was disabled elsewhere refuses
+        its first request already. One reader at a time (the others answer from the last reading); a registry
+        that cannot be read leaves the communes as they were (logged)."""
+        if self.registry is None or time.monotonic() - self._checked < REGISTRY_CHECK_SECONDS:
             return
-        if not self._reading.acquire(blocking=False):  # one reader thread at a time
+        if not self._reading.acquire(blocking=False):
             return
-        self._checked = now
-        threading.Thread(target=self._read, args=(self.registry,), name="commune-registry", daemon=True).start()
-
-    def _read(self, registry: CommuneRegistry) -> None:
         try:
-            self.follow(registry)
+            self.follow(self.registry)
         except Exception as exc:  # noqa: BLE001 - an unreachable database keeps serving what was served
             log.warning("commune registry not read: %s", explained(exc))
         finally:
+            self._checked = time.monotonic()
             self._reading.release()

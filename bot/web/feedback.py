@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import delete, insert, select
 
+from bot.errors import GuichetError
 from bot.state.database import Database
 from bot.state.tables import feedback
 from bot.web.monthly_records import MonthlyRecords
@@ -100,7 +101,9 @@ class FeedbackStore:
     def import_files(self, folder: Path) -> int:
         """Copy the monthly files of ``folder`` (written by Guichet before the database) in, then apply the
         retention: how many records were read. The files are left to the caller (``bot.web.staff.migration``)."""
-        found = MonthlyRecords(folder, FILE_PREFIX, self.retention_days).records(dt.date.min)
+        found = []
+        for path in MonthlyRecords(folder, FILE_PREFIX, self.retention_days).files():
+            found += _read_strictly(path)
         if found:
             with self.db.transaction() as db:
                 db.execute(insert(feedback), [_row(record) for record in found])
@@ -128,3 +131,23 @@ def _record(row: Any) -> dict[str, Any]:
     if row["question"]:
         record["question"] = row["question"]
     return record
+
+
+def _read_strictly(path: Path) -> list[dict[str, Any]]:
+    """Every vote of one monthly file; a line that cannot be read stops the import (its files are deleted after
+    it, so nothing may be skipped silently), naming the file and the line to fix."""
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not str(record.get("day", "")):
+            raise GuichetError(
+                f"{path}, ligne {number} : avis illisible. Corrigez ou supprimez cette ligne, puis relancez "
+                "« guichet staff migrate » ; rien n'a été importé de ces avis."
+            )
+        found.append(record)
+    return found

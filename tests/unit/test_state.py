@@ -321,7 +321,21 @@ def test_feedback_files_are_imported_with_the_retention(tmp_path):
     assert kept[2]["outcome"] is None and "question" not in kept[3]
 
 
-def test_an_import_stopped_by_a_conflict_writes_nothing_and_names_the_file(tmp_path):
+def test_a_damaged_feedback_line_stops_the_import_and_loses_nothing(tmp_path):
+    """The feedback files are deleted once imported: a line that cannot be read is named, never skipped."""
+    staff, feedback = tmp_path / "staff", tmp_path / "feedback"
+    shutil.copytree(FEEDBACK_FILES, feedback)
+    damaged = sorted(feedback.glob("feedback-*.jsonl"))[-1]
+    damaged.write_text(damaged.read_text(encoding="utf-8") + '{"useful": tru\n', encoding="utf-8")
+    files = sorted(p.name for p in feedback.iterdir())
+    settings = Settings(staff_dir=staff, feedback_dir=feedback)
+    with pytest.raises(GuichetError, match=rf"{damaged}, ligne \d+ : avis illisible"):
+        migrate(settings)
+    assert sorted(p.name for p in feedback.iterdir()) == files
+    assert FeedbackStore(sqlite_url(staff / "guichet.db"), 36500).records(dt.date.min) == []
+
+
+def test_an_import_stopped_by_a_conflict_leaves_the_sets_and_names_the_file(tmp_path):
     staff, feedback = tmp_path / "staff", tmp_path / "feedback"
     shutil.copytree(FILES / "sets", staff / "sets")
     shutil.copytree(FEEDBACK_FILES, feedback)
