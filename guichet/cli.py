@@ -352,6 +352,9 @@ def staff_add(
     if syndicate and role:
         _fail(GuichetError("--role ne s'applique pas à un compte du syndicat (--syndicate) : il gère les communes."))
     store = _accounts(commune, syndicate)
+    if not syndicate:  # the one-time import needs a database without accounts: it comes first
+        own = commune_cli.settings_of(commune_cli.folder_of(commune)) if commune else _settings()
+        _unmigrated_files(own, commune)
     if sys.stdin.isatty():
         password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
     else:

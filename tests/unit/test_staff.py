@@ -207,12 +207,16 @@ def test_the_audit_log_is_chained_and_a_changed_row_is_found(staff_dir):
 
 
 def test_the_staff_command_line_adds_lists_and_disables(tmp_path):
-    env = {"GUICHET_STAFF_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"GUICHET_STAFF_DIR": str(tmp_path), "GUICHET_FEEDBACK_DIR": str(tmp_path / "avis"), "PATH": "/usr/bin:/bin"}
 
     def guichet(*args, stdin=""):
         command = [sys.executable, "-m", "guichet.cli", "staff", *args]
         return subprocess.run(command, input=stdin, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
 
+    (tmp_path / "accounts.json").write_text("{}", encoding="utf-8")  # a file-based deployment's, not imported yet
+    waiting = guichet("add", "sophie", "--role", "admin", stdin=PASSWORD + "\n")
+    assert waiting.returncode != 0 and "guichet staff migrate" in waiting.stderr + waiting.stdout
+    (tmp_path / "accounts.json").unlink()  # the import needs a database without accounts: nothing was added
     assert guichet("add", "sophie", "--role", "admin", stdin=PASSWORD + "\n").returncode == 0
     short = guichet("add", "paul", stdin="court\n")
     assert short.returncode != 0 and "trop court" in short.stderr + short.stdout
