@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.errors import GuichetError
 from bot.state.database import Database
@@ -88,12 +90,18 @@ class QuestionSets:
             raise SetError("Le fichier n'a pas été enregistré : corrigez ces lignes.", errors)
         if not cases:
             raise SetError("Le fichier ne contient aucune question.")
-        with self.db.transaction() as db:
-            _put(db, name, as_jsonl(cases), len(cases))
+        _twice_if_created_meanwhile(lambda: self._save(name, as_jsonl(cases), len(cases)))
         return cases
+
+    def _save(self, name: str, content: str, cases: int) -> None:
+        with self.db.transaction() as db:
+            _put(db, name, content, cases)
 
     def append(self, name: str, case: Case) -> None:
         """Add one case at the end of a set (created if new); its id must be new in the set."""
+        _twice_if_created_meanwhile(lambda: self._append(name, case))
+
+    def _append(self, name: str, case: Case) -> None:
         with self.db.transaction() as db:  # read and written in one transaction: two agents adding wait in turn
             content = _content(db, self.check_name(name), for_update=True) or ""
             existing = parsed(content)[0]
@@ -145,6 +153,15 @@ def as_jsonl(cases: list[Case]) -> str:
 def _content(db: Connection, name: str, for_update: bool = False) -> str | None:
     query = select(question_sets.c.content).where(question_sets.c.name == name)
     return db.execute(query.with_for_update() if for_update else query).scalar()
+
+
+def _twice_if_created_meanwhile(write: Callable[[], None]) -> None:
+    """Run ``write`` again when another agent created the same new set between its read and its insert (the row
+    lock of PostgreSQL holds nothing while the row does not exist yet): the second time, the set exists."""
+    try:
+        write()
+    except IntegrityError:
+        write()
 
 
 def _put(db: Connection, name: str, content: str, cases: int) -> None:
