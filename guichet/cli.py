@@ -310,7 +310,7 @@ def _accounts(commune: str | None = None, syndicate: bool = False):
             settings = _settings()
             return syndicate_accounts(settings.staff_dir, settings.database_url)
         if commune:
-            return AccountStore(commune_cli.settings_of(commune_cli.folder_of(commune)).staff_dir)
+            return AccountStore(_staff_settings(commune).staff_dir)
         served = [c.slug for c in commune_cli.registry().all()]
         if served:  # the deployment's own accounts open no commune's console
             raise GuichetError(
@@ -321,6 +321,11 @@ def _accounts(commune: str | None = None, syndicate: bool = False):
         _fail(exc)
     settings = _settings()
     return AccountStore(settings.staff_dir, settings.database_url)
+
+
+def _staff_settings(commune: str | None) -> Settings:
+    """The settings whose staff state a command works on: a registered commune's (its folder), or the service's."""
+    return commune_cli.settings_of(commune_cli.folder_of(commune)) if commune else _settings()
 
 
 def _unmigrated_files(settings: Settings, commune: str | None = None) -> None:
@@ -353,8 +358,7 @@ def staff_add(
         _fail(GuichetError("--role ne s'applique pas à un compte du syndicat (--syndicate) : il gère les communes."))
     store = _accounts(commune, syndicate)
     if not syndicate:  # the one-time import needs a database without accounts: it comes first
-        own = commune_cli.settings_of(commune_cli.folder_of(commune)) if commune else _settings()
-        _unmigrated_files(own, commune)
+        _unmigrated_files(_staff_settings(commune), commune)
     if sys.stdin.isatty():
         password = typer.prompt("Mot de passe", hide_input=True, confirmation_prompt="Confirmez le mot de passe")
     else:
@@ -400,8 +404,7 @@ def staff_migrate(commune: CommuneOpt = None):
     from bot.web.staff.migration import migrate
 
     try:
-        settings = commune_cli.settings_of(commune_cli.folder_of(commune)) if commune else _settings()
-        moved = migrate(settings)
+        moved = migrate(_staff_settings(commune))
     except GuichetError as exc:
         _fail(exc)
     out.print(

@@ -78,7 +78,7 @@ class Communes:
         self.by_number = {number: commune.slug for commune, _ in served for number in commune.numbers}
         self.stopped: frozenset[str] = frozenset()  # loaded here, disabled in the registry since
         self.registry = registry
-        self._checked, self._reading, self._following = time.monotonic(), threading.Lock(), threading.Lock()
+        self._checked, self._following = time.monotonic(), threading.Lock()
 
     @classmethod
     def build(
@@ -121,9 +121,12 @@ class Communes:
         """Serve, of the communes loaded here, those the registry enables now; the others are refused from now on.
         The registered communes, as read. One reading at a time: an older one never undoes a newer one."""
         with self._following:
-            registered = registry.all()
-            enabled = {c.slug for c in registered if c.enabled}
-            self.stopped = frozenset(slug for slug in self.services if slug not in enabled)
+            return self._read(registry)
+
+    def _read(self, registry: CommuneRegistry) -> list[Commune]:
+        registered = registry.all()
+        enabled = {c.slug for c in registered if c.enabled}
+        self.stopped = frozenset(slug for slug in self.services if slug not in enabled)
         return registered
 
     def state(self, slug: str) -> str:
@@ -145,12 +148,12 @@ class Communes:
         that cannot be read leaves the communes as they were (logged)."""
         if self.registry is None or time.monotonic() - self._checked < REGISTRY_CHECK_SECONDS:
             return
-        if not self._reading.acquire(blocking=False):
+        if not self._following.acquire(blocking=False):  # another request is reading it now
             return
         try:
-            self.follow(self.registry)
+            self._read(self.registry)
         except Exception as exc:  # noqa: BLE001 - an unreachable database keeps serving what was served
             log.warning("commune registry not read: %s", explained(exc))
         finally:
             self._checked = time.monotonic()
-            self._reading.release()
+            self._following.release()
